@@ -1,0 +1,13 @@
+//! Lottery Lab: train small networks, prune them, reset them to their initial weights and
+//! retrain — the Lottery Ticket Hypothesis as an experiment you can watch.
+//!
+//! Data flows one way, and the modules follow it:
+//! [`data`] → [`model`] (spec, init, masks) → [`train`] (engines) → [`prune`] →
+//! [`experiment`] (the IMP state machine and its record). Views read the record only.
+
+pub mod data;
+pub mod experiment;
+pub mod model;
+pub mod prune;
+pub mod rng;
+pub mod train;

@@ -1,0 +1,301 @@
+//! Pruning: which weights to remove, and how many.
+//!
+//! How many is a [`PruneTarget`]: groups of layers, each with a number of weights to keep.
+//! Layerwise pruning makes one group per layer; global pruning pools the hidden layers into
+//! one group (ranked together by magnitude) and keeps the output layer in a group of its own
+//! with its own rate (0 leaves it dense, as open_lth's global recipe does).
+//!
+//! Rounding rule: after `r` rounds at rate `p`, a group of `n` weights keeps
+//! `round(n · (1 − p)^r)` (half away from zero). Counts are computed from the original size,
+//! not from the previous round's count, so rounding never accumulates across rounds.
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Mask, MlpSpec, Network};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Each layer loses the same fraction of its remaining weights.
+    Layerwise,
+    /// The hidden layers' weights are ranked together; small layers can lose more.
+    Global,
+}
+
+/// How much each round prunes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PruneRates {
+    pub scope: Scope,
+    /// Fraction of the *remaining* weights pruned per round, for all but the output layer.
+    pub rate: f64,
+    /// The same for the output layer (the paper uses half the rate: 10% against 20%).
+    pub output_rate: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub layers: Vec<usize>,
+    pub keep: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PruneTarget {
+    pub groups: Vec<Group>,
+}
+
+impl PruneRates {
+    fn groups(&self, n_layers: usize) -> Vec<(Vec<usize>, f64)> {
+        let last = n_layers - 1;
+        match self.scope {
+            Scope::Layerwise => (0..n_layers)
+                .map(|l| (vec![l], if l == last { self.output_rate } else { self.rate }))
+                .collect(),
+            Scope::Global if n_layers == 1 => vec![(vec![0], self.output_rate)],
+            Scope::Global => vec![((0..last).collect(), self.rate), (vec![last], self.output_rate)],
+        }
+    }
+
+    /// The target after `rounds` rounds (fractional rounds interpolate geometrically, which is
+    /// how a one-shot target density is reached with the same per-layer proportions).
+    pub fn target_after(&self, spec: &MlpSpec, rounds: f64) -> PruneTarget {
+        let sizes: Vec<usize> = spec.layer_shapes().iter().map(|(i, o)| i * o).collect();
+        let groups = self
+            .groups(sizes.len())
+            .into_iter()
+            .map(|(layers, rate)| {
+                let n: usize = layers.iter().map(|&l| sizes[l]).sum();
+                let keep = (n as f64 * (1.0 - rate).powf(rounds)).round() as usize;
+                Group { layers, keep: keep.min(n) }
+            })
+            .collect();
+        PruneTarget { groups }
+    }
+
+    /// The (fractional) number of rounds after which the overall density is `density`,
+    /// so a one-shot prune lands where the iterative schedule would have.
+    pub fn rounds_for_density(&self, spec: &MlpSpec, density: f64) -> f64 {
+        let total = spec.weight_count() as f64;
+        let density_at = |r: f64| self.target_after(spec, r).kept() as f64 / total;
+        if density >= 1.0 {
+            return 0.0;
+        }
+        let (mut lo, mut hi) = (0.0f64, 1.0f64);
+        while density_at(hi) > density && hi < 1e4 {
+            hi *= 2.0;
+        }
+        for _ in 0..100 {
+            let mid = 0.5 * (lo + hi);
+            if density_at(mid) > density { lo = mid } else { hi = mid }
+        }
+        hi
+    }
+}
+
+impl PruneTarget {
+    pub fn kept(&self) -> usize {
+        self.groups.iter().map(|g| g.keep).sum()
+    }
+
+    /// One group per layer keeping exactly what `mask` keeps (random pruning's target).
+    pub fn like(mask: &Mask) -> Self {
+        PruneTarget {
+            groups: mask
+                .kept_per_layer()
+                .into_iter()
+                .enumerate()
+                .map(|(l, keep)| Group { layers: vec![l], keep })
+                .collect(),
+        }
+    }
+
+    /// Every layer at the same density `density` (the sparsity slider).
+    pub fn uniform(spec: &MlpSpec, density: f64) -> Self {
+        let density = density.clamp(0.0, 1.0);
+        PruneTarget {
+            groups: spec
+                .layer_shapes()
+                .iter()
+                .enumerate()
+                .map(|(l, (i, o))| Group {
+                    layers: vec![l],
+                    keep: ((i * o) as f64 * density).round() as usize,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Keep, in each group, the `keep` surviving weights of largest magnitude. Only weights that
+/// survive in `current` are candidates, so masks only ever shrink. Ties go to the earlier
+/// (layer, index), so the result is deterministic.
+pub fn magnitude_prune(net: &Network, current: &Mask, target: &PruneTarget) -> Mask {
+    let mut mask = current.clone();
+    for group in &target.groups {
+        let mut survivors: Vec<(f32, u32, u32)> = Vec::new();
+        for &l in &group.layers {
+            let weights = net.layers[l].weight.iter();
+            for (i, (&w, &k)) in weights.zip(current.layers[l].iter()).enumerate() {
+                if k {
+                    survivors.push((w.abs(), l as u32, i as u32));
+                }
+            }
+        }
+        keep_first(&mut mask, &mut survivors, group.keep, |a, b| {
+            b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2)))
+        });
+    }
+    mask
+}
+
+/// Keep, in each group, `keep` surviving weights chosen uniformly at random.
+pub fn random_prune(current: &Mask, target: &PruneTarget, rng: &mut crate::rng::Rng) -> Mask {
+    use rand::seq::SliceRandom as _;
+    let mut mask = current.clone();
+    for group in &target.groups {
+        let mut survivors: Vec<(f32, u32, u32)> = Vec::new();
+        for &l in &group.layers {
+            for (i, &k) in current.layers[l].iter().enumerate() {
+                if k {
+                    survivors.push((0.0, l as u32, i as u32));
+                }
+            }
+        }
+        survivors.shuffle(rng);
+        let keep = group.keep.min(survivors.len());
+        for &(_, l, i) in &survivors[keep..] {
+            set(&mut mask.layers[l as usize], i as usize, false);
+        }
+    }
+    mask
+}
+
+/// Drop every survivor outside the best `keep` under `order`.
+fn keep_first(
+    mask: &mut Mask,
+    survivors: &mut [(f32, u32, u32)],
+    keep: usize,
+    order: impl Fn(&(f32, u32, u32), &(f32, u32, u32)) -> std::cmp::Ordering,
+) {
+    if keep >= survivors.len() {
+        return;
+    }
+    if keep > 0 {
+        survivors.select_nth_unstable_by(keep - 1, &order);
+    }
+    for &(_, l, i) in &survivors[keep..] {
+        set(&mut mask.layers[l as usize], i as usize, false);
+    }
+}
+
+fn set(layer: &mut Array2<bool>, flat_index: usize, value: bool) {
+    let cols = layer.ncols();
+    layer[(flat_index / cols, flat_index % cols)] = value;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Init;
+
+    fn lenet() -> MlpSpec {
+        MlpSpec::new(784, &[300, 100], 10)
+    }
+
+    fn paper_rates() -> PruneRates {
+        PruneRates { scope: Scope::Layerwise, rate: 0.2, output_rate: 0.1 }
+    }
+
+    #[test]
+    fn layerwise_schedule_matches_the_papers_densities() {
+        // science.md: 100, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7,
+        // 7.0, 5.6, 4.5, 3.6, 2.9, 2.3, 1.9, 1.5, 1.2 %.
+        let paper = [
+            100.0, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7, 7.0, 5.6,
+            4.5, 3.6, 2.9, 2.3, 1.9, 1.5, 1.2,
+        ];
+        let spec = lenet();
+        for (round, &expected) in paper.iter().enumerate() {
+            let target = paper_rates().target_after(&spec, round as f64);
+            let density = 100.0 * target.kept() as f64 / spec.weight_count() as f64;
+            assert!((density - expected).abs() < 0.051, "round {round}: {density:.2} vs {expected}");
+            // Per layer: round(n (1-p)^r).
+            for (group, (n, rate)) in target.groups.iter().zip([
+                (235_200usize, 0.2f64),
+                (30_000, 0.2),
+                (1_000, 0.1),
+            ]) {
+                let exact = n as f64 * (1.0 - rate).powi(round as i32);
+                assert_eq!(group.keep, exact.round() as usize);
+            }
+        }
+    }
+
+    #[test]
+    fn magnitude_pruning_keeps_the_largest_and_only_shrinks() {
+        let spec = MlpSpec::new(20, &[10], 5);
+        let net = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(1, "init"));
+        let mut mask = Mask::dense(&spec);
+        for round in 1..=6 {
+            let target = paper_rates().target_after(&spec, round as f64);
+            let next = magnitude_prune(&net, &mask, &target);
+            assert!(next.is_subset_of(&mask));
+            for (l, group) in target.groups.iter().enumerate() {
+                assert_eq!(next.kept_per_layer()[l], group.keep, "round {round} layer {l}");
+                // Every kept weight is at least as large as every pruned one in that layer.
+                let w = &net.layers[l].weight;
+                let kept_min = w.iter().zip(&next.layers[l]).filter(|(_, k)| **k).map(|(v, _)| v.abs()).fold(f32::INFINITY, f32::min);
+                let pruned_max = w.iter().zip(&next.layers[l]).filter(|(_, k)| !**k).map(|(v, _)| v.abs()).fold(0.0, f32::max);
+                assert!(kept_min >= pruned_max);
+            }
+            mask = next;
+        }
+    }
+
+    #[test]
+    fn global_pruning_ranks_hidden_layers_together_and_keeps_output_rate() {
+        let spec = MlpSpec::new(30, &[20, 10], 4);
+        let mut net = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(2, "init"));
+        // Make the second layer's weights all larger than the first's: global pruning must
+        // then take everything it removes from the first layer.
+        net.layers[1].weight.mapv_inplace(|w| w.signum() * (10.0 + w.abs()));
+        let rates = PruneRates { scope: Scope::Global, rate: 0.5, output_rate: 0.0 };
+        let mask = magnitude_prune(&net, &Mask::dense(&spec), &rates.target_after(&spec, 1.0));
+        let kept = mask.kept_per_layer();
+        assert_eq!(kept[0] + kept[1], 400, "half of the 600 + 200 pooled weights");
+        assert_eq!(kept[1], 200, "the large-magnitude layer is untouched");
+        assert_eq!(kept[2], 40, "output rate 0 leaves the output layer dense");
+    }
+
+    #[test]
+    fn one_shot_density_is_reached() {
+        let spec = lenet();
+        for density in [0.5, 0.2, 0.05, 0.012] {
+            let r = paper_rates().rounds_for_density(&spec, density);
+            let kept = paper_rates().target_after(&spec, r).kept() as f64;
+            let got = kept / spec.weight_count() as f64;
+            assert!((got - density).abs() < 1e-4, "{got} vs {density}");
+        }
+    }
+
+    #[test]
+    fn random_pruning_matches_counts_and_is_seeded() {
+        let spec = MlpSpec::new(20, &[10], 5);
+        let target = paper_rates().target_after(&spec, 3.0);
+        let a = random_prune(&Mask::dense(&spec), &target, &mut crate::rng::rng(4, "mask"));
+        let b = random_prune(&Mask::dense(&spec), &target, &mut crate::rng::rng(4, "mask"));
+        let c = random_prune(&Mask::dense(&spec), &target, &mut crate::rng::rng(5, "mask"));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.kept_per_layer(), target.groups.iter().map(|g| g.keep).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn pruning_a_layer_to_nothing_collapses_it_without_panicking() {
+        let spec = MlpSpec::new(6, &[4], 3);
+        let net = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(1, "init"));
+        let target = PruneTarget { groups: vec![Group { layers: vec![0], keep: 0 }, Group { layers: vec![1], keep: 12 }] };
+        let mask = magnitude_prune(&net, &Mask::dense(&spec), &target);
+        assert_eq!(mask.collapsed_layers(), vec![0]);
+    }
+}

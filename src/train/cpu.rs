@@ -1,0 +1,557 @@
+//! The CPU engine: batched matrix products (ndarray's `general_mat_mul`, SIMD-packed by
+//! matrixmultiply on native and on wasm32 with simd128), every buffer allocated once at
+//! `load`, and the mask fused into the optimiser update so that pruned weights, their
+//! gradients and their optimiser moments stay exactly zero.
+//!
+//! These functions are also the CPU reference the GPU kernels are tested against.
+
+use std::sync::Arc;
+
+use ndarray::{Array1, Array2, ArrayView2, Axis, linalg::general_mat_mul, s};
+
+use super::{
+    Engine, EngineError, EngineInfo, EvalPoint, Job, JobResult, Optimizer, TrainConfig,
+    epoch_order, metrics,
+};
+use crate::data::{DataSplits, Dataset};
+use crate::model::{Mask, Network};
+
+/// Rows evaluated per forward pass: bounds the evaluation buffers' size.
+const EVAL_CHUNK: usize = 1_000;
+
+pub struct CpuEngine {
+    data: Arc<DataSplits>,
+    state: Option<State>,
+    pending: Option<Job>,
+}
+
+/// Everything one loaded network needs, allocated once.
+struct State {
+    cfg: TrainConfig,
+    net: Network,
+    /// 1.0 kept, 0.0 pruned, `[fan_in, fan_out]` per layer.
+    mask: Vec<Array2<f32>>,
+    grads: Vec<LayerGrads>,
+    moments: Vec<Moments>,
+    /// Adam's step count `t` (bias correction).
+    adam_t: i32,
+    /// Per layer, the batch's outputs: ReLU activations for hidden layers, logits for the last.
+    acts: Vec<Array2<f32>>,
+    /// Per layer, dL/d(pre-activation) for the batch.
+    deltas: Vec<Array2<f32>>,
+    x_batch: Array2<f32>,
+    y_batch: Vec<u8>,
+    probs: Vec<f32>,
+    order: Vec<usize>,
+    epoch: u64,
+    /// Position of the next batch within `order`.
+    cursor: usize,
+    iteration: usize,
+    loss_sum: f64,
+    loss_steps: usize,
+    eval: EvalBuffers,
+}
+
+struct LayerGrads {
+    weight: Array2<f32>,
+    bias: Array1<f32>,
+}
+
+/// First and second moments (Adam) or the momentum buffer (SGD, in `m`).
+struct Moments {
+    m_weight: Array2<f32>,
+    v_weight: Array2<f32>,
+    m_bias: Array1<f32>,
+    v_bias: Array1<f32>,
+}
+
+impl CpuEngine {
+    pub fn new(data: Arc<DataSplits>) -> Self {
+        Self { data, state: None, pending: None }
+    }
+
+    pub fn data(&self) -> &Arc<DataSplits> {
+        &self.data
+    }
+
+    /// The current weights (masked), if a network is loaded.
+    pub fn network(&self) -> Option<&Network> {
+        self.state.as_ref().map(|s| &s.net)
+    }
+
+    /// One training iteration; returns the batch's mean loss. Public for benchmarks and tests.
+    pub fn train_step(&mut self) -> Result<f32, EngineError> {
+        let state = self.state.as_mut().ok_or(EngineError::NotLoaded)?;
+        Ok(state.step(&self.data.train))
+    }
+
+    /// Gradients of the mean loss on the given batch at the current weights, without updating
+    /// anything (for gradient checks). Returns (weight grads, bias grads) per layer.
+    pub fn gradients(
+        &mut self,
+        rows: &[usize],
+    ) -> Result<Vec<(Array2<f32>, Array1<f32>)>, EngineError> {
+        let state = self.state.as_mut().ok_or(EngineError::NotLoaded)?;
+        state.assemble_batch_from(&self.data.train, rows);
+        state.forward_backward();
+        Ok(state.grads.iter().map(|g| (g.weight.clone(), g.bias.clone())).collect())
+    }
+
+    fn evaluate(&mut self) -> Result<EvalPoint, EngineError> {
+        let state = self.state.as_mut().ok_or(EngineError::NotLoaded)?;
+        let train_loss = (state.loss_steps > 0)
+            .then(|| (state.loss_sum / state.loss_steps as f64) as f32);
+        state.loss_sum = 0.0;
+        state.loss_steps = 0;
+        let positive = self.data.positive_class;
+        let val = evaluate_with(&state.net, &self.data.val, positive, &mut state.eval);
+        let test = evaluate_with(&state.net, &self.data.test, positive, &mut state.eval);
+        Ok(EvalPoint {
+            iteration: state.iteration,
+            train_loss,
+            val_loss: val.loss,
+            val_accuracy: val.accuracy,
+            test_loss: test.loss,
+            test_accuracy: test.accuracy,
+            test_auc: test.auc,
+        })
+    }
+}
+
+impl Engine for CpuEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo { kind: "cpu".into(), name: "CPU engine (ndarray)".into() }
+    }
+
+    fn load(&mut self, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Result<(), EngineError> {
+        let shapes = net.spec.layer_shapes();
+        let fits = net.spec.input == self.data.input_dim()
+            && net.spec.output == self.data.n_classes
+            && mask.layers.iter().map(|m| m.dim()).eq(shapes.iter().copied());
+        if !fits {
+            return Err(EngineError::ShapeMismatch {
+                network: net.spec.label(),
+                inputs: self.data.input_dim(),
+                classes: self.data.n_classes,
+            });
+        }
+        let train_len = self.data.train.len();
+        if cfg.batch_size == 0 || cfg.batch_size > train_len {
+            return Err(EngineError::BatchTooLarge { batch: cfg.batch_size, train: train_len });
+        }
+        self.pending = None;
+        self.state = Some(State::new(net, mask, cfg, train_len));
+        Ok(())
+    }
+
+    fn submit(&mut self, job: Job) -> Result<(), EngineError> {
+        if self.state.is_none() {
+            return Err(EngineError::NotLoaded);
+        }
+        if self.pending.is_some() {
+            return Err(EngineError::Busy);
+        }
+        self.pending = Some(job);
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<Option<JobResult>, EngineError> {
+        let Some(job) = self.pending.take() else {
+            return Ok(None);
+        };
+        match job {
+            Job::TrainThenEvaluate { steps } => {
+                for _ in 0..steps {
+                    self.train_step()?;
+                }
+                Ok(Some(JobResult::Evaluated(self.evaluate()?)))
+            }
+            Job::ReadWeights => {
+                let state = self.state.as_ref().ok_or(EngineError::NotLoaded)?;
+                Ok(Some(JobResult::Weights(state.net.clone())))
+            }
+        }
+    }
+}
+
+impl State {
+    fn new(net: &Network, mask: &Mask, cfg: &TrainConfig, train_len: usize) -> Self {
+        let batch = cfg.batch_size;
+        let shapes = net.spec.layer_shapes();
+        let mask: Vec<Array2<f32>> =
+            mask.layers.iter().map(|m| m.mapv(|k| if k { 1.0 } else { 0.0 })).collect();
+        let mut net = net.clone();
+        for (layer, m) in net.layers.iter_mut().zip(&mask) {
+            layer.weight *= m;
+        }
+        let zeros2 = |&(i, o): &(usize, usize)| Array2::<f32>::zeros((i, o));
+        Self {
+            grads: shapes
+                .iter()
+                .map(|s| LayerGrads { weight: zeros2(s), bias: Array1::zeros(s.1) })
+                .collect(),
+            moments: shapes
+                .iter()
+                .map(|s| Moments {
+                    m_weight: zeros2(s),
+                    v_weight: zeros2(s),
+                    m_bias: Array1::zeros(s.1),
+                    v_bias: Array1::zeros(s.1),
+                })
+                .collect(),
+            adam_t: 0,
+            acts: shapes.iter().map(|&(_, o)| Array2::zeros((batch, o))).collect(),
+            deltas: shapes.iter().map(|&(_, o)| Array2::zeros((batch, o))).collect(),
+            x_batch: Array2::zeros((batch, net.spec.input)),
+            y_batch: vec![0; batch],
+            probs: vec![0.0; net.spec.output],
+            order: epoch_order(cfg.order_seed, 0, train_len),
+            epoch: 0,
+            cursor: 0,
+            iteration: 0,
+            loss_sum: 0.0,
+            loss_steps: 0,
+            eval: EvalBuffers::default(),
+            cfg: cfg.clone(),
+            net,
+            mask,
+        }
+    }
+
+    fn step(&mut self, train: &Dataset) -> f32 {
+        let batch = self.cfg.batch_size;
+        // The last partial batch of an epoch is dropped (as PyTorch's drop_last), so every
+        // step sees exactly `batch` samples and the engines agree on the order.
+        if self.cursor + batch > self.order.len() {
+            self.epoch += 1;
+            self.order = epoch_order(self.cfg.order_seed, self.epoch, train.len());
+            self.cursor = 0;
+        }
+        let rows = std::mem::take(&mut self.order);
+        self.assemble_batch_from(train, &rows[self.cursor..self.cursor + batch]);
+        self.order = rows;
+        self.cursor += batch;
+
+        let loss = self.forward_backward();
+        self.update();
+        self.iteration += 1;
+        self.loss_sum += f64::from(loss);
+        self.loss_steps += 1;
+        loss
+    }
+
+    fn assemble_batch_from(&mut self, train: &Dataset, rows: &[usize]) {
+        if self.x_batch.nrows() != rows.len() {
+            // Only gradient checks ask for another batch size.
+            self.x_batch = Array2::zeros((rows.len(), train.input_dim()));
+            self.y_batch = vec![0; rows.len()];
+            for (act, delta) in self.acts.iter_mut().zip(&mut self.deltas) {
+                *act = Array2::zeros((rows.len(), act.ncols()));
+                *delta = Array2::zeros((rows.len(), delta.ncols()));
+            }
+        }
+        for (i, &r) in rows.iter().enumerate() {
+            self.x_batch.row_mut(i).assign(&train.features.row(r));
+            self.y_batch[i] = train.labels[r];
+        }
+    }
+
+    /// Forward and backward over `x_batch`; fills `grads`, returns the mean loss.
+    fn forward_backward(&mut self) -> f32 {
+        let n_layers = self.net.layers.len();
+        forward(&self.net, self.x_batch.view(), &mut self.acts);
+
+        // Softmax cross-entropy: delta of the last layer = (softmax - onehot) / batch.
+        let batch = self.x_batch.nrows();
+        let scale = 1.0 / batch as f32;
+        let mut loss_sum = 0.0f32;
+        let logits = &self.acts[n_layers - 1];
+        let delta = &mut self.deltas[n_layers - 1];
+        for ((z, mut d), &y) in logits.outer_iter().zip(delta.outer_iter_mut()).zip(&self.y_batch) {
+            let z = z.as_slice().expect("contiguous rows");
+            loss_sum += metrics::softmax_cross_entropy(z, y as usize, &mut self.probs);
+            for (dv, &p) in d.iter_mut().zip(&self.probs) {
+                *dv = p * scale;
+            }
+            d[y as usize] -= scale;
+        }
+
+        for l in (0..n_layers).rev() {
+            let input = if l == 0 { self.x_batch.view() } else { self.acts[l - 1].view() };
+            // dW = inputᵀ · delta, db = Σ_rows delta.
+            general_mat_mul(1.0, &input.t(), &self.deltas[l], 0.0, &mut self.grads[l].weight);
+            let bias_grad = &mut self.grads[l].bias;
+            bias_grad.fill(0.0);
+            for row in self.deltas[l].outer_iter() {
+                *bias_grad += &row;
+            }
+            if l > 0 {
+                // delta_{l-1} = (delta_l · W_lᵀ) ⊙ relu'(z_{l-1}); relu'(z) = [a > 0].
+                let (lower, upper) = self.deltas.split_at_mut(l);
+                let weight_t = self.net.layers[l].weight.t();
+                general_mat_mul(1.0, &upper[0], &weight_t, 0.0, &mut lower[l - 1]);
+                ndarray::Zip::from(&mut lower[l - 1]).and(&self.acts[l - 1]).for_each(
+                    |d, &a| {
+                        if a <= 0.0 {
+                            *d = 0.0;
+                        }
+                    },
+                );
+            }
+        }
+        loss_sum * scale
+    }
+
+    fn update(&mut self) {
+        match self.cfg.optimizer {
+            Optimizer::Adam { lr, beta1, beta2, eps } => {
+                self.adam_t = self.adam_t.saturating_add(1);
+                let step = AdamStep::new(lr, beta1, beta2, eps, self.adam_t);
+                for ((layer, grads), (moments, mask)) in self
+                    .net
+                    .layers
+                    .iter_mut()
+                    .zip(&self.grads)
+                    .zip(self.moments.iter_mut().zip(&self.mask))
+                {
+                    adam_update(
+                        &step,
+                        slice_mut(&mut layer.weight),
+                        slice(&grads.weight),
+                        slice_mut(&mut moments.m_weight),
+                        slice_mut(&mut moments.v_weight),
+                        Some(slice(mask)),
+                    );
+                    adam_update(
+                        &step,
+                        layer.bias.as_slice_mut().expect("contiguous"),
+                        grads.bias.as_slice().expect("contiguous"),
+                        moments.m_bias.as_slice_mut().expect("contiguous"),
+                        moments.v_bias.as_slice_mut().expect("contiguous"),
+                        None,
+                    );
+                }
+            }
+            Optimizer::Sgd { lr, momentum } => {
+                for ((layer, grads), (moments, mask)) in self
+                    .net
+                    .layers
+                    .iter_mut()
+                    .zip(&self.grads)
+                    .zip(self.moments.iter_mut().zip(&self.mask))
+                {
+                    sgd_update(
+                        lr,
+                        momentum,
+                        slice_mut(&mut layer.weight),
+                        slice(&grads.weight),
+                        slice_mut(&mut moments.m_weight),
+                        Some(slice(mask)),
+                    );
+                    sgd_update(
+                        lr,
+                        momentum,
+                        layer.bias.as_slice_mut().expect("contiguous"),
+                        grads.bias.as_slice().expect("contiguous"),
+                        moments.m_bias.as_slice_mut().expect("contiguous"),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn slice(a: &Array2<f32>) -> &[f32] {
+    a.as_slice().expect("parameters are contiguous")
+}
+
+fn slice_mut(a: &mut Array2<f32>) -> &mut [f32] {
+    a.as_slice_mut().expect("parameters are contiguous")
+}
+
+/// Forward pass of `x` through `net` into `acts` (one `[rows, width]` buffer per layer):
+/// `z = x · W + b`, ReLU on every layer but the last, which holds the logits.
+pub fn forward(net: &Network, x: ArrayView2<f32>, acts: &mut [Array2<f32>]) {
+    let n_layers = net.layers.len();
+    for l in 0..n_layers {
+        let (done, rest) = acts.split_at_mut(l);
+        let out = &mut rest[0];
+        let input = if l == 0 { x } else { done[l - 1].view() };
+        let layer = &net.layers[l];
+        let dim = out.dim();
+        out.assign(&layer.bias.broadcast(dim).expect("bias fits the layer"));
+        general_mat_mul(1.0, &input, &layer.weight, 1.0, out);
+        if l + 1 < n_layers {
+            out.mapv_inplace(|v| v.max(0.0));
+        }
+    }
+}
+
+/// Adam's per-step constants, in PyTorch's formulation.
+pub struct AdamStep {
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    /// lr / (1 - β1ᵗ)
+    step_size: f32,
+    /// sqrt(1 - β2ᵗ)
+    bias_correction2_sqrt: f32,
+}
+
+impl AdamStep {
+    pub fn new(lr: f32, beta1: f32, beta2: f32, eps: f32, t: i32) -> Self {
+        Self {
+            beta1,
+            beta2,
+            eps,
+            step_size: lr / (1.0 - beta1.powi(t)),
+            bias_correction2_sqrt: (1.0 - beta2.powi(t)).sqrt(),
+        }
+    }
+}
+
+/// Adam with the mask fused in: the gradient, both moments and the weight are multiplied by
+/// the mask, so a pruned position stays exactly 0 whatever happened before.
+pub fn adam_update(
+    s: &AdamStep,
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    mask: Option<&[f32]>,
+) {
+    let (b1, b2) = (s.beta1, s.beta2);
+    let inv_bc2 = 1.0 / s.bias_correction2_sqrt;
+    match mask {
+        Some(mask) => {
+            for ((((w, &g), m), v), &k) in w.iter_mut().zip(g).zip(m).zip(v).zip(mask) {
+                let g = g * k;
+                *m = (b1 * *m + (1.0 - b1) * g) * k;
+                *v = (b2 * *v + (1.0 - b2) * g * g) * k;
+                *w = (*w - s.step_size * *m / (v.sqrt() * inv_bc2 + s.eps)) * k;
+            }
+        }
+        None => {
+            for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                *w -= s.step_size * *m / (v.sqrt() * inv_bc2 + s.eps);
+            }
+        }
+    }
+}
+
+/// SGD with momentum (PyTorch's form), mask fused in as in [`adam_update`].
+pub fn sgd_update(
+    lr: f32,
+    momentum: f32,
+    w: &mut [f32],
+    g: &[f32],
+    buf: &mut [f32],
+    mask: Option<&[f32]>,
+) {
+    match mask {
+        Some(mask) => {
+            for (((w, &g), b), &k) in w.iter_mut().zip(g).zip(buf).zip(mask) {
+                *b = (momentum * *b + g) * k;
+                *w = (*w - lr * *b) * k;
+            }
+        }
+        None => {
+            for ((w, &g), b) in w.iter_mut().zip(g).zip(buf) {
+                *b = momentum * *b + g;
+                *w -= lr * *b;
+            }
+        }
+    }
+}
+
+/// Loss and accuracy of a network on a dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub loss: f32,
+    pub accuracy: f32,
+    pub auc: Option<f32>,
+}
+
+/// Reusable buffers for evaluation, so repeated evaluations (the sparsity slider, eval points
+/// during training) do not allocate.
+#[derive(Default)]
+pub struct EvalBuffers {
+    acts: Vec<Array2<f32>>,
+    probs: Vec<f32>,
+    scores: Vec<f32>,
+    positives: Vec<bool>,
+}
+
+/// Evaluate `net` on `data`: mean loss, accuracy and, with a `positive` class, ROC AUC of
+/// that class's softmax probability.
+pub fn evaluate(net: &Network, data: &Dataset, positive: Option<u8>) -> Evaluation {
+    evaluate_with(net, data, positive, &mut EvalBuffers::default())
+}
+
+pub fn evaluate_with(
+    net: &Network,
+    data: &Dataset,
+    positive: Option<u8>,
+    buf: &mut EvalBuffers,
+) -> Evaluation {
+    let widths: Vec<usize> = net.layers.iter().map(|l| l.bias.len()).collect();
+    let rows = EVAL_CHUNK.min(data.len()).max(1);
+    let fits = buf.acts.len() == widths.len()
+        && buf.acts.iter().zip(&widths).all(|(a, &w)| a.dim() == (rows, w));
+    if !fits {
+        buf.acts = widths.iter().map(|&w| Array2::zeros((rows, w))).collect();
+    }
+    buf.probs.resize(net.spec.output, 0.0);
+    buf.scores.clear();
+    buf.positives.clear();
+
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    let mut start = 0;
+    while start < data.len() {
+        let end = (start + rows).min(data.len());
+        let x = data.features.slice(s![start..end, ..]);
+        let n = end - start;
+        if n != rows {
+            // The last, shorter chunk gets buffers of its own size.
+            let mut tail: Vec<Array2<f32>> = widths.iter().map(|&w| Array2::zeros((n, w))).collect();
+            forward(net, x, &mut tail);
+            tally(&tail[tail.len() - 1], &data.labels[start..end], positive, buf, &mut loss_sum, &mut correct);
+        } else {
+            let mut acts = std::mem::take(&mut buf.acts);
+            forward(net, x, &mut acts);
+            tally(&acts[acts.len() - 1], &data.labels[start..end], positive, buf, &mut loss_sum, &mut correct);
+            buf.acts = acts;
+        }
+        start = end;
+    }
+    let n = data.len().max(1) as f64;
+    Evaluation {
+        loss: (loss_sum / n) as f32,
+        accuracy: (correct as f64 / n) as f32,
+        auc: positive.and_then(|_| metrics::roc_auc(&buf.scores, &buf.positives)),
+    }
+}
+
+fn tally(
+    logits: &Array2<f32>,
+    labels: &[u8],
+    positive: Option<u8>,
+    buf: &mut EvalBuffers,
+    loss_sum: &mut f64,
+    correct: &mut usize,
+) {
+    for (z, &y) in logits.axis_iter(Axis(0)).zip(labels) {
+        let z = z.as_slice().expect("contiguous rows");
+        *loss_sum += f64::from(metrics::softmax_cross_entropy(z, y as usize, &mut buf.probs));
+        if metrics::argmax(z) == y as usize {
+            *correct += 1;
+        }
+        if let Some(p) = positive {
+            buf.scores.push(buf.probs[p as usize]);
+            buf.positives.push(y == p);
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Training engines. An [`Engine`] holds one network (weights, mask, optimiser state) and
+//! trains it on a dataset it was built with. The interface is submit/poll so that an engine
+//! may answer later: the CPU engine does the work inside `poll`, a GPU engine records the
+//! work, submits it, and answers once its results have been read back asynchronously.
+
+pub mod cpu;
+pub mod metrics;
+
+use crate::model::{Mask, Network};
+use serde::{Deserialize, Serialize};
+
+pub use cpu::CpuEngine;
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Optimizer {
+    /// PyTorch's SGD: `buf = momentum·buf + g; w -= lr·buf`.
+    Sgd { lr: f32, momentum: f32 },
+    /// PyTorch's Adam: `w -= lr/(1-β1ᵗ) · m / (sqrt(v)/sqrt(1-β2ᵗ) + eps)`.
+    Adam { lr: f32, beta1: f32, beta2: f32, eps: f32 },
+}
+
+impl Optimizer {
+    pub fn adam(lr: f32) -> Self {
+        Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+    }
+
+    pub fn sgd(lr: f32, momentum: f32) -> Self {
+        Optimizer::Sgd { lr, momentum }
+    }
+
+    pub fn lr(&self) -> f32 {
+        match *self {
+            Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Sgd { .. } => "sgd",
+            Optimizer::Adam { .. } => "adam",
+        }
+    }
+}
+
+/// How one run trains: what a config fixes besides the weights and the mask.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub optimizer: Optimizer,
+    pub batch_size: usize,
+    /// Seeds the per-epoch shuffle of the training set (see [`epoch_order`]).
+    pub order_seed: u64,
+}
+
+/// The order in which epoch `epoch` visits the training set. Every engine uses this, so the
+/// CPU and GPU engines see the same batches.
+pub fn epoch_order(order_seed: u64, epoch: u64, n: usize) -> Vec<usize> {
+    crate::data::permutation(n, &mut crate::rng::rng_indexed(order_seed, "order", epoch))
+}
+
+/// One evaluation point along training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalPoint {
+    /// Training iterations done when this was measured.
+    pub iteration: usize,
+    /// Mean training loss over the iterations since the previous point (`None` at 0).
+    pub train_loss: Option<f32>,
+    pub val_loss: f32,
+    pub val_accuracy: f32,
+    pub test_loss: f32,
+    pub test_accuracy: f32,
+    /// ROC AUC of the positive class on the test set, for binary imbalanced data.
+    pub test_auc: Option<f32>,
+}
+
+impl EvalPoint {
+    pub fn is_finite(&self) -> bool {
+        self.train_loss.is_none_or(f32::is_finite) && self.val_loss.is_finite()
+    }
+}
+
+/// Work for an engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// Train `steps` iterations, then evaluate on the validation and test sets.
+    TrainThenEvaluate { steps: usize },
+    /// Hand back the current (masked) weights.
+    ReadWeights,
+}
+
+#[derive(Clone, Debug)]
+pub enum JobResult {
+    Evaluated(EvalPoint),
+    Weights(Network),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error("the engine has no network loaded")]
+    NotLoaded,
+    #[error("a job is already in flight")]
+    Busy,
+    #[error("network {network} does not fit the data ({inputs} inputs, {classes} classes)")]
+    ShapeMismatch { network: String, inputs: usize, classes: usize },
+    #[error("batch size {batch} is larger than the {train} training samples")]
+    BatchTooLarge { batch: usize, train: usize },
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    #[error("the GPU device was lost: {0}")]
+    DeviceLost(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// "cpu" or "gpu".
+    pub kind: String,
+    /// Human-readable: the adapter's name, or the CPU engine's.
+    pub name: String,
+}
+
+pub trait Engine {
+    fn info(&self) -> EngineInfo;
+
+    /// Install weights (already masked or not: they are masked here), the mask, and a fresh
+    /// optimiser state. Any job in flight is dropped.
+    fn load(&mut self, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Result<(), EngineError>;
+
+    /// Queue one job. At most one job is in flight at a time.
+    fn submit(&mut self, job: Job) -> Result<(), EngineError>;
+
+    /// Never blocks for long: `Ok(None)` while the result is not ready yet.
+    fn poll(&mut self) -> Result<Option<JobResult>, EngineError>;
+}

