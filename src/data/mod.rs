@@ -1,10 +1,10 @@
 //! Datasets: real MNIST digits (an asset of ours), MNIST-1D, 2-D toys and synthetic card
 //! fraud. Every dataset is generated or split from a seed, so a config names its data.
 
-// pub mod fraud;
+pub mod fraud;
 pub mod mnist;
-// pub mod mnist1d;
-// pub mod toy2d;
+pub mod mnist1d;
+pub mod toy2d;
 
 use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
@@ -130,4 +130,117 @@ pub fn shuffled_split(data: &Dataset, sizes: &[usize], seed: u64) -> Vec<Dataset
             part
         })
         .collect()
+}
+
+/// Which dataset an experiment trains on; plain data so it can live in a config or a URL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum DatasetConfig {
+    /// The 10,000 real digits, split 7,000 / 1,000 / 2,000.
+    Mnist,
+    /// MNIST-1D: 4,000 train (of which 500 for validation) / 1,000 test.
+    Mnist1d,
+    /// A 2-D toy set, split 70 / 15 / 15 %.
+    Toy2d { shape: toy2d::Toy2d, noise: f32, samples: usize },
+    /// Synthetic card fraud (about 1.5 % positives), split 70 / 15 / 15 %.
+    Fraud { samples: usize },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("the MNIST digits are not loaded yet")]
+    DigitsMissing,
+    #[error("{what} needs between {min} and {max} samples, not {got}")]
+    SampleCount { what: &'static str, min: usize, max: usize, got: usize },
+    #[error("noise must be between 0 and 1, not {0}")]
+    Noise(f32),
+}
+
+impl DatasetConfig {
+    pub fn name(&self) -> String {
+        match self {
+            DatasetConfig::Mnist => "MNIST digits".into(),
+            DatasetConfig::Mnist1d => "MNIST-1D".into(),
+            DatasetConfig::Toy2d { shape, .. } => format!("2-D {}", shape.name()),
+            DatasetConfig::Fraud { .. } => "card fraud".into(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), DataError> {
+        match *self {
+            DatasetConfig::Toy2d { noise, samples, .. } => {
+                if !(0.0..=1.0).contains(&noise) {
+                    return Err(DataError::Noise(noise));
+                }
+                check_samples("a 2-D set", samples, 40, 100_000)
+            }
+            DatasetConfig::Fraud { samples } => check_samples("the fraud set", samples, 1_000, 500_000),
+            DatasetConfig::Mnist | DatasetConfig::Mnist1d => Ok(()),
+        }
+    }
+
+    /// Build the seeded splits. `digits` is the decoded MNIST asset (needed for `Mnist` only).
+    pub fn load(&self, seed: u64, digits: Option<&Dataset>) -> Result<DataSplits, DataError> {
+        self.validate()?;
+        let splits = match *self {
+            DatasetConfig::Mnist => mnist::splits(digits.ok_or(DataError::DigitsMissing)?, seed),
+            DatasetConfig::Mnist1d => {
+                let (train_all, test) = mnist1d::splits(seed);
+                let mut parts = shuffled_split(&train_all, &[3_500, 500], seed).into_iter();
+                let (train, val) = (parts.next().unwrap(), parts.next().unwrap());
+                standardized(DataSplits {
+                    name: self.name(),
+                    shape: DataShape::Signal { length: train.input_dim() },
+                    n_classes: 10,
+                    positive_class: None,
+                    train,
+                    val,
+                    test,
+                })
+            }
+            DatasetConfig::Toy2d { shape, noise, samples } => {
+                let all = toy2d::generate(shape, samples, noise, seed);
+                three_way(self.name(), DataShape::Points2d, 2, None, &all, seed)
+            }
+            DatasetConfig::Fraud { samples } => {
+                let all = fraud::generate(samples, seed);
+                let names = fraud::FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
+                three_way(self.name(), DataShape::Tabular { feature_names: names }, 2, Some(1), &all, seed)
+            }
+        };
+        Ok(splits)
+    }
+}
+
+fn check_samples(what: &'static str, got: usize, min: usize, max: usize) -> Result<(), DataError> {
+    if (min..=max).contains(&got) {
+        Ok(())
+    } else {
+        Err(DataError::SampleCount { what, min, max, got })
+    }
+}
+
+/// 70 / 15 / 15 % split, standardised on the training part.
+fn three_way(
+    name: String,
+    shape: DataShape,
+    n_classes: usize,
+    positive_class: Option<u8>,
+    all: &Dataset,
+    seed: u64,
+) -> DataSplits {
+    let n_val = all.len() * 15 / 100;
+    let n_test = all.len() * 15 / 100;
+    let n_train = all.len() - n_val - n_test;
+    let mut parts = shuffled_split(all, &[n_train, n_val, n_test], seed).into_iter();
+    let (train, val, test) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    standardized(DataSplits { name, shape, n_classes, positive_class, train, val, test })
+}
+
+fn standardized(mut splits: DataSplits) -> DataSplits {
+    let standardizer = Standardizer::fit(&splits.train);
+    for part in [&mut splits.train, &mut splits.val, &mut splits.test] {
+        standardizer.apply(part);
+    }
+    splits
 }

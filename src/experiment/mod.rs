@@ -1,0 +1,498 @@
+//! The experiment: iterative magnitude pruning with its controls, as an incremental state
+//! machine. [`Experiment::advance`] does a bounded amount of work and returns; an engine that
+//! answers later (the GPU) simply leaves the machine waiting until a later call.
+
+mod config;
+pub mod presets;
+mod record;
+
+pub use config::{ConfigError, Controls, ExperimentConfig, ResetMode, Schedule};
+pub use record::{
+    DataSummary, EarlyStop, ExperimentRecord, RECORD_FORMAT, RoundRecord, RunKind, RunRecord,
+    Status,
+};
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::data::DataSplits;
+use crate::model::{Mask, MlpSpec, Network};
+use crate::prune::{self, PruneTarget};
+use crate::rng;
+use crate::train::{Engine, EngineError, EvalPoint, Job, JobResult, TrainConfig};
+
+/// Where an experiment stands after an `advance`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// Round in flight (0 = the dense network).
+    pub round: usize,
+    pub rounds: usize,
+    pub run: Option<RunKind>,
+    /// Runs finished in this round, and how many it has.
+    pub runs_done: usize,
+    pub runs_in_round: usize,
+    pub iteration: usize,
+    pub iterations: usize,
+    /// Training steps done during this call.
+    pub steps_done: usize,
+    /// The engine holds submitted work whose results are not back yet.
+    pub waiting: bool,
+    pub finished: bool,
+}
+
+impl Progress {
+    /// Fraction of all training done, in `0..=1`.
+    pub fn fraction(&self) -> f64 {
+        if self.finished {
+            return 1.0;
+        }
+        let per_round = self.runs_in_round.max(1) as f64;
+        let in_run = self.iteration as f64 / self.iterations.max(1) as f64;
+        let in_round = (self.runs_done as f64 + in_run) / per_round;
+        ((self.round as f64 + in_round) / (self.rounds + 1) as f64).min(1.0)
+    }
+}
+
+/// One training run to do: its starting weights and its mask.
+struct PlannedRun {
+    kind: RunKind,
+    start: Network,
+    mask: Mask,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Awaiting {
+    Trained,
+    Evaluated,
+    RewindWeights,
+    FinalWeights,
+}
+
+struct ActiveRun {
+    plan: PlannedRun,
+    loaded: bool,
+    iteration: usize,
+    curve: Vec<EvalPoint>,
+    awaiting: Option<Awaiting>,
+}
+
+pub struct Experiment {
+    config: ExperimentConfig,
+    data: Arc<DataSplits>,
+    engine: Box<dyn Engine>,
+    spec: MlpSpec,
+    train_config: TrainConfig,
+    record: ExperimentRecord,
+    theta_init: Network,
+    theta_rewind: Option<Network>,
+    dense_trained: Option<Network>,
+    /// The ticket's mask and trained weights after the last finished round.
+    ticket_mask: Mask,
+    ticket_trained: Option<Network>,
+    queue: VecDeque<PlannedRun>,
+    active: Option<ActiveRun>,
+    round: usize,
+    current_round: Vec<RunRecord>,
+    runs_in_round: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+}
+
+impl Experiment {
+    /// A new experiment on `data` with `engine`. Nothing is trained until `advance`.
+    pub fn new(
+        config: ExperimentConfig,
+        data: Arc<DataSplits>,
+        engine: Box<dyn Engine>,
+    ) -> Result<Self, ExperimentError> {
+        config.validate()?;
+        if config.batch_size > data.train.len() {
+            return Err(ConfigError {
+                field: "batch",
+                message: format!(
+                    "batch size {} is larger than the {} training samples",
+                    config.batch_size,
+                    data.train.len()
+                ),
+            }
+            .into());
+        }
+        let spec = config.spec(data.input_dim(), data.n_classes);
+        let theta_init = Network::init(&spec, config.init, &mut rng::rng(config.seed, "init"));
+        let train_config = TrainConfig {
+            optimizer: config.optimizer,
+            batch_size: config.batch_size,
+            order_seed: config.seed,
+        };
+        let record = ExperimentRecord {
+            format: RECORD_FORMAT.into(),
+            config: config.clone(),
+            spec: spec.clone(),
+            data: DataSummary {
+                name: data.name.clone(),
+                train: data.train.len(),
+                val: data.val.len(),
+                test: data.test.len(),
+                classes: data.n_classes,
+                shape: data.shape.clone(),
+                positive_class: data.positive_class,
+            },
+            engine: engine.info(),
+            theta_init: config.keep_weights.then(|| theta_init.clone()),
+            rounds: Vec::new(),
+            status: Status::Running,
+            notes: Vec::new(),
+        };
+        let dense = Mask::dense(&spec);
+        let mut experiment = Self {
+            queue: VecDeque::from([PlannedRun {
+                kind: RunKind::Ticket,
+                start: theta_init.clone(),
+                mask: dense.clone(),
+            }]),
+            runs_in_round: 1,
+            config,
+            data,
+            engine,
+            spec,
+            train_config,
+            record,
+            theta_init,
+            theta_rewind: None,
+            dense_trained: None,
+            ticket_mask: dense,
+            ticket_trained: None,
+            active: None,
+            round: 0,
+            current_round: Vec::new(),
+        };
+        if experiment.config.reset == (ResetMode::Rewind { iteration: 0 }) {
+            experiment.theta_rewind = Some(experiment.theta_init.clone());
+        }
+        Ok(experiment)
+    }
+
+    pub fn record(&self) -> &ExperimentRecord {
+        &self.record
+    }
+
+    pub fn config(&self) -> &ExperimentConfig {
+        &self.config
+    }
+
+    pub fn data(&self) -> &Arc<DataSplits> {
+        &self.data
+    }
+
+    pub fn spec(&self) -> &MlpSpec {
+        &self.spec
+    }
+
+    pub fn theta_init(&self) -> &Network {
+        &self.theta_init
+    }
+
+    pub fn is_done(&self) -> bool {
+        !matches!(self.record.status, Status::Running)
+    }
+
+    /// The eval points of the run in flight (for live learning curves).
+    pub fn live_curve(&self) -> Option<(RunKind, &[EvalPoint])> {
+        self.active.as_ref().map(|a| (a.plan.kind, a.curve.as_slice()))
+    }
+
+    /// Swap in another engine (e.g. the CPU one after a lost GPU). Finished rounds and runs
+    /// are kept; the run in flight restarts from its starting weights.
+    pub fn replace_engine(&mut self, engine: Box<dyn Engine>, reason: &str) {
+        self.engine = engine;
+        self.record.engine = self.engine.info();
+        self.record.notes.push(format!("switched to {}: {reason}", self.record.engine.name));
+        if let Some(active) = &mut self.active {
+            active.loaded = false;
+            active.iteration = 0;
+            active.curve.clear();
+            active.awaiting = None;
+        }
+    }
+
+    /// Do at most `step_budget` training steps (plus the evaluations and bookkeeping they
+    /// lead to), then return. With an engine that answers later, returns as soon as it is
+    /// waiting for results.
+    pub fn advance(&mut self, step_budget: usize) -> Progress {
+        let mut budget = step_budget;
+        let mut steps_done = 0;
+        let mut waiting = false;
+        while !self.is_done() {
+            match self.advance_once(&mut budget, &mut steps_done) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::OutOfBudget) => break,
+                Ok(Flow::Waiting) => {
+                    waiting = true;
+                    break;
+                }
+                Err(e) => self.stop(format!("engine error: {e}")),
+            }
+        }
+        self.progress(steps_done, waiting)
+    }
+
+    /// Run to the end (the CLI and tests), calling `on_progress` after each slice.
+    pub fn run_to_end(&mut self, mut on_progress: impl FnMut(&Progress, &ExperimentRecord)) {
+        while !self.is_done() {
+            let progress = self.advance(self.config.eval_every.max(1));
+            on_progress(&progress, &self.record);
+            if progress.waiting {
+                // An asynchronous engine: give it a moment instead of spinning.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+
+    fn progress(&self, steps_done: usize, waiting: bool) -> Progress {
+        Progress {
+            round: self.round,
+            rounds: self.config.rounds(),
+            run: self.active.as_ref().map(|a| a.plan.kind),
+            runs_done: self.current_round.len(),
+            runs_in_round: self.runs_in_round,
+            iteration: self.active.as_ref().map_or(0, |a| a.iteration),
+            iterations: self.config.iterations,
+            steps_done,
+            waiting,
+            finished: self.is_done(),
+        }
+    }
+
+    fn stop(&mut self, reason: String) {
+        if let Some(active) = self.active.take() {
+            let mut run = self.run_record(&active, None);
+            run.stopped = Some(reason.clone());
+            self.current_round.push(run);
+        }
+        if !self.current_round.is_empty() {
+            self.record.rounds.push(RoundRecord {
+                round: self.round,
+                runs: std::mem::take(&mut self.current_round),
+            });
+        }
+        self.record.status = Status::Stopped { reason };
+    }
+
+    fn advance_once(&mut self, budget: &mut usize, steps_done: &mut usize) -> Result<Flow, EngineError> {
+        let Some(active) = &mut self.active else {
+            match self.queue.pop_front() {
+                Some(plan) => {
+                    self.active = Some(ActiveRun {
+                        plan,
+                        loaded: false,
+                        iteration: 0,
+                        curve: Vec::new(),
+                        awaiting: None,
+                    })
+                }
+                None => self.finish_round(),
+            }
+            return Ok(Flow::Continue);
+        };
+
+        if !active.loaded {
+            self.engine.load(&active.plan.start, &active.plan.mask, &self.train_config)?;
+            active.loaded = true;
+            // The point at iteration 0: the untrained network.
+            self.engine.submit(Job::Train { steps: 0, evaluate: true })?;
+            active.awaiting = Some(Awaiting::Evaluated);
+            return Ok(Flow::Continue);
+        }
+
+        if let Some(awaiting) = active.awaiting {
+            let Some(result) = self.engine.poll()? else {
+                return Ok(Flow::Waiting);
+            };
+            active.awaiting = None;
+            match (awaiting, result) {
+                (Awaiting::Trained, JobResult::Trained { iteration }) => active.iteration = iteration,
+                (Awaiting::Evaluated, JobResult::Evaluated(point)) => {
+                    active.iteration = point.iteration;
+                    let finite = point.is_finite();
+                    active.curve.push(point);
+                    if !finite {
+                        let lr = self.config.optimizer.lr();
+                        self.stop(format!(
+                            "the loss became non-finite (NaN or infinite) at iteration {}: the \
+                             learning rate {lr} is probably too high",
+                            active_iteration(&self.active)
+                        ));
+                        return Ok(Flow::Continue);
+                    }
+                }
+                (Awaiting::RewindWeights, JobResult::Weights(net)) => self.theta_rewind = Some(net),
+                (Awaiting::FinalWeights, JobResult::Weights(net)) => {
+                    self.finish_run(net);
+                    return Ok(Flow::Continue);
+                }
+                (expected, got) => {
+                    return Err(EngineError::Gpu(format!(
+                        "engine answered {got:?} while {expected:?} was expected"
+                    )));
+                }
+            }
+            return Ok(Flow::Continue);
+        }
+
+        // Nothing in flight: decide the next job for this run.
+        let iteration = active.iteration;
+        let total = self.config.iterations;
+        let wants_rewind = self.round == 0
+            && self.theta_rewind.is_none()
+            && matches!(self.config.reset, ResetMode::Rewind { iteration: k } if k == iteration);
+        if wants_rewind {
+            self.engine.submit(Job::ReadWeights)?;
+            active.awaiting = Some(Awaiting::RewindWeights);
+            return Ok(Flow::Continue);
+        }
+        if iteration >= total {
+            self.engine.submit(Job::ReadWeights)?;
+            active.awaiting = Some(Awaiting::FinalWeights);
+            return Ok(Flow::Continue);
+        }
+        // Train up to the next boundary: an eval point, the rewind point, or the end.
+        let mut boundary = ((iteration / self.config.eval_every) + 1) * self.config.eval_every;
+        if let ResetMode::Rewind { iteration: k } = self.config.reset {
+            if self.round == 0 && k > iteration {
+                boundary = boundary.min(k);
+            }
+        }
+        let boundary = boundary.min(total);
+        if *budget == 0 {
+            return Ok(Flow::OutOfBudget);
+        }
+        let steps = (boundary - iteration).min(*budget);
+        *budget -= steps;
+        *steps_done += steps;
+        let reaches_boundary = iteration + steps == boundary;
+        let evaluate = reaches_boundary && (boundary % self.config.eval_every == 0 || boundary == total);
+        self.engine.submit(Job::Train { steps, evaluate })?;
+        active.awaiting = Some(if evaluate { Awaiting::Evaluated } else { Awaiting::Trained });
+        Ok(Flow::Continue)
+    }
+
+    fn run_record(&self, active: &ActiveRun, trained: Option<Network>) -> RunRecord {
+        let mask = &active.plan.mask;
+        RunRecord {
+            kind: active.plan.kind,
+            density: mask.density(),
+            layer_density: mask.layer_densities(),
+            collapsed_layers: mask.collapsed_layers(),
+            early_stop: EarlyStop::from_curve(&active.curve),
+            curve: active.curve.clone(),
+            mask: mask.clone(),
+            trained: if self.config.keep_weights { trained } else { None },
+            stopped: None,
+        }
+    }
+
+    fn finish_run(&mut self, trained: Network) {
+        let Some(active) = self.active.take() else { return };
+        let run = self.run_record(&active, Some(trained.clone()));
+        if active.plan.kind == RunKind::Ticket {
+            if self.round == 0 {
+                self.dense_trained = Some(trained.clone());
+            }
+            self.ticket_mask = active.plan.mask.clone();
+            self.ticket_trained = Some(trained);
+        }
+        self.current_round.push(run);
+    }
+
+    /// All runs of the round are done: record it and plan the next one.
+    fn finish_round(&mut self) {
+        let runs = std::mem::take(&mut self.current_round);
+        if !runs.is_empty() {
+            self.record.rounds.push(RoundRecord { round: self.round, runs });
+        }
+        if self.round >= self.config.rounds() {
+            self.record.status = Status::Finished;
+            return;
+        }
+        self.round += 1;
+        self.plan_round();
+    }
+
+    fn plan_round(&mut self) {
+        let round = self.round;
+        let trained = self.ticket_trained.clone().expect("the ticket of the previous round finished");
+        let dense = self.dense_trained.clone().expect("round 0 finished");
+        let target = self.target(round);
+        let mask = prune::magnitude_prune(&trained, &self.ticket_mask, &target);
+        let collapsed = mask.collapsed_layers();
+        if !collapsed.is_empty() {
+            self.record.notes.push(format!(
+                "round {round}: layer(s) {collapsed:?} have no weights left (layer collapse): \
+                 the network cannot pass a signal"
+            ));
+        }
+
+        // Controls start from the ticket's reset weights (theta_0 or theta_k).
+        let reset_start = match self.config.reset {
+            ResetMode::Rewind { .. } => self.theta_rewind.clone().unwrap_or_else(|| self.theta_init.clone()),
+            _ => self.theta_init.clone(),
+        };
+        let fresh = |stream: &str| {
+            Network::init(&self.spec, self.config.init, &mut rng::rng_indexed(self.config.seed, stream, round as u64))
+        };
+        let ticket_start = match self.config.reset {
+            ResetMode::Init | ResetMode::Rewind { .. } => reset_start.clone(),
+            ResetMode::Reinit => fresh("reset-reinit"),
+            ResetMode::FineTune => trained.clone(),
+        };
+
+        let mut plans = vec![PlannedRun { kind: RunKind::Ticket, start: ticket_start, mask: mask.clone() }];
+        let controls = self.config.controls;
+        if controls.reinit {
+            plans.push(PlannedRun { kind: RunKind::Reinit, start: fresh("reinit"), mask: mask.clone() });
+        }
+        if controls.random_prune {
+            let random = prune::random_prune(
+                &Mask::dense(&self.spec),
+                &PruneTarget::like(&mask),
+                &mut rng::rng_indexed(self.config.seed, "random-mask", round as u64),
+            );
+            plans.push(PlannedRun { kind: RunKind::RandomPrune, start: reset_start.clone(), mask: random });
+        }
+        let iterative = matches!(self.config.schedule, Schedule::Iterative { .. });
+        if controls.one_shot && iterative && round > 1 {
+            // (At round 1 one-shot and iterative pruning are the same thing.)
+            let one_shot = prune::magnitude_prune(&dense, &Mask::dense(&self.spec), &target);
+            plans.push(PlannedRun { kind: RunKind::OneShot, start: reset_start, mask: one_shot });
+        }
+        self.runs_in_round = plans.len();
+        self.queue = plans.into();
+    }
+
+    /// How many weights each round keeps.
+    fn target(&self, round: usize) -> PruneTarget {
+        let rates = &self.config.pruning;
+        match self.config.schedule {
+            Schedule::Iterative { .. } => rates.target_after(&self.spec, round as f64),
+            Schedule::OneShot { density } => {
+                rates.target_after(&self.spec, rates.rounds_for_density(&self.spec, density))
+            }
+        }
+    }
+}
+
+fn active_iteration(active: &Option<ActiveRun>) -> usize {
+    active.as_ref().map_or(0, |a| a.iteration)
+}
+
+enum Flow {
+    Continue,
+    OutOfBudget,
+    Waiting,
+}

@@ -160,11 +160,16 @@ impl Engine for CpuEngine {
             return Ok(None);
         };
         match job {
-            Job::TrainThenEvaluate { steps } => {
+            Job::Train { steps, evaluate } => {
                 for _ in 0..steps {
                     self.train_step()?;
                 }
-                Ok(Some(JobResult::Evaluated(self.evaluate()?)))
+                if evaluate {
+                    Ok(Some(JobResult::Evaluated(self.evaluate()?)))
+                } else {
+                    let iteration = self.state.as_ref().map_or(0, |s| s.iteration);
+                    Ok(Some(JobResult::Trained { iteration }))
+                }
             }
             Job::ReadWeights => {
                 let state = self.state.as_ref().ok_or(EngineError::NotLoaded)?;

@@ -82,14 +82,17 @@ impl EvalPoint {
 /// Work for an engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Job {
-    /// Train `steps` iterations, then evaluate on the validation and test sets.
-    TrainThenEvaluate { steps: usize },
+    /// Train `steps` iterations (0 is allowed), then, if `evaluate`, measure the validation
+    /// and test sets.
+    Train { steps: usize, evaluate: bool },
     /// Hand back the current (masked) weights.
     ReadWeights,
 }
 
 #[derive(Clone, Debug)]
 pub enum JobResult {
+    /// Trained without evaluating; the engine's iteration count now.
+    Trained { iteration: usize },
     Evaluated(EvalPoint),
     Weights(Network),
 }

@@ -1,0 +1,348 @@
+//! The headless command line: the same experiments as the app, printed as tables.
+
+mod bench;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use lottery_lab::data::{DatasetConfig, mnist};
+use lottery_lab::experiment::{
+    Controls, Experiment, ExperimentConfig, ExperimentRecord, ResetMode, RoundRecord, RunKind,
+    Schedule, Status, presets,
+};
+use lottery_lab::prune::Scope;
+use lottery_lab::train::{CpuEngine, Optimizer};
+
+#[derive(Parser)]
+#[command(name = "lottery-lab", version, about = "Watch the Lottery Ticket Hypothesis happen")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an experiment headless and print a table per round.
+    Run(RunArgs),
+    /// List the presets with their explanations.
+    Presets,
+    /// Training throughput of the CPU engine (LeNet-300-100, batch 60).
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Parser)]
+struct RunArgs {
+    /// Start from this preset (see `lottery-lab presets`).
+    #[arg(long, default_value = "lenet-mnist")]
+    preset: String,
+    /// Pruning rounds (iterative schedule).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Prune straight to this density (fraction kept, e.g. 0.1) in one round instead.
+    #[arg(long, conflicts_with = "rounds")]
+    one_shot_density: Option<f64>,
+    /// Fraction of the remaining weights pruned per round (hidden layers), e.g. 0.2.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// The same for the output layer.
+    #[arg(long)]
+    output_rate: Option<f64>,
+    #[arg(long, value_enum)]
+    scope: Option<ScopeArg>,
+    /// init | rewind:K | reinit | fine-tune
+    #[arg(long, value_parser = parse_reset)]
+    reset: Option<ResetMode>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Training iterations per run.
+    #[arg(long)]
+    iterations: Option<usize>,
+    #[arg(long)]
+    eval_every: Option<usize>,
+    #[arg(long)]
+    lr: Option<f32>,
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Hidden widths, e.g. 300,100.
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Controls to run beside the ticket: any of reinit,random,one-shot, or none.
+    #[arg(long, value_delimiter = ',')]
+    controls: Option<Vec<ControlArg>>,
+    /// Write the record (config included) as JSON here, and as CSV beside it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Keep theta_0 and every run's trained weights in the JSON (large files).
+    #[arg(long)]
+    weights: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    Layerwise,
+    Global,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum ControlArg {
+    Reinit,
+    Random,
+    OneShot,
+    None,
+}
+
+fn parse_reset(text: &str) -> Result<ResetMode, String> {
+    match text {
+        "init" => Ok(ResetMode::Init),
+        "reinit" => Ok(ResetMode::Reinit),
+        "fine-tune" | "finetune" => Ok(ResetMode::FineTune),
+        _ => match text.strip_prefix("rewind:").map(str::parse::<usize>) {
+            Some(Ok(iteration)) => Ok(ResetMode::Rewind { iteration }),
+            _ => Err(format!("'{text}' is not one of init, rewind:K (K an iteration), reinit, fine-tune")),
+        },
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Presets) => {
+            for p in presets::ALL {
+                println!("{:<12} {}\n{}\n", p.id, p.title, textwrap(p.explanation, 88));
+            }
+            Ok(())
+        }
+        Some(Command::Bench(args)) => bench::run(args),
+        None => {
+            use clap::CommandFactory as _;
+            let _ = Cli::command().print_help();
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn textwrap(text: &str, width: usize) -> String {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("one line at least");
+        if !line.is_empty() && line.len() + word.len() + 1 > width {
+            lines.push(word.to_string());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn build_config(args: &RunArgs) -> Result<ExperimentConfig> {
+    let Some(preset) = presets::find(&args.preset) else {
+        let ids: Vec<_> = presets::ALL.iter().map(|p| p.id).collect();
+        bail!("unknown preset '{}': choose one of {}", args.preset, ids.join(", "));
+    };
+    let mut c = (preset.config)();
+    if let Some(rounds) = args.rounds {
+        c.schedule = Schedule::Iterative { rounds };
+    }
+    if let Some(density) = args.one_shot_density {
+        c.schedule = Schedule::OneShot { density };
+    }
+    if let Some(rate) = args.rate {
+        c.pruning.rate = rate;
+    }
+    if let Some(rate) = args.output_rate {
+        c.pruning.output_rate = rate;
+    }
+    if let Some(scope) = args.scope {
+        c.pruning.scope = match scope {
+            ScopeArg::Layerwise => Scope::Layerwise,
+            ScopeArg::Global => Scope::Global,
+        };
+    }
+    if let Some(reset) = args.reset {
+        c.reset = reset;
+    }
+    if let Some(seed) = args.seed {
+        c.seed = seed;
+    }
+    if let Some(iterations) = args.iterations {
+        c.iterations = iterations;
+    }
+    if let Some(eval_every) = args.eval_every {
+        c.eval_every = eval_every;
+    }
+    if let Some(lr) = args.lr {
+        c.optimizer = match c.optimizer {
+            Optimizer::Adam { beta1, beta2, eps, .. } => Optimizer::Adam { lr, beta1, beta2, eps },
+            Optimizer::Sgd { momentum, .. } => Optimizer::Sgd { lr, momentum },
+        };
+    }
+    if let Some(batch) = args.batch {
+        c.batch_size = batch;
+    }
+    if let Some(hidden) = &args.hidden {
+        c.hidden = hidden.clone();
+    }
+    if let Some(controls) = &args.controls {
+        c.controls = if controls.contains(&ControlArg::None) {
+            Controls::NONE
+        } else {
+            Controls {
+                reinit: controls.contains(&ControlArg::Reinit),
+                random_prune: controls.contains(&ControlArg::Random),
+                one_shot: controls.contains(&ControlArg::OneShot),
+            }
+        };
+    }
+    c.keep_weights = args.weights;
+    c.validate().context("the flags give an invalid experiment")?;
+    Ok(c)
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let config = build_config(&args)?;
+    let digits = match config.dataset {
+        DatasetConfig::Mnist => Some(mnist::decode(mnist::BUNDLED).context("reading the bundled digits")?),
+        _ => None,
+    };
+    let data = Arc::new(config.dataset.load(config.seed, digits.as_ref())?);
+    let engine = Box::new(CpuEngine::new(data.clone()));
+    let mut experiment = Experiment::new(config.clone(), data, engine)?;
+
+    let spec = experiment.spec().clone();
+    println!(
+        "{} on {} ({} train / {} val / {} test), {} weights, {} lr {}, batch {}, {} iterations per run, {}, {:?} pruning {}% per round (output {}%), seed {}",
+        spec.label(),
+        experiment.data().name,
+        experiment.data().train.len(),
+        experiment.data().val.len(),
+        experiment.data().test.len(),
+        spec.weight_count(),
+        config.optimizer.name(),
+        config.optimizer.lr(),
+        config.batch_size,
+        config.iterations,
+        config.reset.label(),
+        config.pruning.scope,
+        config.pruning.rate * 100.0,
+        config.pruning.output_rate * 100.0,
+        config.seed,
+    );
+    let metric = if experiment.data().positive_class.is_some() { "AUC" } else { "acc" };
+    let columns = table_columns(&config.controls);
+    println!("{}", header(&columns, metric));
+
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(1000).with_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {msg} [{elapsed_precise}<{eta_precise}]")
+                .expect("valid template"),
+        )
+    };
+    let mut printed = 0;
+    experiment.run_to_end(|progress, record| {
+        bar.set_position((progress.fraction() * 1000.0) as u64);
+        bar.set_message(format!(
+            "round {}/{} {} it {}/{}",
+            progress.round,
+            progress.rounds,
+            progress.run.map_or("", |k| k.label()),
+            progress.iteration,
+            progress.iterations
+        ));
+        while printed < record.rounds.len() {
+            bar.suspend(|| println!("{}", row(&record.rounds[printed], &columns, metric)));
+            printed += 1;
+        }
+    });
+    bar.finish_and_clear();
+    let record = experiment.record();
+    for note in &record.notes {
+        println!("note: {note}");
+    }
+    if let Some(out) = &args.out {
+        save(record, out)?;
+    }
+    match &record.status {
+        Status::Finished => Ok(()),
+        Status::Stopped { reason } => bail!("the experiment stopped: {reason}"),
+        Status::Running => bail!("the experiment did not finish"),
+    }
+}
+
+fn table_columns(controls: &Controls) -> Vec<RunKind> {
+    let mut columns = vec![RunKind::Ticket];
+    if controls.reinit {
+        columns.push(RunKind::Reinit);
+    }
+    if controls.random_prune {
+        columns.push(RunKind::RandomPrune);
+    }
+    if controls.one_shot {
+        columns.push(RunKind::OneShot);
+    }
+    columns
+}
+
+fn header(columns: &[RunKind], metric: &str) -> String {
+    let mut line = format!("{:>5} {:>9}", "round", "density");
+    for kind in columns {
+        line += &format!(" {:>16}", format!("{} {metric}", kind.label()));
+    }
+    line += &format!(" {:>12}", "ticket stop");
+    line
+}
+
+fn row(round: &RoundRecord, columns: &[RunKind], metric: &str) -> String {
+    let mut line = format!("{:>5} {:>8.1}%", round.round, round.density() * 100.0);
+    let ticket = round.run(RunKind::Ticket);
+    for &kind in columns {
+        // Round 0 is the dense network, which every control shares; at round 1 one-shot and
+        // iterative pruning are the same run.
+        let same_as_ticket = round.round == 0 || (round.round == 1 && kind == RunKind::OneShot);
+        let run = round.run(kind).or(if same_as_ticket { ticket } else { None });
+        let cell = match run {
+            Some(r) if r.stopped.is_some() => "stopped".to_string(),
+            Some(r) => {
+                let early = r.early_stop.as_ref();
+                let cell = if metric == "AUC" {
+                    early.and_then(|e| e.test_auc).map(|auc| format!("{auc:.4}"))
+                } else {
+                    early.map(|e| format!("{:.2}%", e.test_accuracy * 100.0))
+                };
+                cell.unwrap_or_else(|| "-".into())
+            }
+            None => "-".into(),
+        };
+        line += &format!(" {cell:>16}");
+    }
+    let stop = ticket.and_then(|t| t.early_stop.as_ref()).map_or("-".into(), |e| e.iteration.to_string());
+    line += &format!(" {stop:>12}");
+    line
+}
+
+fn save(record: &ExperimentRecord, out: &std::path::Path) -> Result<()> {
+    let json = serde_json::to_string_pretty(record)?;
+    std::fs::write(out, json).with_context(|| format!("writing {}", out.display()))?;
+    let csv_path = out.with_extension("csv");
+    std::fs::write(&csv_path, record.to_csv()).with_context(|| format!("writing {}", csv_path.display()))?;
+    println!("wrote {} and {}", out.display(), csv_path.display());
+    Ok(())
+}

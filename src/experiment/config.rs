@@ -1,0 +1,188 @@
+//! An experiment's whole config: with the seed it identifies the result.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::DatasetConfig;
+use crate::model::{Init, MlpSpec};
+use crate::prune::{PruneRates, Scope};
+use crate::train::Optimizer;
+
+/// Where the surviving weights start the next round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ResetMode {
+    /// Back to theta_0: the winning-ticket procedure.
+    Init,
+    /// Back to theta_k, the weights after `iteration` steps of the dense run (late rewinding).
+    Rewind { iteration: usize },
+    /// Fresh random weights each round (the control, as the main procedure).
+    Reinit,
+    /// Keep the trained values and train on (fine-tuning).
+    FineTune,
+}
+
+impl ResetMode {
+    pub fn label(&self) -> String {
+        match self {
+            ResetMode::Init => "reset to θ₀".into(),
+            ResetMode::Rewind { iteration } => format!("rewind to θ_{iteration}"),
+            ResetMode::Reinit => "random re-init".into(),
+            ResetMode::FineTune => "fine-tune (no reset)".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Schedule {
+    /// `rounds` rounds, each pruning `rate` of the remaining weights.
+    Iterative { rounds: usize },
+    /// One round straight to `density` (fraction kept, e.g. 0.1).
+    OneShot { density: f64 },
+}
+
+/// Which controls run beside the ticket, each round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Controls {
+    /// Same mask, fresh random weights.
+    pub reinit: bool,
+    /// Same per-layer density, random mask, the ticket's starting weights.
+    pub random_prune: bool,
+    /// Prune the dense trained network straight to this round's density, then reset.
+    pub one_shot: bool,
+}
+
+impl Controls {
+    pub const ALL: Controls = Controls { reinit: true, random_prune: true, one_shot: true };
+    pub const NONE: Controls = Controls { reinit: false, random_prune: false, one_shot: false };
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentConfig {
+    pub dataset: DatasetConfig,
+    /// Hidden layer widths; input and output follow from the data.
+    pub hidden: Vec<usize>,
+    pub init: Init,
+    pub optimizer: Optimizer,
+    pub batch_size: usize,
+    /// Training iterations per run (every round retrains this long).
+    pub iterations: usize,
+    /// Evaluate on validation and test every this many iterations.
+    pub eval_every: usize,
+    pub pruning: PruneRates,
+    pub schedule: Schedule,
+    pub reset: ResetMode,
+    pub controls: Controls,
+    pub seed: u64,
+    /// Keep each run's trained weights in the record (heatmaps need them; files get large).
+    pub keep_weights: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn check(ok: bool, field: &'static str, message: impl FnOnce() -> String) -> Result<(), ConfigError> {
+    if ok { Ok(()) } else { Err(ConfigError { field, message: message() }) }
+}
+
+pub const MAX_ROUNDS: usize = 40;
+pub const MAX_WIDTH: usize = 4_096;
+pub const MAX_LAYERS: usize = 8;
+pub const MAX_ITERATIONS: usize = 1_000_000;
+
+impl ExperimentConfig {
+    /// Every problem is reported by the field's name and what is allowed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.dataset
+            .validate()
+            .map_err(|e| ConfigError { field: "dataset", message: e.to_string() })?;
+        check(!self.hidden.is_empty() && self.hidden.len() <= MAX_LAYERS, "hidden", || {
+            format!("between 1 and {MAX_LAYERS} hidden layers, not {}", self.hidden.len())
+        })?;
+        check(self.hidden.iter().all(|&w| (1..=MAX_WIDTH).contains(&w)), "hidden", || {
+            format!("layer widths must be between 1 and {MAX_WIDTH}")
+        })?;
+        let lr = self.optimizer.lr();
+        check(lr.is_finite() && lr > 0.0, "lr", || {
+            format!("the learning rate must be a positive number, not {lr}")
+        })?;
+        match self.optimizer {
+            Optimizer::Sgd { momentum, .. } => {
+                check((0.0..1.0).contains(&momentum), "momentum", || {
+                    format!("momentum must be in [0, 1), not {momentum}")
+                })?;
+            }
+            Optimizer::Adam { beta1, beta2, eps, .. } => {
+                check((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2), "betas", || {
+                    format!("Adam's betas must be in [0, 1), not {beta1}, {beta2}")
+                })?;
+                check(eps.is_finite() && eps > 0.0, "eps", || format!("eps must be positive, not {eps}"))?;
+            }
+        }
+        check((1..=4_096).contains(&self.batch_size), "batch", || {
+            format!("batch size must be between 1 and 4096, not {}", self.batch_size)
+        })?;
+        check((1..=MAX_ITERATIONS).contains(&self.iterations), "iterations", || {
+            format!("iterations must be between 1 and {MAX_ITERATIONS}, not {}", self.iterations)
+        })?;
+        check(self.eval_every >= 1, "eval-every", || "must be at least 1".into())?;
+        let rates_ok = |r: f64| (0.0..1.0).contains(&r);
+        check(rates_ok(self.pruning.rate) && rates_ok(self.pruning.output_rate), "rate", || {
+            format!(
+                "pruning rates are fractions in [0, 1), not {} / {}",
+                self.pruning.rate, self.pruning.output_rate
+            )
+        })?;
+        match self.schedule {
+            Schedule::Iterative { rounds } => check(rounds <= MAX_ROUNDS, "rounds", || {
+                format!("at most {MAX_ROUNDS} rounds, not {rounds}")
+            })?,
+            Schedule::OneShot { density } => check(density > 0.0 && density <= 1.0, "density", || {
+                format!("the one-shot density must be in (0, 1], not {density}")
+            })?,
+        }
+        if let ResetMode::Rewind { iteration } = self.reset {
+            check(iteration <= self.iterations, "rewind", || {
+                format!("rewinding to iteration {iteration} needs at least that many iterations")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The network for this config's data (input and output widths from the dataset).
+    pub fn spec(&self, input: usize, classes: usize) -> MlpSpec {
+        MlpSpec::new(input, &self.hidden, classes)
+    }
+
+    pub fn rounds(&self) -> usize {
+        match self.schedule {
+            Schedule::Iterative { rounds } => rounds,
+            Schedule::OneShot { .. } => 1,
+        }
+    }
+
+    /// The paper's LeNet-300-100 recipe on our 7,000 training digits.
+    pub fn lenet_mnist() -> Self {
+        Self {
+            dataset: DatasetConfig::Mnist,
+            hidden: vec![300, 100],
+            init: Init::GlorotNormal,
+            optimizer: Optimizer::adam(1.2e-3),
+            batch_size: 60,
+            // The paper trains 50,000 iterations on 55,000 digits (~55 epochs); the same
+            // number of epochs on our 7,000 training digits is 6,400 iterations.
+            iterations: 6_400,
+            eval_every: 200,
+            pruning: PruneRates { scope: Scope::Layerwise, rate: 0.2, output_rate: 0.1 },
+            schedule: Schedule::Iterative { rounds: 15 },
+            reset: ResetMode::Init,
+            controls: Controls::ALL,
+            seed: 1,
+            keep_weights: true,
+        }
+    }
+}
