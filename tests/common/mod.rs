@@ -1,0 +1,44 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use lottery_lab::data::{DataShape, DataSplits, Dataset};
+use lottery_lab::experiment::{Experiment, ExperimentConfig};
+use lottery_lab::train::CpuEngine;
+use ndarray::Array2;
+use rand_distr::{Distribution as _, Normal};
+
+/// A random classification problem: `n` Gaussian samples of `dim` features, labels from a
+/// fixed random linear map (so the data is learnable).
+pub fn random_splits(n: usize, dim: usize, classes: usize, seed: u64) -> DataSplits {
+    let mut rng = lottery_lab::rng::rng(seed, "test-data");
+    let normal = Normal::new(0.0f32, 1.0).unwrap();
+    let w = Array2::from_shape_simple_fn((dim, classes), || normal.sample(&mut rng));
+    let make = |rng: &mut lottery_lab::rng::Rng, n: usize| {
+        let x = Array2::from_shape_simple_fn((n, dim), || normal.sample(rng));
+        let scores = x.dot(&w);
+        let labels = scores
+            .outer_iter()
+            .map(|row| lottery_lab::train::metrics::argmax(row.as_slice().unwrap()) as u8)
+            .collect();
+        Dataset::new(x, labels)
+    };
+    DataSplits {
+        name: "random".into(),
+        shape: DataShape::Tabular { feature_names: (0..dim).map(|i| format!("x{i}")).collect() },
+        n_classes: classes,
+        positive_class: None,
+        train: make(&mut rng, n),
+        val: make(&mut rng, n / 4),
+        test: make(&mut rng, n / 4),
+    }
+}
+
+/// An experiment from `config` on the CPU engine (MNIST digits from the bundled asset).
+pub fn cpu_experiment(config: ExperimentConfig) -> Experiment {
+    let digits = lottery_lab::data::mnist::decode(lottery_lab::data::mnist::BUNDLED).unwrap();
+    let data = Arc::new(config.dataset.load(config.seed, Some(&digits)).unwrap());
+    let engine = Box::new(CpuEngine::new(data.clone()));
+    Experiment::new(config, data, engine).unwrap()
+}
