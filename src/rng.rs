@@ -15,7 +15,9 @@ pub fn rng(seed: u64, stream: &str) -> Rng {
 
 /// A generator for `seed`, labelled stream, and an index (round, epoch, ...).
 pub fn rng_indexed(seed: u64, stream: &str, index: u64) -> Rng {
-    Rng::seed_from_u64(splitmix(mix(seed, stream) ^ splitmix(index.wrapping_add(0x9E37))))
+    Rng::seed_from_u64(splitmix(
+        mix(seed, stream) ^ splitmix(index.wrapping_add(0x9E37)),
+    ))
 }
 
 fn mix(seed: u64, stream: &str) -> u64 {

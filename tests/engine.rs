@@ -16,12 +16,11 @@ fn reference_loss(net: &Network, data: &lottery_lab::data::Dataset, rows: &[usiz
     for &r in rows {
         let mut act: Vec<f64> = data.features.row(r).iter().map(|&v| f64::from(v)).collect();
         for (l, layer) in net.layers.iter().enumerate() {
-            let (fan_in, fan_out) = layer.weight.dim();
-            let mut next = vec![0.0; fan_out];
+            let mut next = vec![0.0; layer.weight.ncols()];
             for (o, z) in next.iter_mut().enumerate() {
                 *z = f64::from(layer.bias[o]);
-                for i in 0..fan_in {
-                    *z += act[i] * f64::from(layer.weight[(i, o)]);
+                for (i, &a) in act.iter().enumerate() {
+                    *z += a * f64::from(layer.weight[(i, o)]);
                 }
                 if l + 1 < net.layers.len() {
                     *z = z.max(0.0);
@@ -43,10 +42,18 @@ fn gradients_match_finite_differences_for_every_layer() {
     let mut net = Network::init(&spec, Init::KaimingNormal, &mut rng(1, "init"));
     // Non-zero biases so their gradients are exercised away from the ReLU kinks' symmetry.
     for layer in &mut net.layers {
-        layer.bias.iter_mut().enumerate().for_each(|(i, b)| *b = 0.05 * (i as f32 - 2.0));
+        layer
+            .bias
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = 0.05 * (i as f32 - 2.0));
     }
     let mut engine = CpuEngine::new(data.clone());
-    let cfg = TrainConfig { optimizer: Optimizer::sgd(0.1, 0.0), batch_size: 16, order_seed: 1 };
+    let cfg = TrainConfig {
+        optimizer: Optimizer::sgd(0.1, 0.0),
+        batch_size: 16,
+        order_seed: 1,
+    };
     engine.load(&net, &Mask::dense(&spec), &cfg).unwrap();
     let rows: Vec<usize> = (0..16).collect();
     let grads = engine.gradients(&rows).unwrap();
@@ -68,7 +75,10 @@ fn gradients_match_finite_differences_for_every_layer() {
                 n.layers[l].weight[(i, o)] += d;
                 n.layers[l].weight[(i, o)]
             });
-            assert!(close(fd, f64::from(g)), "layer {l} weight ({i},{o}): finite difference {fd:.7} vs analytic {g:.7}");
+            assert!(
+                close(fd, f64::from(g)),
+                "layer {l} weight ({i},{o}): finite difference {fd:.7} vs analytic {g:.7}"
+            );
             checked += 1;
         }
         for (o, &g) in grad_b.iter().enumerate() {
@@ -76,7 +86,10 @@ fn gradients_match_finite_differences_for_every_layer() {
                 n.layers[l].bias[o] += d;
                 n.layers[l].bias[o]
             });
-            assert!(close(fd, f64::from(g)), "layer {l} bias {o}: finite difference {fd:.7} vs analytic {g:.7}");
+            assert!(
+                close(fd, f64::from(g)),
+                "layer {l} bias {o}: finite difference {fd:.7} vs analytic {g:.7}"
+            );
             checked += 1;
         }
     }
@@ -91,23 +104,45 @@ fn engine_loss_matches_the_reference_loss() {
     let rows: Vec<usize> = (0..data.train.len()).collect();
     let expected = reference_loss(&net, &data.train, &rows);
     let got = lottery_lab::train::cpu::evaluate(&net, &data.train, None).loss;
-    assert!((f64::from(got) - expected).abs() < 1e-5, "{got} vs {expected}");
+    assert!(
+        (f64::from(got) - expected).abs() < 1e-5,
+        "{got} vs {expected}"
+    );
 }
 
 fn train_masked(optimizer: Optimizer, steps: usize) -> (Network, Mask) {
     let data = Arc::new(common::random_splits(300, 12, 3, 3));
     let spec = MlpSpec::new(12, &[20, 10], 3);
     let net = Network::init(&spec, Init::KaimingNormal, &mut rng(3, "init"));
-    let rates = PruneRates { scope: Scope::Layerwise, rate: 0.6, output_rate: 0.3 };
-    let mask = prune::random_prune(&Mask::dense(&spec), &rates.target_after(&spec, 1.0), &mut rng(3, "mask"));
+    let rates = PruneRates {
+        scope: Scope::Layerwise,
+        rate: 0.6,
+        output_rate: 0.3,
+    };
+    let mask = prune::random_prune(
+        &Mask::dense(&spec),
+        &rates.target_after(&spec, 1.0),
+        &mut rng(3, "mask"),
+    );
     let mut engine = CpuEngine::new(data);
-    let cfg = TrainConfig { optimizer, batch_size: 30, order_seed: 3 };
+    let cfg = TrainConfig {
+        optimizer,
+        batch_size: 30,
+        order_seed: 3,
+    };
     // The weights are loaded *unmasked*: the engine must zero them itself.
     engine.load(&net, &mask, &cfg).unwrap();
-    engine.submit(Job::Train { steps, evaluate: false }).unwrap();
+    engine
+        .submit(Job::Train {
+            steps,
+            evaluate: false,
+        })
+        .unwrap();
     engine.poll().unwrap().unwrap();
     engine.submit(Job::ReadWeights).unwrap();
-    let Some(JobResult::Weights(trained)) = engine.poll().unwrap() else { panic!("weights") };
+    let Some(JobResult::Weights(trained)) = engine.poll().unwrap() else {
+        panic!("weights")
+    };
     (trained, mask)
 }
 
@@ -127,7 +162,10 @@ fn pruned_weights_stay_exactly_zero_under_adam_and_momentum() {
                 }
             }
         }
-        assert!(pruned > 100 && moved > 100, "{optimizer:?}: {pruned} pruned, {moved} kept non-zero");
+        assert!(
+            pruned > 100 && moved > 100,
+            "{optimizer:?}: {pruned} pruned, {moved} kept non-zero"
+        );
     }
 }
 
@@ -144,7 +182,12 @@ fn training_is_deterministic_and_learns() {
         None,
     );
     let after = lottery_lab::train::cpu::evaluate(&a, &data.test, None);
-    assert!(after.loss < 0.7 * before.loss, "loss {} -> {}", before.loss, after.loss);
+    assert!(
+        after.loss < 0.7 * before.loss,
+        "loss {} -> {}",
+        before.loss,
+        after.loss
+    );
     assert!(after.accuracy > 0.8, "accuracy {}", after.accuracy);
 }
 
@@ -154,11 +197,21 @@ fn engine_rejects_mismatched_networks_and_batches() {
     let mut engine = CpuEngine::new(data);
     let wrong = MlpSpec::new(6, &[4], 2);
     let net = Network::init(&wrong, Init::GlorotNormal, &mut rng(1, "init"));
-    let cfg = TrainConfig { optimizer: Optimizer::adam(1e-3), batch_size: 8, order_seed: 1 };
+    let cfg = TrainConfig {
+        optimizer: Optimizer::adam(1e-3),
+        batch_size: 8,
+        order_seed: 1,
+    };
     assert!(engine.load(&net, &Mask::dense(&wrong), &cfg).is_err());
     let spec = MlpSpec::new(5, &[4], 2);
     let net = Network::init(&spec, Init::GlorotNormal, &mut rng(1, "init"));
-    let huge = TrainConfig { batch_size: 1_000, ..cfg };
+    let huge = TrainConfig {
+        batch_size: 1_000,
+        ..cfg
+    };
     assert!(engine.load(&net, &Mask::dense(&spec), &huge).is_err());
-    assert!(engine.submit(Job::ReadWeights).is_err(), "nothing loaded yet");
+    assert!(
+        engine.submit(Job::ReadWeights).is_err(),
+        "nothing loaded yet"
+    );
 }

@@ -43,8 +43,14 @@ impl Engine for Spy {
 fn spied(config: ExperimentConfig) -> (Experiment, Rc<RefCell<Vec<(Network, Mask)>>>) {
     let data = Arc::new(config.dataset.load(config.seed, None).unwrap());
     let loads = Rc::new(RefCell::new(Vec::new()));
-    let engine = Spy { inner: CpuEngine::new(data.clone()), loads: loads.clone() };
-    (Experiment::new(config, data, Box::new(engine)).unwrap(), loads)
+    let engine = Spy {
+        inner: CpuEngine::new(data.clone()),
+        loads: loads.clone(),
+    };
+    (
+        Experiment::new(config, data, Box::new(engine)).unwrap(),
+        loads,
+    )
 }
 
 /// The runs in the order the experiment loads them.
@@ -79,15 +85,23 @@ fn surviving_weights_are_reset_to_theta_0_bit_for_bit() {
         let survivors_equal_theta_0 = start.masked(mask) == theta_0.masked(mask);
         match kind {
             RunKind::Ticket | RunKind::RandomPrune | RunKind::OneShot => {
-                assert!(survivors_equal_theta_0, "round {round} {kind:?} does not start at θ₀");
+                assert!(
+                    survivors_equal_theta_0,
+                    "round {round} {kind:?} does not start at θ₀"
+                );
             }
-            RunKind::Reinit => assert!(!survivors_equal_theta_0, "round {round}: re-init reused θ₀"),
+            RunKind::Reinit => {
+                assert!(!survivors_equal_theta_0, "round {round}: re-init reused θ₀")
+            }
         }
     }
     // The record's masks are the ones that were trained.
     for round in &experiment.record().rounds {
         for run in &round.runs {
-            let (_, mask) = &loads[order.iter().position(|&o| o == (round.round, run.kind)).unwrap()];
+            let (_, mask) = &loads[order
+                .iter()
+                .position(|&o| o == (round.round, run.kind))
+                .unwrap()];
             assert_eq!(&run.mask, mask);
         }
     }
@@ -106,15 +120,25 @@ fn late_rewinding_resets_to_theta_k() {
     let data = experiment.data().clone();
     let mut engine = CpuEngine::new(data);
     let spec = experiment.spec().clone();
-    let cfg = TrainConfig { optimizer: config.optimizer, batch_size: config.batch_size, order_seed: config.seed };
-    engine.load(experiment.theta_init(), &Mask::dense(&spec), &cfg).unwrap();
+    let cfg = TrainConfig {
+        optimizer: config.optimizer,
+        batch_size: config.batch_size,
+        order_seed: config.seed,
+    };
+    engine
+        .load(experiment.theta_init(), &Mask::dense(&spec), &cfg)
+        .unwrap();
     for _ in 0..30 {
         engine.train_step().unwrap();
     }
     let theta_k = engine.network().unwrap().clone();
     let loads = loads.borrow();
     for (start, mask) in loads.iter().skip(1) {
-        assert_eq!(start.masked(mask), theta_k.masked(mask), "a ticket did not start at θ_30");
+        assert_eq!(
+            start.masked(mask),
+            theta_k.masked(mask),
+            "a ticket did not start at θ_30"
+        );
         assert_ne!(start.masked(mask), experiment.theta_init().masked(mask));
     }
 }
@@ -132,17 +156,36 @@ fn masks_shrink_follow_the_schedule_and_trained_weights_respect_them() {
         let ticket = round.run(RunKind::Ticket).unwrap();
         let target = config.pruning.target_after(spec, round.round as f64);
         let expected: Vec<usize> = target.groups.iter().map(|g| g.keep).collect();
-        assert_eq!(ticket.mask.kept_per_layer(), expected, "round {}", round.round);
+        assert_eq!(
+            ticket.mask.kept_per_layer(),
+            expected,
+            "round {}",
+            round.round
+        );
         if let Some(prev) = previous {
-            assert!(ticket.mask.is_subset_of(prev), "round {}: the mask grew", round.round);
+            assert!(
+                ticket.mask.is_subset_of(prev),
+                "round {}: the mask grew",
+                round.round
+            );
         }
         previous = Some(&ticket.mask);
         for run in &round.runs {
             let trained = run.trained.as_ref().expect("the tiny preset keeps weights");
-            assert_eq!(trained.masked(&run.mask), *trained, "{:?} has weights outside its mask", run.kind);
+            assert_eq!(
+                trained.masked(&run.mask),
+                *trained,
+                "{:?} has weights outside its mask",
+                run.kind
+            );
             assert!(run.early_stop.is_some() && run.curve.len() >= 2);
             if run.kind != RunKind::Ticket {
-                assert_eq!(run.mask.kept_per_layer(), ticket.mask.kept_per_layer(), "{:?}", run.kind);
+                assert_eq!(
+                    run.mask.kept_per_layer(),
+                    ticket.mask.kept_per_layer(),
+                    "{:?}",
+                    run.kind
+                );
             }
         }
     }
@@ -157,12 +200,19 @@ fn same_config_gives_an_identical_record() {
     };
     let (a, b) = (run(), run());
     assert_eq!(a, b);
-    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
     let mut other = tiny();
     other.seed = 2;
     let mut experiment = common::cpu_experiment(other);
     experiment.run_to_end(|_, _| {});
-    assert_ne!(experiment.record().rounds, a.rounds, "another seed, another result");
+    assert_ne!(
+        experiment.record().rounds,
+        a.rounds,
+        "another seed, another result"
+    );
 }
 
 #[test]
@@ -194,7 +244,10 @@ fn an_absurd_learning_rate_stops_the_run_with_a_reason() {
     let Status::Stopped { reason } = &record.status else {
         panic!("expected a stop, got {:?}", record.status)
     };
-    assert!(reason.contains("non-finite") && reason.contains("learning rate"), "{reason}");
+    assert!(
+        reason.contains("non-finite") && reason.contains("learning rate"),
+        "{reason}"
+    );
     let run = &record.rounds.last().unwrap().runs.last().unwrap();
     assert!(run.stopped.is_some());
     assert!(!run.curve.last().unwrap().is_finite());
@@ -209,10 +262,26 @@ fn invalid_configs_are_refused_with_the_field_named() {
         ("hidden", Box::new(|c| c.hidden = vec![])),
         ("hidden", Box::new(|c| c.hidden = vec![0])),
         ("batch", Box::new(|c| c.batch_size = 0)),
-        ("rounds", Box::new(|c| c.schedule = Schedule::Iterative { rounds: 1_000 })),
-        ("density", Box::new(|c| c.schedule = Schedule::OneShot { density: 0.0 })),
-        ("rewind", Box::new(|c| c.reset = ResetMode::Rewind { iteration: 1_000_000 })),
-        ("dataset", Box::new(|c| c.dataset = lottery_lab::data::DatasetConfig::Fraud { samples: 3 })),
+        (
+            "rounds",
+            Box::new(|c| c.schedule = Schedule::Iterative { rounds: 1_000 }),
+        ),
+        (
+            "density",
+            Box::new(|c| c.schedule = Schedule::OneShot { density: 0.0 }),
+        ),
+        (
+            "rewind",
+            Box::new(|c| {
+                c.reset = ResetMode::Rewind {
+                    iteration: 1_000_000,
+                }
+            }),
+        ),
+        (
+            "dataset",
+            Box::new(|c| c.dataset = lottery_lab::data::DatasetConfig::Fraud { samples: 3 }),
+        ),
     ];
     for (field, mutate) in cases {
         let mut config = tiny();

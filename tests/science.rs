@@ -13,7 +13,11 @@ fn small_digits(seed: u64) -> ExperimentConfig {
     config.pruning.rate = 0.5;
     config.pruning.output_rate = 0.2;
     config.schedule = Schedule::Iterative { rounds: 4 };
-    config.controls = Controls { reinit: true, random_prune: true, one_shot: false };
+    config.controls = Controls {
+        reinit: true,
+        random_prune: true,
+        one_shot: false,
+    };
     config.keep_weights = false;
     config.seed = seed;
     config
@@ -31,7 +35,11 @@ fn winning_tickets_beat_random_reinit_and_random_pruning_at_low_density() {
         experiment.run_to_end(|_, _| {});
         let record = experiment.record();
         assert_eq!(record.status, Status::Finished);
-        let dense = record.rounds[0].run(RunKind::Ticket).unwrap().accuracy().unwrap();
+        let dense = record.rounds[0]
+            .run(RunKind::Ticket)
+            .unwrap()
+            .accuracy()
+            .unwrap();
         assert!(dense > 0.9, "seed {seed}: dense accuracy {dense}");
         for round in record.rounds.iter().filter(|r| r.density() <= 0.20) {
             let acc = |kind| round.run(kind).and_then(|r| r.accuracy()).unwrap();
@@ -48,7 +56,18 @@ fn winning_tickets_beat_random_reinit_and_random_pruning_at_low_density() {
     }
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
     assert_eq!(gaps_reinit.len(), 6, "two rounds at or below 20% per seed");
-    assert!(mean(&gaps_reinit) > 0.01, "ticket vs re-init: mean gap {:.4} ({gaps_reinit:?})", mean(&gaps_reinit));
-    assert!(mean(&gaps_random) > 0.01, "ticket vs random pruning: mean gap {:.4} ({gaps_random:?})", mean(&gaps_random));
-    assert!(gaps_reinit.iter().filter(|&&g| g > 0.0).count() >= 5, "{gaps_reinit:?}");
+    assert!(
+        mean(&gaps_reinit) > 0.01,
+        "ticket vs re-init: mean gap {:.4} ({gaps_reinit:?})",
+        mean(&gaps_reinit)
+    );
+    assert!(
+        mean(&gaps_random) > 0.01,
+        "ticket vs random pruning: mean gap {:.4} ({gaps_random:?})",
+        mean(&gaps_random)
+    );
+    assert!(
+        gaps_reinit.iter().filter(|&&g| g > 0.0).count() >= 5,
+        "{gaps_reinit:?}"
+    );
 }

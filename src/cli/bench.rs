@@ -37,11 +37,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let data = Arc::new(mnist::splits(&digits, 1));
     let spec = MlpSpec::new(784, &[300, 100], 10);
     let flops = train_flops_per_sample(&spec);
-    println!("CPU engine, LeNet-300-100 (784-300-100-10), Adam, fp32, {} thread(s) available", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "CPU engine, LeNet-300-100 (784-300-100-10), Adam, fp32, {} thread(s) available",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     for &batch in &args.batch {
         let mut engine = CpuEngine::new(data.clone());
-        let net = Network::init(&spec, Init::GlorotNormal, &mut lottery_lab::rng::rng(1, "init"));
-        let cfg = TrainConfig { optimizer: Optimizer::adam(1.2e-3), batch_size: batch, order_seed: 1 };
+        let net = Network::init(
+            &spec,
+            Init::GlorotNormal,
+            &mut lottery_lab::rng::rng(1, "init"),
+        );
+        let cfg = TrainConfig {
+            optimizer: Optimizer::adam(1.2e-3),
+            batch_size: batch,
+            order_seed: 1,
+        };
         engine.load(&net, &Mask::dense(&spec), &cfg)?;
         for _ in 0..20 {
             engine.train_step()?;

@@ -17,7 +17,11 @@ use lottery_lab::prune::Scope;
 use lottery_lab::train::{CpuEngine, Optimizer};
 
 #[derive(Parser)]
-#[command(name = "lottery-lab", version, about = "Watch the Lottery Ticket Hypothesis happen")]
+#[command(
+    name = "lottery-lab",
+    version,
+    about = "Watch the Lottery Ticket Hypothesis happen"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -26,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run an experiment headless and print a table per round.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the presets with their explanations.
     Presets,
     /// Training throughput of the CPU engine (LeNet-300-100, batch 60).
@@ -104,7 +108,9 @@ fn parse_reset(text: &str) -> Result<ResetMode, String> {
         "fine-tune" | "finetune" => Ok(ResetMode::FineTune),
         _ => match text.strip_prefix("rewind:").map(str::parse::<usize>) {
             Some(Ok(iteration)) => Ok(ResetMode::Rewind { iteration }),
-            _ => Err(format!("'{text}' is not one of init, rewind:K (K an iteration), reinit, fine-tune")),
+            _ => Err(format!(
+                "'{text}' is not one of init, rewind:K (K an iteration), reinit, fine-tune"
+            )),
         },
     }
 }
@@ -112,10 +118,15 @@ fn parse_reset(text: &str) -> Result<ResetMode, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Run(args)) => run(args),
+        Some(Command::Run(args)) => run(*args),
         Some(Command::Presets) => {
             for p in presets::ALL {
-                println!("{:<12} {}\n{}\n", p.id, p.title, textwrap(p.explanation, 88));
+                println!(
+                    "{:<12} {}\n{}\n",
+                    p.id,
+                    p.title,
+                    textwrap(p.explanation, 88)
+                );
             }
             Ok(())
         }
@@ -148,13 +159,21 @@ fn textwrap(text: &str, width: usize) -> String {
             line.push_str(word);
         }
     }
-    lines.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    lines
+        .iter()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn build_config(args: &RunArgs) -> Result<ExperimentConfig> {
     let Some(preset) = presets::find(&args.preset) else {
         let ids: Vec<_> = presets::ALL.iter().map(|p| p.id).collect();
-        bail!("unknown preset '{}': choose one of {}", args.preset, ids.join(", "));
+        bail!(
+            "unknown preset '{}': choose one of {}",
+            args.preset,
+            ids.join(", ")
+        );
     };
     let mut c = (preset.config)();
     if let Some(rounds) = args.rounds {
@@ -189,7 +208,14 @@ fn build_config(args: &RunArgs) -> Result<ExperimentConfig> {
     }
     if let Some(lr) = args.lr {
         c.optimizer = match c.optimizer {
-            Optimizer::Adam { beta1, beta2, eps, .. } => Optimizer::Adam { lr, beta1, beta2, eps },
+            Optimizer::Adam {
+                beta1, beta2, eps, ..
+            } => Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+            },
             Optimizer::Sgd { momentum, .. } => Optimizer::Sgd { lr, momentum },
         };
     }
@@ -211,14 +237,17 @@ fn build_config(args: &RunArgs) -> Result<ExperimentConfig> {
         };
     }
     c.keep_weights = args.weights;
-    c.validate().context("the flags give an invalid experiment")?;
+    c.validate()
+        .context("the flags give an invalid experiment")?;
     Ok(c)
 }
 
 fn run(args: RunArgs) -> Result<()> {
     let config = build_config(&args)?;
     let digits = match config.dataset {
-        DatasetConfig::Mnist => Some(mnist::decode(mnist::BUNDLED).context("reading the bundled digits")?),
+        DatasetConfig::Mnist => {
+            Some(mnist::decode(mnist::BUNDLED).context("reading the bundled digits")?)
+        }
         _ => None,
     };
     let data = Arc::new(config.dataset.load(config.seed, digits.as_ref())?);
@@ -244,7 +273,11 @@ fn run(args: RunArgs) -> Result<()> {
         config.pruning.output_rate * 100.0,
         config.seed,
     );
-    let metric = if experiment.data().positive_class.is_some() { "AUC" } else { "acc" };
+    let metric = if experiment.data().positive_class.is_some() {
+        "AUC"
+    } else {
+        "acc"
+    };
     let columns = table_columns(&config.controls);
     println!("{}", header(&columns, metric));
 
@@ -252,8 +285,10 @@ fn run(args: RunArgs) -> Result<()> {
         indicatif::ProgressBar::hidden()
     } else {
         indicatif::ProgressBar::new(1000).with_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {msg} [{elapsed_precise}<{eta_precise}]")
-                .expect("valid template"),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {percent:>3}% {msg} [{elapsed_precise}<{eta_precise}]",
+            )
+            .expect("valid template"),
         )
     };
     let mut printed = 0;
@@ -317,13 +352,17 @@ fn row(round: &RoundRecord, columns: &[RunKind], metric: &str) -> String {
         // Round 0 is the dense network, which every control shares; at round 1 one-shot and
         // iterative pruning are the same run.
         let same_as_ticket = round.round == 0 || (round.round == 1 && kind == RunKind::OneShot);
-        let run = round.run(kind).or(if same_as_ticket { ticket } else { None });
+        let run = round
+            .run(kind)
+            .or(if same_as_ticket { ticket } else { None });
         let cell = match run {
             Some(r) if r.stopped.is_some() => "stopped".to_string(),
             Some(r) => {
                 let early = r.early_stop.as_ref();
                 let cell = if metric == "AUC" {
-                    early.and_then(|e| e.test_auc).map(|auc| format!("{auc:.4}"))
+                    early
+                        .and_then(|e| e.test_auc)
+                        .map(|auc| format!("{auc:.4}"))
                 } else {
                     early.map(|e| format!("{:.2}%", e.test_accuracy * 100.0))
                 };
@@ -333,7 +372,9 @@ fn row(round: &RoundRecord, columns: &[RunKind], metric: &str) -> String {
         };
         line += &format!(" {cell:>16}");
     }
-    let stop = ticket.and_then(|t| t.early_stop.as_ref()).map_or("-".into(), |e| e.iteration.to_string());
+    let stop = ticket
+        .and_then(|t| t.early_stop.as_ref())
+        .map_or("-".into(), |e| e.iteration.to_string());
     line += &format!(" {stop:>12}");
     line
 }
@@ -342,7 +383,8 @@ fn save(record: &ExperimentRecord, out: &std::path::Path) -> Result<()> {
     let json = serde_json::to_string_pretty(record)?;
     std::fs::write(out, json).with_context(|| format!("writing {}", out.display()))?;
     let csv_path = out.with_extension("csv");
-    std::fs::write(&csv_path, record.to_csv()).with_context(|| format!("writing {}", csv_path.display()))?;
+    std::fs::write(&csv_path, record.to_csv())
+        .with_context(|| format!("writing {}", csv_path.display()))?;
     println!("wrote {} and {}", out.display(), csv_path.display());
     Ok(())
 }

@@ -36,22 +36,29 @@ pub fn decode(gz_bytes: &[u8]) -> Result<Dataset, MnistError> {
     if raw.len() < header || &raw[..8] != b"LLMNIST1" {
         return Err(MnistError::BadHeader);
     }
-    let word = |i: usize| u32::from_le_bytes(raw[8 + 4 * i..12 + 4 * i].try_into().unwrap()) as usize;
+    let word =
+        |i: usize| u32::from_le_bytes(raw[8 + 4 * i..12 + 4 * i].try_into().unwrap()) as usize;
     let (count, width, height) = (word(0), word(1), word(2));
     if width != SIDE || height != SIDE {
         return Err(MnistError::BadHeader);
     }
     let expected = header + count * (1 + SIDE * SIDE);
     if raw.len() != expected {
-        return Err(MnistError::Truncated { expected, found: raw.len() });
+        return Err(MnistError::Truncated {
+            expected,
+            found: raw.len(),
+        });
     }
     let labels = raw[header..header + count].to_vec();
     if labels.iter().any(|&l| l > 9) {
         return Err(MnistError::BadHeader);
     }
-    let pixels = raw[header + count..].iter().map(|&p| f32::from(p) / 255.0).collect();
-    let features = Array2::from_shape_vec((count, SIDE * SIDE), pixels)
-        .map_err(|_| MnistError::BadHeader)?;
+    let pixels = raw[header + count..]
+        .iter()
+        .map(|&p| f32::from(p) / 255.0)
+        .collect();
+    let features =
+        Array2::from_shape_vec((count, SIDE * SIDE), pixels).map_err(|_| MnistError::BadHeader)?;
     Ok(Dataset::new(features, labels))
 }
 
@@ -59,10 +66,17 @@ pub fn decode(gz_bytes: &[u8]) -> Result<Dataset, MnistError> {
 /// that heatmaps of the input layer line up with the digits.
 pub fn splits(all: &Dataset, seed: u64) -> DataSplits {
     let mut parts = shuffled_split(all, &SPLIT, seed).into_iter();
-    let (train, val, test) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    let (train, val, test) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
     DataSplits {
         name: "MNIST digits".into(),
-        shape: DataShape::Image { width: SIDE, height: SIDE },
+        shape: DataShape::Image {
+            width: SIDE,
+            height: SIDE,
+        },
         n_classes: 10,
         positive_class: None,
         train,
@@ -87,9 +101,15 @@ mod tests {
         // Real digits: ink in the middle, an empty border.
         let centre: f32 = all.features.column(14 * 28 + 14).mean().unwrap();
         let corner: f32 = all.features.column(0).mean().unwrap();
-        assert!(centre > 0.3 && corner == 0.0, "centre {centre}, corner {corner}");
+        assert!(
+            centre > 0.3 && corner == 0.0,
+            "centre {centre}, corner {corner}"
+        );
         let s = splits(&all, 1);
-        assert_eq!((s.train.len(), s.val.len(), s.test.len()), (7_000, 1_000, 2_000));
+        assert_eq!(
+            (s.train.len(), s.val.len(), s.test.len()),
+            (7_000, 1_000, 2_000)
+        );
     }
 
     #[test]

@@ -141,7 +141,11 @@ pub enum DatasetConfig {
     /// MNIST-1D: 4,000 train (of which 500 for validation) / 1,000 test.
     Mnist1d,
     /// A 2-D toy set, split 70 / 15 / 15 %.
-    Toy2d { shape: toy2d::Toy2d, noise: f32, samples: usize },
+    Toy2d {
+        shape: toy2d::Toy2d,
+        noise: f32,
+        samples: usize,
+    },
     /// Synthetic card fraud (about 1.5 % positives), split 70 / 15 / 15 %.
     Fraud { samples: usize },
 }
@@ -151,7 +155,12 @@ pub enum DataError {
     #[error("the MNIST digits are not loaded yet")]
     DigitsMissing,
     #[error("{what} needs between {min} and {max} samples, not {got}")]
-    SampleCount { what: &'static str, min: usize, max: usize, got: usize },
+    SampleCount {
+        what: &'static str,
+        min: usize,
+        max: usize,
+        got: usize,
+    },
     #[error("noise must be between 0 and 1, not {0}")]
     Noise(f32),
 }
@@ -174,7 +183,9 @@ impl DatasetConfig {
                 }
                 check_samples("a 2-D set", samples, 40, 100_000)
             }
-            DatasetConfig::Fraud { samples } => check_samples("the fraud set", samples, 1_000, 500_000),
+            DatasetConfig::Fraud { samples } => {
+                check_samples("the fraud set", samples, 1_000, 500_000)
+            }
             DatasetConfig::Mnist | DatasetConfig::Mnist1d => Ok(()),
         }
     }
@@ -190,7 +201,9 @@ impl DatasetConfig {
                 let (train, val) = (parts.next().unwrap(), parts.next().unwrap());
                 standardized(DataSplits {
                     name: self.name(),
-                    shape: DataShape::Signal { length: train.input_dim() },
+                    shape: DataShape::Signal {
+                        length: train.input_dim(),
+                    },
                     n_classes: 10,
                     positive_class: None,
                     train,
@@ -198,14 +211,27 @@ impl DatasetConfig {
                     test,
                 })
             }
-            DatasetConfig::Toy2d { shape, noise, samples } => {
+            DatasetConfig::Toy2d {
+                shape,
+                noise,
+                samples,
+            } => {
                 let all = toy2d::generate(shape, samples, noise, seed);
                 three_way(self.name(), DataShape::Points2d, 2, None, &all, seed)
             }
             DatasetConfig::Fraud { samples } => {
                 let all = fraud::generate(samples, seed);
                 let names = fraud::FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
-                three_way(self.name(), DataShape::Tabular { feature_names: names }, 2, Some(1), &all, seed)
+                three_way(
+                    self.name(),
+                    DataShape::Tabular {
+                        feature_names: names,
+                    },
+                    2,
+                    Some(1),
+                    &all,
+                    seed,
+                )
             }
         };
         Ok(splits)
@@ -216,7 +242,12 @@ fn check_samples(what: &'static str, got: usize, min: usize, max: usize) -> Resu
     if (min..=max).contains(&got) {
         Ok(())
     } else {
-        Err(DataError::SampleCount { what, min, max, got })
+        Err(DataError::SampleCount {
+            what,
+            min,
+            max,
+            got,
+        })
     }
 }
 
@@ -233,8 +264,20 @@ fn three_way(
     let n_test = all.len() * 15 / 100;
     let n_train = all.len() - n_val - n_test;
     let mut parts = shuffled_split(all, &[n_train, n_val, n_test], seed).into_iter();
-    let (train, val, test) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-    standardized(DataSplits { name, shape, n_classes, positive_class, train, val, test })
+    let (train, val, test) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    standardized(DataSplits {
+        name,
+        shape,
+        n_classes,
+        positive_class,
+        train,
+        val,
+        test,
+    })
 }
 
 fn standardized(mut splits: DataSplits) -> DataSplits {

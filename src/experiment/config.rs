@@ -53,8 +53,16 @@ pub struct Controls {
 }
 
 impl Controls {
-    pub const ALL: Controls = Controls { reinit: true, random_prune: true, one_shot: true };
-    pub const NONE: Controls = Controls { reinit: false, random_prune: false, one_shot: false };
+    pub const ALL: Controls = Controls {
+        reinit: true,
+        random_prune: true,
+        one_shot: true,
+    };
+    pub const NONE: Controls = Controls {
+        reinit: false,
+        random_prune: false,
+        one_shot: false,
+    };
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,8 +93,19 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn check(ok: bool, field: &'static str, message: impl FnOnce() -> String) -> Result<(), ConfigError> {
-    if ok { Ok(()) } else { Err(ConfigError { field, message: message() }) }
+fn check(
+    ok: bool,
+    field: &'static str,
+    message: impl FnOnce() -> String,
+) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            field,
+            message: message(),
+        })
+    }
 }
 
 pub const MAX_ROUNDS: usize = 40;
@@ -97,15 +116,25 @@ pub const MAX_ITERATIONS: usize = 1_000_000;
 impl ExperimentConfig {
     /// Every problem is reported by the field's name and what is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.dataset
-            .validate()
-            .map_err(|e| ConfigError { field: "dataset", message: e.to_string() })?;
-        check(!self.hidden.is_empty() && self.hidden.len() <= MAX_LAYERS, "hidden", || {
-            format!("between 1 and {MAX_LAYERS} hidden layers, not {}", self.hidden.len())
+        self.dataset.validate().map_err(|e| ConfigError {
+            field: "dataset",
+            message: e.to_string(),
         })?;
-        check(self.hidden.iter().all(|&w| (1..=MAX_WIDTH).contains(&w)), "hidden", || {
-            format!("layer widths must be between 1 and {MAX_WIDTH}")
-        })?;
+        check(
+            !self.hidden.is_empty() && self.hidden.len() <= MAX_LAYERS,
+            "hidden",
+            || {
+                format!(
+                    "between 1 and {MAX_LAYERS} hidden layers, not {}",
+                    self.hidden.len()
+                )
+            },
+        )?;
+        check(
+            self.hidden.iter().all(|&w| (1..=MAX_WIDTH).contains(&w)),
+            "hidden",
+            || format!("layer widths must be between 1 and {MAX_WIDTH}"),
+        )?;
         let lr = self.optimizer.lr();
         check(lr.is_finite() && lr > 0.0, "lr", || {
             format!("the learning rate must be a positive number, not {lr}")
@@ -116,34 +145,58 @@ impl ExperimentConfig {
                     format!("momentum must be in [0, 1), not {momentum}")
                 })?;
             }
-            Optimizer::Adam { beta1, beta2, eps, .. } => {
-                check((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2), "betas", || {
-                    format!("Adam's betas must be in [0, 1), not {beta1}, {beta2}")
+            Optimizer::Adam {
+                beta1, beta2, eps, ..
+            } => {
+                check(
+                    (0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2),
+                    "betas",
+                    || format!("Adam's betas must be in [0, 1), not {beta1}, {beta2}"),
+                )?;
+                check(eps.is_finite() && eps > 0.0, "eps", || {
+                    format!("eps must be positive, not {eps}")
                 })?;
-                check(eps.is_finite() && eps > 0.0, "eps", || format!("eps must be positive, not {eps}"))?;
             }
         }
         check((1..=4_096).contains(&self.batch_size), "batch", || {
-            format!("batch size must be between 1 and 4096, not {}", self.batch_size)
-        })?;
-        check((1..=MAX_ITERATIONS).contains(&self.iterations), "iterations", || {
-            format!("iterations must be between 1 and {MAX_ITERATIONS}, not {}", self.iterations)
-        })?;
-        check(self.eval_every >= 1, "eval-every", || "must be at least 1".into())?;
-        let rates_ok = |r: f64| (0.0..1.0).contains(&r);
-        check(rates_ok(self.pruning.rate) && rates_ok(self.pruning.output_rate), "rate", || {
             format!(
-                "pruning rates are fractions in [0, 1), not {} / {}",
-                self.pruning.rate, self.pruning.output_rate
+                "batch size must be between 1 and 4096, not {}",
+                self.batch_size
             )
         })?;
+        check(
+            (1..=MAX_ITERATIONS).contains(&self.iterations),
+            "iterations",
+            || {
+                format!(
+                    "iterations must be between 1 and {MAX_ITERATIONS}, not {}",
+                    self.iterations
+                )
+            },
+        )?;
+        check(self.eval_every >= 1, "eval-every", || {
+            "must be at least 1".into()
+        })?;
+        let rates_ok = |r: f64| (0.0..1.0).contains(&r);
+        check(
+            rates_ok(self.pruning.rate) && rates_ok(self.pruning.output_rate),
+            "rate",
+            || {
+                format!(
+                    "pruning rates are fractions in [0, 1), not {} / {}",
+                    self.pruning.rate, self.pruning.output_rate
+                )
+            },
+        )?;
         match self.schedule {
             Schedule::Iterative { rounds } => check(rounds <= MAX_ROUNDS, "rounds", || {
                 format!("at most {MAX_ROUNDS} rounds, not {rounds}")
             })?,
-            Schedule::OneShot { density } => check(density > 0.0 && density <= 1.0, "density", || {
-                format!("the one-shot density must be in (0, 1], not {density}")
-            })?,
+            Schedule::OneShot { density } => {
+                check(density > 0.0 && density <= 1.0, "density", || {
+                    format!("the one-shot density must be in (0, 1], not {density}")
+                })?
+            }
         }
         if let ResetMode::Rewind { iteration } = self.reset {
             check(iteration <= self.iterations, "rewind", || {
@@ -177,7 +230,11 @@ impl ExperimentConfig {
             // number of epochs on our 7,000 training digits is 6,400 iterations.
             iterations: 6_400,
             eval_every: 200,
-            pruning: PruneRates { scope: Scope::Layerwise, rate: 0.2, output_rate: 0.1 },
+            pruning: PruneRates {
+                scope: Scope::Layerwise,
+                rate: 0.2,
+                output_rate: 0.1,
+            },
             schedule: Schedule::Iterative { rounds: 15 },
             reset: ResetMode::Init,
             controls: Controls::ALL,

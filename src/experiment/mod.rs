@@ -204,7 +204,9 @@ impl Experiment {
 
     /// The eval points of the run in flight (for live learning curves).
     pub fn live_curve(&self) -> Option<(RunKind, &[EvalPoint])> {
-        self.active.as_ref().map(|a| (a.plan.kind, a.curve.as_slice()))
+        self.active
+            .as_ref()
+            .map(|a| (a.plan.kind, a.curve.as_slice()))
     }
 
     /// Swap in another engine (e.g. the CPU one after a lost GPU). Finished rounds and runs
@@ -212,7 +214,9 @@ impl Experiment {
     pub fn replace_engine(&mut self, engine: Box<dyn Engine>, reason: &str) {
         self.engine = engine;
         self.record.engine = self.engine.info();
-        self.record.notes.push(format!("switched to {}: {reason}", self.record.engine.name));
+        self.record
+            .notes
+            .push(format!("switched to {}: {reason}", self.record.engine.name));
         if let Some(active) = &mut self.active {
             active.loaded = false;
             active.iteration = 0;
@@ -284,7 +288,11 @@ impl Experiment {
         self.record.status = Status::Stopped { reason };
     }
 
-    fn advance_once(&mut self, budget: &mut usize, steps_done: &mut usize) -> Result<Flow, EngineError> {
+    fn advance_once(
+        &mut self,
+        budget: &mut usize,
+        steps_done: &mut usize,
+    ) -> Result<Flow, EngineError> {
         let Some(active) = &mut self.active else {
             match self.queue.pop_front() {
                 Some(plan) => {
@@ -302,10 +310,14 @@ impl Experiment {
         };
 
         if !active.loaded {
-            self.engine.load(&active.plan.start, &active.plan.mask, &self.train_config)?;
+            self.engine
+                .load(&active.plan.start, &active.plan.mask, &self.train_config)?;
             active.loaded = true;
             // The point at iteration 0: the untrained network.
-            self.engine.submit(Job::Train { steps: 0, evaluate: true })?;
+            self.engine.submit(Job::Train {
+                steps: 0,
+                evaluate: true,
+            })?;
             active.awaiting = Some(Awaiting::Evaluated);
             return Ok(Flow::Continue);
         }
@@ -316,7 +328,9 @@ impl Experiment {
             };
             active.awaiting = None;
             match (awaiting, result) {
-                (Awaiting::Trained, JobResult::Trained { iteration }) => active.iteration = iteration,
+                (Awaiting::Trained, JobResult::Trained { iteration }) => {
+                    active.iteration = iteration
+                }
                 (Awaiting::Evaluated, JobResult::Evaluated(point)) => {
                     active.iteration = point.iteration;
                     let finite = point.is_finite();
@@ -363,10 +377,11 @@ impl Experiment {
         }
         // Train up to the next boundary: an eval point, the rewind point, or the end.
         let mut boundary = ((iteration / self.config.eval_every) + 1) * self.config.eval_every;
-        if let ResetMode::Rewind { iteration: k } = self.config.reset {
-            if self.round == 0 && k > iteration {
-                boundary = boundary.min(k);
-            }
+        if let ResetMode::Rewind { iteration: k } = self.config.reset
+            && self.round == 0
+            && k > iteration
+        {
+            boundary = boundary.min(k);
         }
         let boundary = boundary.min(total);
         if *budget == 0 {
@@ -376,9 +391,14 @@ impl Experiment {
         *budget -= steps;
         *steps_done += steps;
         let reaches_boundary = iteration + steps == boundary;
-        let evaluate = reaches_boundary && (boundary % self.config.eval_every == 0 || boundary == total);
+        let evaluate = reaches_boundary
+            && (boundary.is_multiple_of(self.config.eval_every) || boundary == total);
         self.engine.submit(Job::Train { steps, evaluate })?;
-        active.awaiting = Some(if evaluate { Awaiting::Evaluated } else { Awaiting::Trained });
+        active.awaiting = Some(if evaluate {
+            Awaiting::Evaluated
+        } else {
+            Awaiting::Trained
+        });
         Ok(Flow::Continue)
     }
 
@@ -392,13 +412,19 @@ impl Experiment {
             early_stop: EarlyStop::from_curve(&active.curve),
             curve: active.curve.clone(),
             mask: mask.clone(),
-            trained: if self.config.keep_weights { trained } else { None },
+            trained: if self.config.keep_weights {
+                trained
+            } else {
+                None
+            },
             stopped: None,
         }
     }
 
     fn finish_run(&mut self, trained: Network) {
-        let Some(active) = self.active.take() else { return };
+        let Some(active) = self.active.take() else {
+            return;
+        };
         let run = self.run_record(&active, Some(trained.clone()));
         if active.plan.kind == RunKind::Ticket {
             if self.round == 0 {
@@ -414,7 +440,10 @@ impl Experiment {
     fn finish_round(&mut self) {
         let runs = std::mem::take(&mut self.current_round);
         if !runs.is_empty() {
-            self.record.rounds.push(RoundRecord { round: self.round, runs });
+            self.record.rounds.push(RoundRecord {
+                round: self.round,
+                runs,
+            });
         }
         if self.round >= self.config.rounds() {
             self.record.status = Status::Finished;
@@ -426,7 +455,10 @@ impl Experiment {
 
     fn plan_round(&mut self) {
         let round = self.round;
-        let trained = self.ticket_trained.clone().expect("the ticket of the previous round finished");
+        let trained = self
+            .ticket_trained
+            .clone()
+            .expect("the ticket of the previous round finished");
         let dense = self.dense_trained.clone().expect("round 0 finished");
         let target = self.target(round);
         let mask = prune::magnitude_prune(&trained, &self.ticket_mask, &target);
@@ -440,11 +472,18 @@ impl Experiment {
 
         // Controls start from the ticket's reset weights (theta_0 or theta_k).
         let reset_start = match self.config.reset {
-            ResetMode::Rewind { .. } => self.theta_rewind.clone().unwrap_or_else(|| self.theta_init.clone()),
+            ResetMode::Rewind { .. } => self
+                .theta_rewind
+                .clone()
+                .unwrap_or_else(|| self.theta_init.clone()),
             _ => self.theta_init.clone(),
         };
         let fresh = |stream: &str| {
-            Network::init(&self.spec, self.config.init, &mut rng::rng_indexed(self.config.seed, stream, round as u64))
+            Network::init(
+                &self.spec,
+                self.config.init,
+                &mut rng::rng_indexed(self.config.seed, stream, round as u64),
+            )
         };
         let ticket_start = match self.config.reset {
             ResetMode::Init | ResetMode::Rewind { .. } => reset_start.clone(),
@@ -452,10 +491,18 @@ impl Experiment {
             ResetMode::FineTune => trained.clone(),
         };
 
-        let mut plans = vec![PlannedRun { kind: RunKind::Ticket, start: ticket_start, mask: mask.clone() }];
+        let mut plans = vec![PlannedRun {
+            kind: RunKind::Ticket,
+            start: ticket_start,
+            mask: mask.clone(),
+        }];
         let controls = self.config.controls;
         if controls.reinit {
-            plans.push(PlannedRun { kind: RunKind::Reinit, start: fresh("reinit"), mask: mask.clone() });
+            plans.push(PlannedRun {
+                kind: RunKind::Reinit,
+                start: fresh("reinit"),
+                mask: mask.clone(),
+            });
         }
         if controls.random_prune {
             let random = prune::random_prune(
@@ -463,13 +510,21 @@ impl Experiment {
                 &PruneTarget::like(&mask),
                 &mut rng::rng_indexed(self.config.seed, "random-mask", round as u64),
             );
-            plans.push(PlannedRun { kind: RunKind::RandomPrune, start: reset_start.clone(), mask: random });
+            plans.push(PlannedRun {
+                kind: RunKind::RandomPrune,
+                start: reset_start.clone(),
+                mask: random,
+            });
         }
         let iterative = matches!(self.config.schedule, Schedule::Iterative { .. });
         if controls.one_shot && iterative && round > 1 {
             // (At round 1 one-shot and iterative pruning are the same thing.)
             let one_shot = prune::magnitude_prune(&dense, &Mask::dense(&self.spec), &target);
-            plans.push(PlannedRun { kind: RunKind::OneShot, start: reset_start, mask: one_shot });
+            plans.push(PlannedRun {
+                kind: RunKind::OneShot,
+                start: reset_start,
+                mask: one_shot,
+            });
         }
         self.runs_in_round = plans.len();
         self.queue = plans.into();

@@ -73,7 +73,11 @@ fn mnist1d() -> ExperimentConfig {
         batch_size: 100,
         iterations: 3_000,
         eval_every: 100,
-        pruning: PruneRates { scope: Scope::Layerwise, rate: 0.2, output_rate: 0.1 },
+        pruning: PruneRates {
+            scope: Scope::Layerwise,
+            rate: 0.2,
+            output_rate: 0.1,
+        },
         schedule: Schedule::Iterative { rounds: 14 },
         reset: ResetMode::Init,
         controls: Controls::ALL,
@@ -84,14 +88,22 @@ fn mnist1d() -> ExperimentConfig {
 
 fn spiral() -> ExperimentConfig {
     ExperimentConfig {
-        dataset: DatasetConfig::Toy2d { shape: Toy2d::Spiral, noise: 0.1, samples: 2_000 },
+        dataset: DatasetConfig::Toy2d {
+            shape: Toy2d::Spiral,
+            noise: 0.1,
+            samples: 2_000,
+        },
         hidden: vec![64, 64],
         init: Init::KaimingNormal,
         optimizer: Optimizer::adam(1e-2),
         batch_size: 32,
         iterations: 2_000,
         eval_every: 100,
-        pruning: PruneRates { scope: Scope::Layerwise, rate: 0.2, output_rate: 0.1 },
+        pruning: PruneRates {
+            scope: Scope::Layerwise,
+            rate: 0.2,
+            output_rate: 0.1,
+        },
         schedule: Schedule::Iterative { rounds: 12 },
         reset: ResetMode::Init,
         controls: Controls::ALL,
@@ -109,7 +121,11 @@ fn fraud() -> ExperimentConfig {
         batch_size: 128,
         iterations: 2_000,
         eval_every: 100,
-        pruning: PruneRates { scope: Scope::Layerwise, rate: 0.2, output_rate: 0.1 },
+        pruning: PruneRates {
+            scope: Scope::Layerwise,
+            rate: 0.2,
+            output_rate: 0.1,
+        },
         schedule: Schedule::Iterative { rounds: 10 },
         reset: ResetMode::Init,
         controls: Controls::ALL,
@@ -120,14 +136,22 @@ fn fraud() -> ExperimentConfig {
 
 fn tiny() -> ExperimentConfig {
     ExperimentConfig {
-        dataset: DatasetConfig::Toy2d { shape: Toy2d::Circle, noise: 0.05, samples: 400 },
+        dataset: DatasetConfig::Toy2d {
+            shape: Toy2d::Circle,
+            noise: 0.05,
+            samples: 400,
+        },
         hidden: vec![16, 16],
         init: Init::KaimingNormal,
         optimizer: Optimizer::adam(1e-2),
         batch_size: 20,
         iterations: 200,
         eval_every: 50,
-        pruning: PruneRates { scope: Scope::Layerwise, rate: 0.5, output_rate: 0.2 },
+        pruning: PruneRates {
+            scope: Scope::Layerwise,
+            rate: 0.5,
+            output_rate: 0.2,
+        },
         schedule: Schedule::Iterative { rounds: 3 },
         reset: ResetMode::Init,
         controls: Controls::ALL,
@@ -142,7 +166,9 @@ mod tests {
     fn every_preset_is_valid_and_ids_are_unique() {
         let mut ids = std::collections::HashSet::new();
         for preset in super::ALL {
-            (preset.config)().validate().unwrap_or_else(|e| panic!("{}: {e}", preset.id));
+            (preset.config)()
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", preset.id));
             assert!(ids.insert(preset.id), "duplicate id {}", preset.id);
             assert!(preset.explanation.len() > 80);
         }

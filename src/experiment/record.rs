@@ -21,7 +21,12 @@ pub enum RunKind {
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 4] = [RunKind::Ticket, RunKind::Reinit, RunKind::RandomPrune, RunKind::OneShot];
+    pub const ALL: [RunKind; 4] = [
+        RunKind::Ticket,
+        RunKind::Reinit,
+        RunKind::RandomPrune,
+        RunKind::OneShot,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -47,7 +52,11 @@ impl EarlyStop {
         curve
             .iter()
             .filter(|p| p.val_loss.is_finite())
-            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss).then(a.iteration.cmp(&b.iteration)))
+            .min_by(|a, b| {
+                a.val_loss
+                    .total_cmp(&b.val_loss)
+                    .then(a.iteration.cmp(&b.iteration))
+            })
             .map(|p| EarlyStop {
                 iteration: p.iteration,
                 val_loss: p.val_loss,
@@ -173,8 +182,15 @@ impl ExperimentRecord {
                     fmt_opt(early.and_then(|e| e.test_auc)),
                     fmt_opt(last.map(|p| p.test_accuracy)),
                     fmt_opt(last.map(|p| p.val_loss)),
-                    run.layer_density.iter().map(|d| format!("{d:.6}")).collect::<Vec<_>>().join(";"),
-                    run.stopped.as_deref().unwrap_or("").replace([',', '\n'], " "),
+                    run.layer_density
+                        .iter()
+                        .map(|d| format!("{d:.6}"))
+                        .collect::<Vec<_>>()
+                        .join(";"),
+                    run.stopped
+                        .as_deref()
+                        .unwrap_or("")
+                        .replace([',', '\n'], " "),
                 );
             }
         }

@@ -34,7 +34,12 @@ pub mod array2_f32 {
 
     pub fn serialize<S: Serializer>(a: &Array2<f32>, s: S) -> Result<S::Ok, S::Error> {
         let (rows, cols) = a.dim();
-        Packed { rows, cols, data: f32s_to_b64(a.iter().copied()) }.serialize(s)
+        Packed {
+            rows,
+            cols,
+            data: f32s_to_b64(a.iter().copied()),
+        }
+        .serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Array2<f32>, D::Error> {
@@ -77,7 +82,11 @@ pub mod vec_array2_bool {
                 for (i, _) in a.iter().enumerate().filter(|(_, k)| **k) {
                     bytes[i / 8] |= 1 << (i % 8);
                 }
-                Packed { rows, cols, data: STANDARD.encode(bytes) }
+                Packed {
+                    rows,
+                    cols,
+                    data: STANDARD.encode(bytes),
+                }
             })
             .collect();
         packed.serialize(s)
@@ -94,7 +103,9 @@ pub mod vec_array2_bool {
                     .checked_mul(p.cols)
                     .filter(|&n| n.div_ceil(8) == bytes.len())
                     .ok_or_else(|| D::Error::custom("mask size does not match its shape"))?;
-                let bits = (0..len).map(|i| bytes[i / 8] & (1 << (i % 8)) != 0).collect();
+                let bits = (0..len)
+                    .map(|i| bytes[i / 8] & (1 << (i % 8)) != 0)
+                    .collect();
                 Array2::from_shape_vec((p.rows, p.cols), bits).map_err(D::Error::custom)
             })
             .collect()

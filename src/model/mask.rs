@@ -25,7 +25,10 @@ impl Mask {
     }
 
     pub fn kept_per_layer(&self) -> Vec<usize> {
-        self.layers.iter().map(|l| l.iter().filter(|&&k| k).count()).collect()
+        self.layers
+            .iter()
+            .map(|l| l.iter().filter(|&&k| k).count())
+            .collect()
     }
 
     pub fn size_per_layer(&self) -> Vec<usize> {

@@ -21,7 +21,11 @@ pub struct MlpSpec {
 
 impl MlpSpec {
     pub fn new(input: usize, hidden: &[usize], output: usize) -> Self {
-        Self { input, hidden: hidden.to_vec(), output }
+        Self {
+            input,
+            hidden: hidden.to_vec(),
+            output,
+        }
     }
 
     /// `(fan_in, fan_out)` per weight matrix.
@@ -42,7 +46,11 @@ impl MlpSpec {
         let mut widths = vec![self.input];
         widths.extend(&self.hidden);
         widths.push(self.output);
-        widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-")
+        widths
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
     }
 }
 
@@ -94,17 +102,22 @@ impl Network {
                 }
             })
             .collect();
-        Self { spec: spec.clone(), layers }
+        Self {
+            spec: spec.clone(),
+            layers,
+        }
     }
 
     /// Zero the pruned weights (`w ⊙ m`).
     pub fn apply_mask(&mut self, mask: &Mask) {
         for (layer, keep) in self.layers.iter_mut().zip(&mask.layers) {
-            ndarray::Zip::from(&mut layer.weight).and(keep).for_each(|w, &k| {
-                if !k {
-                    *w = 0.0;
-                }
-            });
+            ndarray::Zip::from(&mut layer.weight)
+                .and(keep)
+                .for_each(|w, &k| {
+                    if !k {
+                        *w = 0.0;
+                    }
+                });
         }
     }
 
@@ -143,7 +156,10 @@ mod tests {
         let w = &a.layers[0].weight;
         let std = (w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32).sqrt();
         let expected = (2.0f32 / (784.0 + 300.0)).sqrt();
-        assert!((std / expected - 1.0).abs() < 0.02, "std {std} vs {expected}");
+        assert!(
+            (std / expected - 1.0).abs() < 0.02,
+            "std {std} vs {expected}"
+        );
         assert!(a.layers[0].bias.iter().all(|&b| b == 0.0));
     }
 

@@ -49,10 +49,22 @@ impl PruneRates {
         let last = n_layers - 1;
         match self.scope {
             Scope::Layerwise => (0..n_layers)
-                .map(|l| (vec![l], if l == last { self.output_rate } else { self.rate }))
+                .map(|l| {
+                    (
+                        vec![l],
+                        if l == last {
+                            self.output_rate
+                        } else {
+                            self.rate
+                        },
+                    )
+                })
                 .collect(),
             Scope::Global if n_layers == 1 => vec![(vec![0], self.output_rate)],
-            Scope::Global => vec![((0..last).collect(), self.rate), (vec![last], self.output_rate)],
+            Scope::Global => vec![
+                ((0..last).collect(), self.rate),
+                (vec![last], self.output_rate),
+            ],
         }
     }
 
@@ -66,7 +78,10 @@ impl PruneRates {
             .map(|(layers, rate)| {
                 let n: usize = layers.iter().map(|&l| sizes[l]).sum();
                 let keep = (n as f64 * (1.0 - rate).powf(rounds)).round() as usize;
-                Group { layers, keep: keep.min(n) }
+                Group {
+                    layers,
+                    keep: keep.min(n),
+                }
             })
             .collect();
         PruneTarget { groups }
@@ -86,7 +101,11 @@ impl PruneRates {
         }
         for _ in 0..100 {
             let mid = 0.5 * (lo + hi);
-            if density_at(mid) > density { lo = mid } else { hi = mid }
+            if density_at(mid) > density {
+                lo = mid
+            } else {
+                hi = mid
+            }
         }
         hi
     }
@@ -104,7 +123,10 @@ impl PruneTarget {
                 .kept_per_layer()
                 .into_iter()
                 .enumerate()
-                .map(|(l, keep)| Group { layers: vec![l], keep })
+                .map(|(l, keep)| Group {
+                    layers: vec![l],
+                    keep,
+                })
                 .collect(),
         }
     }
@@ -203,7 +225,11 @@ mod tests {
     }
 
     fn paper_rates() -> PruneRates {
-        PruneRates { scope: Scope::Layerwise, rate: 0.2, output_rate: 0.1 }
+        PruneRates {
+            scope: Scope::Layerwise,
+            rate: 0.2,
+            output_rate: 0.1,
+        }
     }
 
     #[test]
@@ -211,20 +237,24 @@ mod tests {
         // science.md: 100, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7,
         // 7.0, 5.6, 4.5, 3.6, 2.9, 2.3, 1.9, 1.5, 1.2 %.
         let paper = [
-            100.0, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7, 7.0, 5.6,
-            4.5, 3.6, 2.9, 2.3, 1.9, 1.5, 1.2,
+            100.0, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7, 7.0, 5.6, 4.5,
+            3.6, 2.9, 2.3, 1.9, 1.5, 1.2,
         ];
         let spec = lenet();
         for (round, &expected) in paper.iter().enumerate() {
             let target = paper_rates().target_after(&spec, round as f64);
             let density = 100.0 * target.kept() as f64 / spec.weight_count() as f64;
-            assert!((density - expected).abs() < 0.051, "round {round}: {density:.2} vs {expected}");
+            assert!(
+                (density - expected).abs() < 0.051,
+                "round {round}: {density:.2} vs {expected}"
+            );
             // Per layer: round(n (1-p)^r).
-            for (group, (n, rate)) in target.groups.iter().zip([
-                (235_200usize, 0.2f64),
-                (30_000, 0.2),
-                (1_000, 0.1),
-            ]) {
+            for (group, (n, rate)) in
+                target
+                    .groups
+                    .iter()
+                    .zip([(235_200usize, 0.2f64), (30_000, 0.2), (1_000, 0.1)])
+            {
                 let exact = n as f64 * (1.0 - rate).powi(round as i32);
                 assert_eq!(group.keep, exact.round() as usize);
             }
@@ -241,11 +271,25 @@ mod tests {
             let next = magnitude_prune(&net, &mask, &target);
             assert!(next.is_subset_of(&mask));
             for (l, group) in target.groups.iter().enumerate() {
-                assert_eq!(next.kept_per_layer()[l], group.keep, "round {round} layer {l}");
+                assert_eq!(
+                    next.kept_per_layer()[l],
+                    group.keep,
+                    "round {round} layer {l}"
+                );
                 // Every kept weight is at least as large as every pruned one in that layer.
                 let w = &net.layers[l].weight;
-                let kept_min = w.iter().zip(&next.layers[l]).filter(|(_, k)| **k).map(|(v, _)| v.abs()).fold(f32::INFINITY, f32::min);
-                let pruned_max = w.iter().zip(&next.layers[l]).filter(|(_, k)| !**k).map(|(v, _)| v.abs()).fold(0.0, f32::max);
+                let kept_min = w
+                    .iter()
+                    .zip(&next.layers[l])
+                    .filter(|(_, k)| **k)
+                    .map(|(v, _)| v.abs())
+                    .fold(f32::INFINITY, f32::min);
+                let pruned_max = w
+                    .iter()
+                    .zip(&next.layers[l])
+                    .filter(|(_, k)| !**k)
+                    .map(|(v, _)| v.abs())
+                    .fold(0.0, f32::max);
                 assert!(kept_min >= pruned_max);
             }
             mask = next;
@@ -258,11 +302,21 @@ mod tests {
         let mut net = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(2, "init"));
         // Make the second layer's weights all larger than the first's: global pruning must
         // then take everything it removes from the first layer.
-        net.layers[1].weight.mapv_inplace(|w| w.signum() * (10.0 + w.abs()));
-        let rates = PruneRates { scope: Scope::Global, rate: 0.5, output_rate: 0.0 };
+        net.layers[1]
+            .weight
+            .mapv_inplace(|w| w.signum() * (10.0 + w.abs()));
+        let rates = PruneRates {
+            scope: Scope::Global,
+            rate: 0.5,
+            output_rate: 0.0,
+        };
         let mask = magnitude_prune(&net, &Mask::dense(&spec), &rates.target_after(&spec, 1.0));
         let kept = mask.kept_per_layer();
-        assert_eq!(kept[0] + kept[1], 400, "half of the 600 + 200 pooled weights");
+        assert_eq!(
+            kept[0] + kept[1],
+            400,
+            "half of the 600 + 200 pooled weights"
+        );
         assert_eq!(kept[1], 200, "the large-magnitude layer is untouched");
         assert_eq!(kept[2], 40, "output rate 0 leaves the output layer dense");
     }
@@ -282,19 +336,45 @@ mod tests {
     fn random_pruning_matches_counts_and_is_seeded() {
         let spec = MlpSpec::new(20, &[10], 5);
         let target = paper_rates().target_after(&spec, 3.0);
-        let a = random_prune(&Mask::dense(&spec), &target, &mut crate::rng::rng(4, "mask"));
-        let b = random_prune(&Mask::dense(&spec), &target, &mut crate::rng::rng(4, "mask"));
-        let c = random_prune(&Mask::dense(&spec), &target, &mut crate::rng::rng(5, "mask"));
+        let a = random_prune(
+            &Mask::dense(&spec),
+            &target,
+            &mut crate::rng::rng(4, "mask"),
+        );
+        let b = random_prune(
+            &Mask::dense(&spec),
+            &target,
+            &mut crate::rng::rng(4, "mask"),
+        );
+        let c = random_prune(
+            &Mask::dense(&spec),
+            &target,
+            &mut crate::rng::rng(5, "mask"),
+        );
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert_eq!(a.kept_per_layer(), target.groups.iter().map(|g| g.keep).collect::<Vec<_>>());
+        assert_eq!(
+            a.kept_per_layer(),
+            target.groups.iter().map(|g| g.keep).collect::<Vec<_>>()
+        );
     }
 
     #[test]
     fn pruning_a_layer_to_nothing_collapses_it_without_panicking() {
         let spec = MlpSpec::new(6, &[4], 3);
         let net = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(1, "init"));
-        let target = PruneTarget { groups: vec![Group { layers: vec![0], keep: 0 }, Group { layers: vec![1], keep: 12 }] };
+        let target = PruneTarget {
+            groups: vec![
+                Group {
+                    layers: vec![0],
+                    keep: 0,
+                },
+                Group {
+                    layers: vec![1],
+                    keep: 12,
+                },
+            ],
+        };
         let mask = magnitude_prune(&net, &Mask::dense(&spec), &target);
         assert_eq!(mask.collapsed_layers(), vec![0]);
     }

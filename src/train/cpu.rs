@@ -19,6 +19,9 @@ use crate::model::{Mask, Network};
 /// Rows evaluated per forward pass: bounds the evaluation buffers' size.
 const EVAL_CHUNK: usize = 1_000;
 
+/// Gradients of one layer: (weight `[fan_in, fan_out]`, bias).
+pub type LayerGradients = (Array2<f32>, Array1<f32>);
+
 pub struct CpuEngine {
     data: Arc<DataSplits>,
     state: Option<State>,
@@ -67,7 +70,11 @@ struct Moments {
 
 impl CpuEngine {
     pub fn new(data: Arc<DataSplits>) -> Self {
-        Self { data, state: None, pending: None }
+        Self {
+            data,
+            state: None,
+            pending: None,
+        }
     }
 
     pub fn data(&self) -> &Arc<DataSplits> {
@@ -87,20 +94,21 @@ impl CpuEngine {
 
     /// Gradients of the mean loss on the given batch at the current weights, without updating
     /// anything (for gradient checks). Returns (weight grads, bias grads) per layer.
-    pub fn gradients(
-        &mut self,
-        rows: &[usize],
-    ) -> Result<Vec<(Array2<f32>, Array1<f32>)>, EngineError> {
+    pub fn gradients(&mut self, rows: &[usize]) -> Result<Vec<LayerGradients>, EngineError> {
         let state = self.state.as_mut().ok_or(EngineError::NotLoaded)?;
         state.assemble_batch_from(&self.data.train, rows);
         state.forward_backward();
-        Ok(state.grads.iter().map(|g| (g.weight.clone(), g.bias.clone())).collect())
+        Ok(state
+            .grads
+            .iter()
+            .map(|g| (g.weight.clone(), g.bias.clone()))
+            .collect())
     }
 
     fn evaluate(&mut self) -> Result<EvalPoint, EngineError> {
         let state = self.state.as_mut().ok_or(EngineError::NotLoaded)?;
-        let train_loss = (state.loss_steps > 0)
-            .then(|| (state.loss_sum / state.loss_steps as f64) as f32);
+        let train_loss =
+            (state.loss_steps > 0).then(|| (state.loss_sum / state.loss_steps as f64) as f32);
         state.loss_sum = 0.0;
         state.loss_steps = 0;
         let positive = self.data.positive_class;
@@ -120,14 +128,21 @@ impl CpuEngine {
 
 impl Engine for CpuEngine {
     fn info(&self) -> EngineInfo {
-        EngineInfo { kind: "cpu".into(), name: "CPU engine (ndarray)".into() }
+        EngineInfo {
+            kind: "cpu".into(),
+            name: "CPU engine (ndarray)".into(),
+        }
     }
 
     fn load(&mut self, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Result<(), EngineError> {
         let shapes = net.spec.layer_shapes();
         let fits = net.spec.input == self.data.input_dim()
             && net.spec.output == self.data.n_classes
-            && mask.layers.iter().map(|m| m.dim()).eq(shapes.iter().copied());
+            && mask
+                .layers
+                .iter()
+                .map(|m| m.dim())
+                .eq(shapes.iter().copied());
         if !fits {
             return Err(EngineError::ShapeMismatch {
                 network: net.spec.label(),
@@ -137,7 +152,10 @@ impl Engine for CpuEngine {
         }
         let train_len = self.data.train.len();
         if cfg.batch_size == 0 || cfg.batch_size > train_len {
-            return Err(EngineError::BatchTooLarge { batch: cfg.batch_size, train: train_len });
+            return Err(EngineError::BatchTooLarge {
+                batch: cfg.batch_size,
+                train: train_len,
+            });
         }
         self.pending = None;
         self.state = Some(State::new(net, mask, cfg, train_len));
@@ -183,8 +201,11 @@ impl State {
     fn new(net: &Network, mask: &Mask, cfg: &TrainConfig, train_len: usize) -> Self {
         let batch = cfg.batch_size;
         let shapes = net.spec.layer_shapes();
-        let mask: Vec<Array2<f32>> =
-            mask.layers.iter().map(|m| m.mapv(|k| if k { 1.0 } else { 0.0 })).collect();
+        let mask: Vec<Array2<f32>> = mask
+            .layers
+            .iter()
+            .map(|m| m.mapv(|k| if k { 1.0 } else { 0.0 }))
+            .collect();
         let mut net = net.clone();
         for (layer, m) in net.layers.iter_mut().zip(&mask) {
             layer.weight *= m;
@@ -193,7 +214,10 @@ impl State {
         Self {
             grads: shapes
                 .iter()
-                .map(|s| LayerGrads { weight: zeros2(s), bias: Array1::zeros(s.1) })
+                .map(|s| LayerGrads {
+                    weight: zeros2(s),
+                    bias: Array1::zeros(s.1),
+                })
                 .collect(),
             moments: shapes
                 .iter()
@@ -205,8 +229,14 @@ impl State {
                 })
                 .collect(),
             adam_t: 0,
-            acts: shapes.iter().map(|&(_, o)| Array2::zeros((batch, o))).collect(),
-            deltas: shapes.iter().map(|&(_, o)| Array2::zeros((batch, o))).collect(),
+            acts: shapes
+                .iter()
+                .map(|&(_, o)| Array2::zeros((batch, o)))
+                .collect(),
+            deltas: shapes
+                .iter()
+                .map(|&(_, o)| Array2::zeros((batch, o)))
+                .collect(),
             x_batch: Array2::zeros((batch, net.spec.input)),
             y_batch: vec![0; batch],
             probs: vec![0.0; net.spec.output],
@@ -272,7 +302,11 @@ impl State {
         let mut loss_sum = 0.0f32;
         let logits = &self.acts[n_layers - 1];
         let delta = &mut self.deltas[n_layers - 1];
-        for ((z, mut d), &y) in logits.outer_iter().zip(delta.outer_iter_mut()).zip(&self.y_batch) {
+        for ((z, mut d), &y) in logits
+            .outer_iter()
+            .zip(delta.outer_iter_mut())
+            .zip(&self.y_batch)
+        {
             let z = z.as_slice().expect("contiguous rows");
             loss_sum += metrics::softmax_cross_entropy(z, y as usize, &mut self.probs);
             for (dv, &p) in d.iter_mut().zip(&self.probs) {
@@ -282,9 +316,19 @@ impl State {
         }
 
         for l in (0..n_layers).rev() {
-            let input = if l == 0 { self.x_batch.view() } else { self.acts[l - 1].view() };
+            let input = if l == 0 {
+                self.x_batch.view()
+            } else {
+                self.acts[l - 1].view()
+            };
             // dW = inputᵀ · delta, db = Σ_rows delta.
-            general_mat_mul(1.0, &input.t(), &self.deltas[l], 0.0, &mut self.grads[l].weight);
+            general_mat_mul(
+                1.0,
+                &input.t(),
+                &self.deltas[l],
+                0.0,
+                &mut self.grads[l].weight,
+            );
             let bias_grad = &mut self.grads[l].bias;
             bias_grad.fill(0.0);
             for row in self.deltas[l].outer_iter() {
@@ -295,13 +339,13 @@ impl State {
                 let (lower, upper) = self.deltas.split_at_mut(l);
                 let weight_t = self.net.layers[l].weight.t();
                 general_mat_mul(1.0, &upper[0], &weight_t, 0.0, &mut lower[l - 1]);
-                ndarray::Zip::from(&mut lower[l - 1]).and(&self.acts[l - 1]).for_each(
-                    |d, &a| {
+                ndarray::Zip::from(&mut lower[l - 1])
+                    .and(&self.acts[l - 1])
+                    .for_each(|d, &a| {
                         if a <= 0.0 {
                             *d = 0.0;
                         }
-                    },
-                );
+                    });
             }
         }
         loss_sum * scale
@@ -309,7 +353,12 @@ impl State {
 
     fn update(&mut self) {
         match self.cfg.optimizer {
-            Optimizer::Adam { lr, beta1, beta2, eps } => {
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+            } => {
                 self.adam_t = self.adam_t.saturating_add(1);
                 let step = AdamStep::new(lr, beta1, beta2, eps, self.adam_t);
                 for ((layer, grads), (moments, mask)) in self
@@ -505,7 +554,11 @@ pub fn evaluate_with(
     let widths: Vec<usize> = net.layers.iter().map(|l| l.bias.len()).collect();
     let rows = EVAL_CHUNK.min(data.len()).max(1);
     let fits = buf.acts.len() == widths.len()
-        && buf.acts.iter().zip(&widths).all(|(a, &w)| a.dim() == (rows, w));
+        && buf
+            .acts
+            .iter()
+            .zip(&widths)
+            .all(|(a, &w)| a.dim() == (rows, w));
     if !fits {
         buf.acts = widths.iter().map(|&w| Array2::zeros((rows, w))).collect();
     }
@@ -521,13 +574,28 @@ pub fn evaluate_with(
         let n = end - start;
         if n != rows {
             // The last, shorter chunk gets buffers of its own size.
-            let mut tail: Vec<Array2<f32>> = widths.iter().map(|&w| Array2::zeros((n, w))).collect();
+            let mut tail: Vec<Array2<f32>> =
+                widths.iter().map(|&w| Array2::zeros((n, w))).collect();
             forward(net, x, &mut tail);
-            tally(&tail[tail.len() - 1], &data.labels[start..end], positive, buf, &mut loss_sum, &mut correct);
+            tally(
+                &tail[tail.len() - 1],
+                &data.labels[start..end],
+                positive,
+                buf,
+                &mut loss_sum,
+                &mut correct,
+            );
         } else {
             let mut acts = std::mem::take(&mut buf.acts);
             forward(net, x, &mut acts);
-            tally(&acts[acts.len() - 1], &data.labels[start..end], positive, buf, &mut loss_sum, &mut correct);
+            tally(
+                &acts[acts.len() - 1],
+                &data.labels[start..end],
+                positive,
+                buf,
+                &mut loss_sum,
+                &mut correct,
+            );
             buf.acts = acts;
         }
         start = end;
@@ -550,7 +618,11 @@ fn tally(
 ) {
     for (z, &y) in logits.axis_iter(Axis(0)).zip(labels) {
         let z = z.as_slice().expect("contiguous rows");
-        *loss_sum += f64::from(metrics::softmax_cross_entropy(z, y as usize, &mut buf.probs));
+        *loss_sum += f64::from(metrics::softmax_cross_entropy(
+            z,
+            y as usize,
+            &mut buf.probs,
+        ));
         if metrics::argmax(z) == y as usize {
             *correct += 1;
         }

