@@ -18,10 +18,13 @@ fn tiny() -> ExperimentConfig {
     (presets::find("tiny").unwrap().config)()
 }
 
+/// What each run was loaded with: starting weights and mask.
+type Loads = Rc<RefCell<Vec<(Network, Mask)>>>;
+
 /// A CPU engine that remembers what every run was loaded with.
 struct Spy {
     inner: CpuEngine,
-    loads: Rc<RefCell<Vec<(Network, Mask)>>>,
+    loads: Loads,
 }
 
 impl Engine for Spy {
@@ -40,7 +43,7 @@ impl Engine for Spy {
     }
 }
 
-fn spied(config: ExperimentConfig) -> (Experiment, Rc<RefCell<Vec<(Network, Mask)>>>) {
+fn spied(config: ExperimentConfig) -> (Experiment, Loads) {
     let data = Arc::new(config.dataset.load(config.seed, None).unwrap());
     let loads = Rc::new(RefCell::new(Vec::new()));
     let engine = Spy {
@@ -255,7 +258,8 @@ fn an_absurd_learning_rate_stops_the_run_with_a_reason() {
 
 #[test]
 fn invalid_configs_are_refused_with_the_field_named() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut ExperimentConfig)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut ExperimentConfig)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("lr", Box::new(|c| c.optimizer = Optimizer::adam(f32::NAN))),
         ("lr", Box::new(|c| c.optimizer = Optimizer::adam(-1.0))),
         ("rate", Box::new(|c| c.pruning.rate = 1.5)),
