@@ -76,6 +76,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     for &batch in &args.batch {
         gemm_figures(&spec, batch, args.seconds);
     }
+    adam_figure();
     Ok(())
 }
 
@@ -87,10 +88,11 @@ type Product = (
     bool,
 );
 
-/// The matrix products of one step alone, through the same `general_mat_mul` the engine
+/// The matrix products of one step alone, through the same `matmul` the engine
 /// uses: the figure to hold against numpy's (`xtask/bench_numpy.py` measures the same set).
 fn gemm_figures(spec: &MlpSpec, batch: usize, seconds: f64) {
-    use ndarray::{Array2, linalg::general_mat_mul};
+    use lottery_lab::train::matmul::matmul;
+    use ndarray::Array2;
     let mut rng = lottery_lab::rng::rng(1, "bench");
     let mut random = |r: usize, c: usize| {
         use rand::Rng as _;
@@ -127,12 +129,9 @@ fn gemm_figures(spec: &MlpSpec, batch: usize, seconds: f64) {
             .sum();
         let run_once = |products: &mut [Product]| {
             for (a, b, out, ta, tb) in products.iter_mut() {
-                match (*ta, *tb) {
-                    (false, false) => general_mat_mul(1.0, a, b, 0.0, out),
-                    (true, false) => general_mat_mul(1.0, &a.t(), b, 0.0, out),
-                    (false, true) => general_mat_mul(1.0, a, &b.t(), 0.0, out),
-                    (true, true) => general_mat_mul(1.0, &a.t(), &b.t(), 0.0, out),
-                }
+                let a = if *ta { a.t() } else { a.view() };
+                let b = if *tb { b.t() } else { b.view() };
+                matmul(a, b, out.view_mut(), false);
             }
         };
         run_once(products);
@@ -147,7 +146,7 @@ fn gemm_figures(spec: &MlpSpec, batch: usize, seconds: f64) {
         reps as f64 * flops / start.elapsed().as_secs_f64() / 1e9
     };
     println!(
-        "ndarray general_mat_mul, batch {batch}: the {} GEMMs of a step: {:6.1} GFLOP/s",
+        "engine matmul (gemm crate), batch {batch}: the {} GEMMs of a step: {:6.1} GFLOP/s",
         products.len(),
         measure(&mut products)
     );
@@ -159,4 +158,25 @@ fn gemm_figures(spec: &MlpSpec, batch: usize, seconds: f64) {
         let mut one = vec![products[index].clone()];
         println!("  {name:<16}: {:6.1} GFLOP/s", measure(&mut one));
     }
+}
+
+pub fn adam_figure() {
+    use lottery_lab::train::cpu::{AdamStep, adam_update};
+    let n = 266_200;
+    let (mut w, g, mut m, mut v, mask) = (
+        vec![0.1f32; n],
+        vec![0.01f32; n],
+        vec![0.0f32; n],
+        vec![0.0f32; n],
+        vec![1.0f32; n],
+    );
+    let step = AdamStep::new(1e-3, 0.9, 0.999, 1e-8, 10);
+    let start = Instant::now();
+    for _ in 0..1000 {
+        adam_update(&step, &mut w, &g, &mut m, &mut v, Some(&mask));
+    }
+    println!(
+        "adam update of {n} weights: {:.1} µs",
+        start.elapsed().as_secs_f64() * 1e3
+    );
 }
