@@ -453,6 +453,16 @@ pub struct AdamStep {
 }
 
 impl AdamStep {
+    /// lr / (1 − β1ᵗ)
+    pub fn step_size(&self) -> f32 {
+        self.step_size
+    }
+
+    /// 1 / sqrt(1 − β2ᵗ), as the update uses it.
+    pub fn inv_bias_correction2(&self) -> f32 {
+        1.0 / self.bias_correction2_sqrt
+    }
+
     pub fn new(lr: f32, beta1: f32, beta2: f32, eps: f32, t: i32) -> Self {
         Self {
             beta1,
@@ -509,7 +519,7 @@ fn adam_kernel(
     mask: Option<&[f32]>,
 ) {
     let (b1, b2) = (s.beta1, s.beta2);
-    let inv_bc2 = 1.0 / s.bias_correction2_sqrt;
+    let inv_bc2 = s.inv_bias_correction2();
     match mask {
         Some(mask) => {
             for ((((w, &g), m), v), &k) in w.iter_mut().zip(g).zip(m).zip(v).zip(mask) {

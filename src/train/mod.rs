@@ -4,6 +4,7 @@
 //! work, submits it, and answers once its results have been read back asynchronously.
 
 pub mod cpu;
+pub mod gpu;
 pub mod matmul;
 pub mod metrics;
 

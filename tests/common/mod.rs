@@ -44,3 +44,13 @@ pub fn cpu_experiment(config: ExperimentConfig) -> Experiment {
     let engine = Box::new(CpuEngine::new(data.clone()));
     Experiment::new(config, data, engine).unwrap()
 }
+
+/// The test machine's GPU adapter (lavapipe in CI). Fails loudly rather than skipping.
+pub fn gpu_context() -> lottery_lab::train::gpu::GpuContext {
+    lottery_lab::train::gpu::GpuContext::new_native().unwrap_or_else(|e| {
+        panic!(
+            "GPU tests need a Vulkan adapter; on Debian install mesa-vulkan-drivers \
+             (lavapipe), which `cargo xtask test` does: {e}"
+        )
+    })
+}

@@ -4,6 +4,7 @@
 //! - `test`: every check CI runs (formatting, clippy native and wasm32, all tests).
 //! - `bench`: the CPU engine's training throughput next to numpy's matrix products.
 
+mod apt;
 mod bench;
 mod mnist;
 mod test;

@@ -11,6 +11,18 @@ pub fn run(root: &Path) -> Result<()> {
     step("toolchain: wasm32 target, clippy, rustfmt");
     run_cmd(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     run_cmd(Command::new("rustup").args(["component", "add", "clippy", "rustfmt"]))?;
+    step("a Vulkan driver for the GPU tests (Mesa's lavapipe where there is no GPU)");
+    super::apt::ensure(&["mesa-vulkan-drivers"])?;
+    // lavapipe complains on every start without a private runtime directory.
+    let runtime_dir = root.join("target/xdg-runtime");
+    std::fs::create_dir_all(&runtime_dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    // SAFETY: single-threaded at this point; the variable is for the child processes.
+    unsafe { std::env::set_var("XDG_RUNTIME_DIR", &runtime_dir) };
 
     let cargo = |args: &[&str]| -> Result<()> {
         step(&format!("cargo {}", args.join(" ")));

@@ -1,0 +1,227 @@
+//! The compute pipelines, one WGSL file per op (all its entry points together), and the
+//! uniform structs their shaders read. Each kernel's CPU reference is named in its WGSL file;
+//! `tests/gpu_kernels.rs` holds them against it.
+
+use bytemuck::{Pod, Zeroable};
+
+pub const LINEAR_WGSL: &str = include_str!("linear.wgsl");
+pub const LOSS_WGSL: &str = include_str!("loss.wgsl");
+pub const BATCH_WGSL: &str = include_str!("batch.wgsl");
+pub const OPTIMIZER_WGSL: &str = include_str!("optimizer.wgsl");
+
+/// Output tile of the matrix-product kernels (linear.wgsl's TILE).
+pub const TILE: u32 = 64;
+
+/// linear.wgsl's flags.
+pub const TRANSPOSE_A: u32 = 1;
+pub const TRANSPOSE_B: u32 = 2;
+pub const RELU: u32 = 4;
+
+/// loss.wgsl's "no positive class".
+pub const NO_CLASS: u32 = u32::MAX;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct Dims {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub flags: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct LossDims {
+    pub rows: u32,
+    pub classes: u32,
+    pub slot: u32,
+    pub positive: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct GatherDims {
+    pub rows: u32,
+    pub cols: u32,
+    pub _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct OptParams {
+    pub len: u32,
+    pub kind: u32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub lr: f32,
+    pub momentum: f32,
+    pub _pad: f32,
+}
+
+/// Per-step values (batch cursor, Adam's bias corrections), one slot per step at a dynamic
+/// offset: a whole segment of steps is encoded at once, so they cannot be rewritten between
+/// steps.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Step {
+    pub cursor: u32,
+    pub step_size: f32,
+    pub inv_bias_correction2: f32,
+    pub _pad: f32,
+}
+
+pub struct Kernels {
+    pub linear_layout: wgpu::BindGroupLayout,
+    pub loss_layout: wgpu::BindGroupLayout,
+    pub gather_layout: wgpu::BindGroupLayout,
+    pub optimizer_layout: wgpu::BindGroupLayout,
+    pub forward: wgpu::ComputePipeline,
+    pub input_grad: wgpu::ComputePipeline,
+    pub weight_grad: wgpu::ComputePipeline,
+    pub bias_grad: wgpu::ComputePipeline,
+    pub train_loss: wgpu::ComputePipeline,
+    pub eval_metrics: wgpu::ComputePipeline,
+    pub gather: wgpu::ComputePipeline,
+    pub update: wgpu::ComputePipeline,
+}
+
+fn uniform(binding: u32, dynamic: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: dynamic,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+impl Kernels {
+    pub fn new(device: &wgpu::Device) -> Self {
+        let layout = |label, entries: &[wgpu::BindGroupLayoutEntry]| {
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries,
+            })
+        };
+        // Uniform dims, then the operands; the last storage binding is the one written.
+        let linear_layout = layout(
+            "linear",
+            &[
+                uniform(0, false),
+                storage(1, true),
+                storage(2, true),
+                storage(3, true),
+                storage(4, false),
+            ],
+        );
+        let loss_layout = layout(
+            "loss",
+            &[
+                uniform(0, false),
+                storage(1, true),
+                storage(2, true),
+                storage(3, false),
+                storage(4, false),
+            ],
+        );
+        let gather_layout = layout(
+            "gather",
+            &[
+                uniform(0, false),
+                uniform(1, true),
+                storage(2, true),
+                storage(3, true),
+                storage(4, true),
+                storage(5, false),
+                storage(6, false),
+            ],
+        );
+        let optimizer_layout = layout(
+            "optimizer",
+            &[
+                uniform(0, false),
+                uniform(1, true),
+                storage(2, false),
+                storage(3, true),
+                storage(4, false),
+                storage(5, false),
+                storage(6, true),
+            ],
+        );
+        let pipeline =
+            |label: &str, source: &str, bind_layout: &wgpu::BindGroupLayout, entry: &str| {
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                });
+                let pipeline_layout =
+                    device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: Some(label),
+                        bind_group_layouts: &[Some(bind_layout)],
+                        immediate_size: 0,
+                    });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(label),
+                    layout: Some(&pipeline_layout),
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            };
+        Self {
+            forward: pipeline("linear forward", LINEAR_WGSL, &linear_layout, "forward"),
+            input_grad: pipeline(
+                "linear input_grad",
+                LINEAR_WGSL,
+                &linear_layout,
+                "input_grad",
+            ),
+            weight_grad: pipeline(
+                "linear weight_grad",
+                LINEAR_WGSL,
+                &linear_layout,
+                "weight_grad",
+            ),
+            bias_grad: pipeline("linear bias_grad", LINEAR_WGSL, &linear_layout, "bias_grad"),
+            train_loss: pipeline("loss train", LOSS_WGSL, &loss_layout, "train_loss"),
+            eval_metrics: pipeline("loss eval", LOSS_WGSL, &loss_layout, "eval_metrics"),
+            gather: pipeline("gather", BATCH_WGSL, &gather_layout, "gather"),
+            update: pipeline("optimizer", OPTIMIZER_WGSL, &optimizer_layout, "update"),
+            linear_layout,
+            loss_layout,
+            gather_layout,
+            optimizer_layout,
+        }
+    }
+}
+
+/// Workgroups for a tiled product with an `m x n` output.
+pub fn tiles(m: usize, n: usize) -> (u32, u32) {
+    ((n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE))
+}
+
+/// Workgroups (x, y) for the optimiser over `len` elements: 256 per group, at most 65,535
+/// groups per dimension.
+pub fn update_groups(len: usize) -> (u32, u32) {
+    let groups = (len as u32).div_ceil(256).max(1);
+    let x = groups.min(65_535);
+    (x, groups.div_ceil(x))
+}

@@ -1,0 +1,901 @@
+//! The GPU engine: the same training as the CPU engine, as WGSL compute shaders through wgpu.
+//!
+//! Weights, masks, optimiser state and the whole dataset stay on the GPU for a run. A job of
+//! N steps is encoded as one compute pass per chunk of up to [`STEP_SLOTS`] steps (19
+//! dispatches a step for LeNet) and submitted at once; metrics accumulate on the GPU and come
+//! back with one asynchronous read per job ([`readback`]). Nothing here ever waits for the
+//! GPU: `poll` answers `None` until the read has landed.
+//!
+//! Pruning stays on the CPU: the trained weights come back once per run anyway (the record
+//! and the heatmaps need them), and magnitude pruning of LeNet's 266k weights takes a few
+//! milliseconds there (`lottery-lab bench` prints it), so a GPU threshold would save nothing.
+
+pub mod context;
+pub mod kernels;
+pub mod readback;
+pub mod testing;
+
+use std::sync::Arc;
+
+use wgpu::util::DeviceExt as _;
+
+pub use context::{AdapterSummary, BackendChoice, BackendPreference, GpuContext, choose_backend};
+use kernels::{Dims, GatherDims, Kernels, LossDims, OptParams, Step};
+use readback::PendingRead;
+
+use super::cpu::AdamStep;
+use super::{
+    Engine, EngineError, EngineInfo, EvalPoint, Job, JobResult, Optimizer, TrainConfig,
+    epoch_order, metrics,
+};
+use crate::data::{DataSplits, Dataset};
+use crate::model::{Layer, Mask, MlpSpec, Network};
+
+/// Steps encoded per submission: bounds the per-step uniform and index buffers.
+pub const STEP_SLOTS: usize = 512;
+
+/// metrics buffer: [train loss sum, train steps, val loss, val correct, test loss, test correct]
+const METRIC_SLOTS: usize = 6;
+const VAL_SLOT: u32 = 2;
+const TEST_SLOT: u32 = 4;
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+
+/// A dataset split on the GPU.
+struct GpuSplit {
+    features: wgpu::Buffer,
+    labels: wgpu::Buffer,
+    rows: usize,
+}
+
+impl GpuSplit {
+    fn upload(device: &wgpu::Device, data: &Dataset, name: &str) -> Self {
+        let features = data.features.as_standard_layout();
+        let labels: Vec<u32> = data.labels.iter().map(|&l| u32::from(l)).collect();
+        Self {
+            features: init_buffer(
+                device,
+                &format!("{name} features"),
+                bytemuck::cast_slice(features.as_slice().expect("standard layout")),
+                STORAGE,
+            ),
+            labels: init_buffer(
+                device,
+                &format!("{name} labels"),
+                bytemuck::cast_slice(&labels),
+                STORAGE,
+            ),
+            rows: data.len(),
+        }
+    }
+}
+
+fn init_buffer(
+    device: &wgpu::Device,
+    label: &str,
+    bytes: &[u8],
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    // wgpu refuses zero-sized bindings: an empty array still gets 4 bytes.
+    let contents: &[u8] = if bytes.is_empty() { &[0; 4] } else { bytes };
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents,
+        usage,
+    })
+}
+
+fn zeros(device: &wgpu::Device, label: &str, floats: usize) -> wgpu::Buffer {
+    // wgpu zero-initialises new buffers.
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (floats.max(1) * 4) as u64,
+        usage: STORAGE,
+        mapped_at_creation: false,
+    })
+}
+
+fn uniform_of<T: bytemuck::Pod>(device: &wgpu::Device, label: &str, value: &T) -> wgpu::Buffer {
+    init_buffer(
+        device,
+        label,
+        bytemuck::bytes_of(value),
+        wgpu::BufferUsages::UNIFORM,
+    )
+}
+
+struct LayerBuffers {
+    fan_in: usize,
+    fan_out: usize,
+    weight: wgpu::Buffer,
+    bias: wgpu::Buffer,
+    /// Batch activations (post-ReLU; logits for the last layer) and deltas, `[batch, fan_out]`.
+    act: wgpu::Buffer,
+    delta: wgpu::Buffer,
+    /// Activations while evaluating, `[max(val, test) rows, fan_out]`.
+    eval_act: wgpu::Buffer,
+}
+
+/// One dispatch, ready to record.
+struct Dispatch {
+    pipeline: Pipeline,
+    bind_group: wgpu::BindGroup,
+    /// Uses the per-step uniform at the step's dynamic offset.
+    per_step: bool,
+    groups: (u32, u32),
+}
+
+#[derive(Clone, Copy)]
+enum Pipeline {
+    Forward,
+    InputGrad,
+    WeightGrad,
+    BiasGrad,
+    TrainLoss,
+    EvalMetrics,
+    Gather,
+    Update,
+}
+
+/// Everything for one loaded network.
+struct Loaded {
+    spec: MlpSpec,
+    cfg: TrainConfig,
+    layers: Vec<LayerBuffers>,
+    indices: wgpu::Buffer,
+    steps: wgpu::Buffer,
+    step_stride: usize,
+    metrics: wgpu::Buffer,
+    scores: wgpu::Buffer,
+    /// Buffers only the bind groups name (masks, gradients, moments), held for clarity.
+    _held: Vec<wgpu::Buffer>,
+    /// Dispatches of one training step, in order.
+    step_dispatches: Vec<Dispatch>,
+    /// Dispatches of one evaluation (validation, then test).
+    eval_dispatches: Vec<Dispatch>,
+    // Host-side batch order and Adam step, mirroring the CPU engine exactly.
+    order: Vec<usize>,
+    epoch: u64,
+    cursor: usize,
+    adam_t: i32,
+    iteration: usize,
+}
+
+enum InFlight {
+    Trained { read: PendingRead },
+    Evaluated { read: PendingRead },
+    Weights { read: PendingRead },
+}
+
+pub struct GpuEngine {
+    ctx: Arc<GpuContext>,
+    kernels: Kernels,
+    data: Arc<DataSplits>,
+    train: GpuSplit,
+    val: GpuSplit,
+    test: GpuSplit,
+    loaded: Option<Loaded>,
+    in_flight: Option<InFlight>,
+}
+
+impl GpuEngine {
+    /// Compile the kernels and upload the dataset (once; every run reuses it).
+    pub fn new(ctx: Arc<GpuContext>, data: Arc<DataSplits>) -> Result<Self, EngineError> {
+        let device = &ctx.device;
+        let kernels = Kernels::new(device);
+        let train = GpuSplit::upload(device, &data.train, "train");
+        let val = GpuSplit::upload(device, &data.val, "val");
+        let test = GpuSplit::upload(device, &data.test, "test");
+        if let Some(fault) = ctx.faults.take() {
+            return Err(fault);
+        }
+        Ok(Self {
+            ctx,
+            kernels,
+            data,
+            train,
+            val,
+            test,
+            loaded: None,
+            in_flight: None,
+        })
+    }
+
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.ctx.adapter
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    fn pipeline(&self, which: Pipeline) -> &wgpu::ComputePipeline {
+        let k = &self.kernels;
+        match which {
+            Pipeline::Forward => &k.forward,
+            Pipeline::InputGrad => &k.input_grad,
+            Pipeline::WeightGrad => &k.weight_grad,
+            Pipeline::BiasGrad => &k.bias_grad,
+            Pipeline::TrainLoss => &k.train_loss,
+            Pipeline::EvalMetrics => &k.eval_metrics,
+            Pipeline::Gather => &k.gather,
+            Pipeline::Update => &k.update,
+        }
+    }
+
+    fn record(&self, pass: &mut wgpu::ComputePass<'_>, dispatches: &[Dispatch], step_offset: u32) {
+        for d in dispatches {
+            pass.set_pipeline(self.pipeline(d.pipeline));
+            if d.per_step {
+                pass.set_bind_group(0, &d.bind_group, &[step_offset]);
+            } else {
+                pass.set_bind_group(0, &d.bind_group, &[]);
+            }
+            pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+        }
+    }
+
+    /// Encode and submit `steps` training steps; the caller adds the read that follows.
+    fn submit_training(&mut self, steps: usize) -> Result<(), EngineError> {
+        let mut remaining = steps;
+        while remaining > 0 {
+            let chunk = remaining.min(STEP_SLOTS);
+            let (indices, step_bytes) = self.plan_steps(chunk)?;
+            let loaded = self.loaded.as_ref().ok_or(EngineError::NotLoaded)?;
+            // Queue writes land before the next submission and after the previous one: a
+            // chunk never sees the next chunk's values.
+            self.ctx
+                .queue
+                .write_buffer(&loaded.indices, 0, bytemuck::cast_slice(&indices));
+            self.ctx.queue.write_buffer(&loaded.steps, 0, &step_bytes);
+            let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("train"),
+                    timestamp_writes: None,
+                });
+                for s in 0..chunk {
+                    self.record(
+                        &mut pass,
+                        &loaded.step_dispatches,
+                        (s * loaded.step_stride) as u32,
+                    );
+                }
+            }
+            self.ctx.queue.submit([encoder.finish()]);
+            remaining -= chunk;
+        }
+        Ok(())
+    }
+
+    /// The batch rows and per-step uniforms of the next `chunk` steps, advancing the
+    /// host-side order and Adam step exactly as the CPU engine does.
+    fn plan_steps(&mut self, chunk: usize) -> Result<(Vec<u32>, Vec<u8>), EngineError> {
+        let train_rows = self.train.rows;
+        let loaded = self.loaded.as_mut().ok_or(EngineError::NotLoaded)?;
+        let batch = loaded.cfg.batch_size;
+        let mut indices: Vec<u32> = Vec::with_capacity(chunk * batch);
+        let mut step_bytes = vec![0u8; chunk * loaded.step_stride];
+        for s in 0..chunk {
+            // drop_last at the end of an epoch, as the CPU engine.
+            if loaded.cursor + batch > loaded.order.len() {
+                loaded.epoch += 1;
+                loaded.order = epoch_order(loaded.cfg.order_seed, loaded.epoch, train_rows);
+                loaded.cursor = 0;
+            }
+            indices.extend(
+                loaded.order[loaded.cursor..loaded.cursor + batch]
+                    .iter()
+                    .map(|&i| i as u32),
+            );
+            loaded.cursor += batch;
+            let mut step = Step {
+                cursor: (s * batch) as u32,
+                ..Default::default()
+            };
+            if let Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+            } = loaded.cfg.optimizer
+            {
+                loaded.adam_t = loaded.adam_t.saturating_add(1);
+                let adam = AdamStep::new(lr, beta1, beta2, eps, loaded.adam_t);
+                step.step_size = adam.step_size();
+                step.inv_bias_correction2 = adam.inv_bias_correction2();
+            }
+            let at = s * loaded.step_stride;
+            step_bytes[at..at + std::mem::size_of::<Step>()]
+                .copy_from_slice(bytemuck::bytes_of(&step));
+        }
+        loaded.iteration += chunk;
+        Ok((indices, step_bytes))
+    }
+
+    fn start_read(&self, evaluate: bool) -> Result<PendingRead, EngineError> {
+        let loaded = self.loaded.as_ref().ok_or(EngineError::NotLoaded)?;
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        if evaluate {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("evaluate"),
+                timestamp_writes: None,
+            });
+            self.record(&mut pass, &loaded.eval_dispatches, 0);
+        }
+        let mut sources = vec![(&loaded.metrics, (METRIC_SLOTS * 4) as u64)];
+        if evaluate && self.data.positive_class.is_some() {
+            sources.push((&loaded.scores, (self.test.rows * 4) as u64));
+        }
+        Ok(PendingRead::start(
+            &self.ctx.device,
+            &self.ctx.queue,
+            encoder,
+            &sources,
+        ))
+    }
+
+    fn start_weights_read(&self) -> Result<PendingRead, EngineError> {
+        let loaded = self.loaded.as_ref().ok_or(EngineError::NotLoaded)?;
+        let encoder = self.ctx.device.create_command_encoder(&Default::default());
+        let mut sources = Vec::new();
+        for layer in &loaded.layers {
+            sources.push((&layer.weight, (layer.fan_in * layer.fan_out * 4) as u64));
+            sources.push((&layer.bias, (layer.fan_out * 4) as u64));
+        }
+        Ok(PendingRead::start(
+            &self.ctx.device,
+            &self.ctx.queue,
+            encoder,
+            &sources,
+        ))
+    }
+
+    fn eval_point(&self, values: &[f32]) -> Result<EvalPoint, EngineError> {
+        let loaded = self.loaded.as_ref().ok_or(EngineError::NotLoaded)?;
+        let (val_n, test_n) = (self.val.rows.max(1) as f32, self.test.rows.max(1) as f32);
+        let test_auc = self.data.positive_class.and_then(|p| {
+            let scores = &values[METRIC_SLOTS..METRIC_SLOTS + self.test.rows];
+            let positives: Vec<bool> = self.data.test.labels.iter().map(|&l| l == p).collect();
+            metrics::roc_auc(scores, &positives)
+        });
+        Ok(EvalPoint {
+            iteration: loaded.iteration,
+            train_loss: (values[1] > 0.0).then(|| values[0] / values[1]),
+            val_loss: values[2] / val_n,
+            val_accuracy: values[3] / val_n,
+            test_loss: values[4] / test_n,
+            test_accuracy: values[5] / test_n,
+            test_auc,
+        })
+    }
+
+    fn weights_from(&self, values: &[f32]) -> Result<Network, EngineError> {
+        let loaded = self.loaded.as_ref().ok_or(EngineError::NotLoaded)?;
+        let mut offset = 0;
+        let mut layers = Vec::new();
+        for layer in &loaded.layers {
+            let n = layer.fan_in * layer.fan_out;
+            let weight = ndarray::Array2::from_shape_vec(
+                (layer.fan_in, layer.fan_out),
+                values[offset..offset + n].to_vec(),
+            )
+            .map_err(|e| EngineError::Gpu(e.to_string()))?;
+            offset += n;
+            let bias = ndarray::Array1::from(values[offset..offset + layer.fan_out].to_vec());
+            offset += layer.fan_out;
+            layers.push(Layer { weight, bias });
+        }
+        Ok(Network {
+            spec: loaded.spec.clone(),
+            layers,
+        })
+    }
+}
+
+impl Engine for GpuEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            kind: "gpu".into(),
+            name: format!("GPU engine on {}", self.ctx.adapter.describe()),
+        }
+    }
+
+    fn load(&mut self, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Result<(), EngineError> {
+        if let Some(fault) = self.ctx.faults.take() {
+            return Err(fault);
+        }
+        let shapes = net.spec.layer_shapes();
+        let fits = net.spec.input == self.data.input_dim()
+            && net.spec.output == self.data.n_classes
+            && mask
+                .layers
+                .iter()
+                .map(|m| m.dim())
+                .eq(shapes.iter().copied());
+        if !fits {
+            return Err(EngineError::ShapeMismatch {
+                network: net.spec.label(),
+                inputs: self.data.input_dim(),
+                classes: self.data.n_classes,
+            });
+        }
+        if cfg.batch_size == 0 || cfg.batch_size > self.train.rows {
+            return Err(EngineError::BatchTooLarge {
+                batch: cfg.batch_size,
+                train: self.train.rows,
+            });
+        }
+        self.in_flight = None;
+        self.loaded = Some(build(self, net, mask, cfg));
+        Ok(())
+    }
+
+    fn submit(&mut self, job: Job) -> Result<(), EngineError> {
+        if self.loaded.is_none() {
+            return Err(EngineError::NotLoaded);
+        }
+        if self.in_flight.is_some() {
+            return Err(EngineError::Busy);
+        }
+        if let Some(fault) = self.ctx.faults.take() {
+            return Err(fault);
+        }
+        self.in_flight = Some(match job {
+            Job::Train { steps, evaluate } => {
+                self.submit_training(steps)?;
+                let read = self.start_read(evaluate)?;
+                if evaluate {
+                    InFlight::Evaluated { read }
+                } else {
+                    InFlight::Trained { read }
+                }
+            }
+            Job::ReadWeights => InFlight::Weights {
+                read: self.start_weights_read()?,
+            },
+        });
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<Option<JobResult>, EngineError> {
+        if let Some(fault) = self.ctx.faults.take() {
+            self.in_flight = None;
+            return Err(fault);
+        }
+        let Some(in_flight) = &self.in_flight else {
+            return Ok(None);
+        };
+        let read = match in_flight {
+            InFlight::Trained { read }
+            | InFlight::Evaluated { read }
+            | InFlight::Weights { read } => read,
+        };
+        let Some(bytes) = read.try_take(&self.ctx.device)? else {
+            return Ok(None);
+        };
+        let values = readback::f32s(&bytes);
+        let in_flight = self.in_flight.take().expect("checked above");
+        let loaded = self.loaded.as_ref().ok_or(EngineError::NotLoaded)?;
+        Ok(Some(match in_flight {
+            InFlight::Trained { .. } => JobResult::Trained {
+                iteration: loaded.iteration,
+            },
+            InFlight::Evaluated { .. } => {
+                let point = self.eval_point(&values)?;
+                // The training loss is a mean since the previous evaluation, as on the CPU.
+                self.ctx
+                    .queue
+                    .write_buffer(&loaded.metrics, 0, bytemuck::cast_slice(&[0.0f32; 2]));
+                JobResult::Evaluated(point)
+            }
+            InFlight::Weights { .. } => JobResult::Weights(self.weights_from(&values)?),
+        }))
+    }
+}
+
+/// Allocate a network's buffers and record its dispatches.
+fn build(engine: &GpuEngine, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Loaded {
+    let device = &engine.ctx.device;
+    let batch = cfg.batch_size;
+    let eval_rows = engine.val.rows.max(engine.test.rows).max(1);
+    let classes = net.spec.output;
+    let n_layers = net.layers.len();
+
+    let mut layers = Vec::new();
+    let mut masks = Vec::new();
+    let mut bias_masks = Vec::new();
+    let mut grads = Vec::new();
+    let mut moments = Vec::new();
+    for (l, (layer, keep)) in net.layers.iter().zip(&mask.layers).enumerate() {
+        let (fan_in, fan_out) = layer.weight.dim();
+        let mask_f32: Vec<f32> = keep.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect();
+        // The CPU engine masks the weights it is given; so do we.
+        let weight: Vec<f32> = layer
+            .weight
+            .iter()
+            .zip(&mask_f32)
+            .map(|(w, k)| w * k)
+            .collect();
+        layers.push(LayerBuffers {
+            fan_in,
+            fan_out,
+            weight: init_buffer(
+                device,
+                &format!("weight {l}"),
+                bytemuck::cast_slice(&weight),
+                STORAGE,
+            ),
+            bias: init_buffer(
+                device,
+                &format!("bias {l}"),
+                bytemuck::cast_slice(layer.bias.as_slice().expect("contiguous bias")),
+                STORAGE,
+            ),
+            act: zeros(device, "act", batch * fan_out),
+            delta: zeros(device, "delta", batch * fan_out),
+            eval_act: zeros(device, "eval act", eval_rows * fan_out),
+        });
+        masks.push(init_buffer(
+            device,
+            &format!("mask {l}"),
+            bytemuck::cast_slice(&mask_f32),
+            STORAGE,
+        ));
+        bias_masks.push(init_buffer(
+            device,
+            "bias mask",
+            bytemuck::cast_slice(&vec![1.0f32; fan_out]),
+            STORAGE,
+        ));
+        grads.push((
+            zeros(device, "grad w", fan_in * fan_out),
+            zeros(device, "grad b", fan_out),
+        ));
+        moments.push([
+            zeros(device, "m w", fan_in * fan_out),
+            zeros(device, "v w", fan_in * fan_out),
+            zeros(device, "m b", fan_out),
+            zeros(device, "v b", fan_out),
+        ]);
+    }
+    let x_batch = zeros(device, "x batch", batch * net.spec.input);
+    let y_batch = zeros(device, "y batch", batch);
+    let indices = zeros(device, "batch indices", STEP_SLOTS * batch);
+    let step_stride = (device.limits().min_uniform_buffer_offset_alignment as usize)
+        .max(std::mem::size_of::<Step>());
+    let steps = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("per-step uniforms"),
+        size: (STEP_SLOTS * step_stride) as u64,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let metrics = zeros(device, "metrics", METRIC_SLOTS);
+    let scores = zeros(device, "scores", eval_rows);
+    let dummy = zeros(device, "unused", 1);
+
+    let k = &engine.kernels;
+    let bind = |layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]| {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout,
+            entries: &entries,
+        })
+    };
+    // The per-step uniform binds one `Step` at a dynamic offset.
+    let bind_with_step =
+        |layout: &wgpu::BindGroupLayout, first: &wgpu::Buffer, rest: &[&wgpu::Buffer]| {
+            let mut entries = vec![
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: first.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &steps,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(std::mem::size_of::<Step>() as u64),
+                    }),
+                },
+            ];
+            entries.extend(rest.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32 + 2,
+                resource: b.as_entire_binding(),
+            }));
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout,
+                entries: &entries,
+            })
+        };
+    let dims = |m: usize, n: usize, kk: usize, flags: u32| {
+        uniform_of(
+            device,
+            "dims",
+            &Dims {
+                m: m as u32,
+                n: n as u32,
+                k: kk as u32,
+                flags,
+            },
+        )
+    };
+    let linear = |pipeline,
+                  m: usize,
+                  n: usize,
+                  kk: usize,
+                  flags: u32,
+                  lhs: &wgpu::Buffer,
+                  rhs: &wgpu::Buffer,
+                  aux: &wgpu::Buffer,
+                  out: &wgpu::Buffer| {
+        let groups = match pipeline {
+            Pipeline::BiasGrad => ((n as u32).div_ceil(64), 1),
+            _ => kernels::tiles(m, n),
+        };
+        Dispatch {
+            pipeline,
+            bind_group: bind(
+                &k.linear_layout,
+                &[&dims(m, n, kk, flags), lhs, rhs, aux, out],
+            ),
+            per_step: false,
+            groups,
+        }
+    };
+
+    // One training step.
+    let mut step_dispatches = Vec::new();
+    let gather_dims = uniform_of(
+        device,
+        "gather dims",
+        &GatherDims {
+            rows: batch as u32,
+            cols: net.spec.input as u32,
+            _pad: [0; 2],
+        },
+    );
+    step_dispatches.push(Dispatch {
+        pipeline: Pipeline::Gather,
+        bind_group: bind_with_step(
+            &k.gather_layout,
+            &gather_dims,
+            &[
+                &indices,
+                &engine.train.features,
+                &engine.train.labels,
+                &x_batch,
+                &y_batch,
+            ],
+        ),
+        per_step: true,
+        groups: ((net.spec.input as u32).div_ceil(64), batch as u32),
+    });
+    for l in 0..n_layers {
+        let input = if l == 0 { &x_batch } else { &layers[l - 1].act };
+        let lb = &layers[l];
+        let flags = if l + 1 < n_layers { kernels::RELU } else { 0 };
+        step_dispatches.push(linear(
+            Pipeline::Forward,
+            batch,
+            lb.fan_out,
+            lb.fan_in,
+            flags,
+            input,
+            &lb.weight,
+            &lb.bias,
+            &lb.act,
+        ));
+    }
+    let train_loss_dims = uniform_of(
+        device,
+        "loss dims",
+        &LossDims {
+            rows: batch as u32,
+            classes: classes as u32,
+            slot: 0,
+            positive: kernels::NO_CLASS,
+        },
+    );
+    step_dispatches.push(Dispatch {
+        pipeline: Pipeline::TrainLoss,
+        bind_group: bind(
+            &k.loss_layout,
+            &[
+                &train_loss_dims,
+                &layers[n_layers - 1].act,
+                &y_batch,
+                &layers[n_layers - 1].delta,
+                &metrics,
+            ],
+        ),
+        per_step: false,
+        groups: (1, 1),
+    });
+    for l in (0..n_layers).rev() {
+        let input = if l == 0 { &x_batch } else { &layers[l - 1].act };
+        let lb = &layers[l];
+        step_dispatches.push(linear(
+            Pipeline::WeightGrad,
+            lb.fan_in,
+            lb.fan_out,
+            batch,
+            kernels::TRANSPOSE_A,
+            input,
+            &lb.delta,
+            &dummy,
+            &grads[l].0,
+        ));
+        step_dispatches.push(linear(
+            Pipeline::BiasGrad,
+            batch,
+            lb.fan_out,
+            0,
+            0,
+            &lb.delta,
+            &dummy,
+            &dummy,
+            &grads[l].1,
+        ));
+        if l > 0 {
+            let below = &layers[l - 1];
+            step_dispatches.push(linear(
+                Pipeline::InputGrad,
+                batch,
+                lb.fan_in,
+                lb.fan_out,
+                kernels::TRANSPOSE_B,
+                &lb.delta,
+                &lb.weight,
+                &below.act,
+                &below.delta,
+            ));
+        }
+    }
+    let (kind, lr, beta1, beta2, eps, momentum) = match cfg.optimizer {
+        Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } => (0, lr, beta1, beta2, eps, 0.0),
+        Optimizer::Sgd { lr, momentum } => (1, lr, 0.0, 0.0, 0.0, momentum),
+    };
+    for (l, lb) in layers.iter().enumerate() {
+        for (len, w, g, m, v, keep) in [
+            (
+                lb.fan_in * lb.fan_out,
+                &lb.weight,
+                &grads[l].0,
+                &moments[l][0],
+                &moments[l][1],
+                &masks[l],
+            ),
+            (
+                lb.fan_out,
+                &lb.bias,
+                &grads[l].1,
+                &moments[l][2],
+                &moments[l][3],
+                &bias_masks[l],
+            ),
+        ] {
+            let params = uniform_of(
+                device,
+                "optimizer",
+                &OptParams {
+                    len: len as u32,
+                    kind,
+                    beta1,
+                    beta2,
+                    eps,
+                    lr,
+                    momentum,
+                    _pad: 0.0,
+                },
+            );
+            step_dispatches.push(Dispatch {
+                pipeline: Pipeline::Update,
+                bind_group: bind_with_step(&k.optimizer_layout, &params, &[w, g, m, v, keep]),
+                per_step: true,
+                groups: kernels::update_groups(len),
+            });
+        }
+    }
+
+    // One evaluation: validation, then test (with scores for AUC).
+    let mut eval_dispatches = Vec::new();
+    for (split, slot, positive) in [
+        (&engine.val, VAL_SLOT, kernels::NO_CLASS),
+        (
+            &engine.test,
+            TEST_SLOT,
+            engine
+                .data
+                .positive_class
+                .map_or(kernels::NO_CLASS, u32::from),
+        ),
+    ] {
+        for l in 0..n_layers {
+            let input = if l == 0 {
+                &split.features
+            } else {
+                &layers[l - 1].eval_act
+            };
+            let lb = &layers[l];
+            let flags = if l + 1 < n_layers { kernels::RELU } else { 0 };
+            eval_dispatches.push(linear(
+                Pipeline::Forward,
+                split.rows,
+                lb.fan_out,
+                lb.fan_in,
+                flags,
+                input,
+                &lb.weight,
+                &lb.bias,
+                &lb.eval_act,
+            ));
+        }
+        let loss_dims = uniform_of(
+            device,
+            "eval dims",
+            &LossDims {
+                rows: split.rows as u32,
+                classes: classes as u32,
+                slot,
+                positive,
+            },
+        );
+        eval_dispatches.push(Dispatch {
+            pipeline: Pipeline::EvalMetrics,
+            bind_group: bind(
+                &k.loss_layout,
+                &[
+                    &loss_dims,
+                    &layers[n_layers - 1].eval_act,
+                    &split.labels,
+                    &scores,
+                    &metrics,
+                ],
+            ),
+            per_step: false,
+            groups: (1, 1),
+        });
+    }
+
+    Loaded {
+        spec: net.spec.clone(),
+        cfg: cfg.clone(),
+        layers,
+        indices,
+        steps,
+        step_stride,
+        metrics,
+        scores,
+        _held: masks
+            .into_iter()
+            .chain(bias_masks)
+            .chain(grads.into_iter().flat_map(|(w, b)| [w, b]))
+            .chain(moments.into_iter().flatten())
+            .chain([x_batch, y_batch, dummy])
+            .collect(),
+        step_dispatches,
+        eval_dispatches,
+        order: epoch_order(cfg.order_seed, 0, engine.train.rows),
+        epoch: 0,
+        cursor: 0,
+        adam_t: 0,
+        iteration: 0,
+    }
+}

@@ -1,0 +1,199 @@
+//! The GPU engine against the CPU engine, end to end, through the one `Engine` interface.
+
+mod common;
+
+use std::sync::Arc;
+
+use lottery_lab::experiment::{Experiment, RunKind, Status, presets};
+use lottery_lab::model::{Init, Mask, MlpSpec, Network};
+use lottery_lab::prune::{self, PruneRates, Scope};
+use lottery_lab::rng::rng;
+use lottery_lab::train::gpu::GpuEngine;
+use lottery_lab::train::{CpuEngine, Engine, EvalPoint, Job, JobResult, Optimizer, TrainConfig};
+
+/// Submit and poll until the engine answers (the GPU answers asynchronously).
+fn finish(engine: &mut dyn Engine, job: Job) -> JobResult {
+    engine.submit(job).unwrap();
+    for _ in 0..1_000_000 {
+        if let Some(result) = engine.poll().unwrap() {
+            return result;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    panic!("the engine never answered");
+}
+
+fn weights(engine: &mut dyn Engine) -> Network {
+    match finish(engine, Job::ReadWeights) {
+        JobResult::Weights(net) => net,
+        other => panic!("expected weights, got {other:?}"),
+    }
+}
+
+fn evaluate(engine: &mut dyn Engine, steps: usize) -> EvalPoint {
+    match finish(
+        engine,
+        Job::Train {
+            steps,
+            evaluate: true,
+        },
+    ) {
+        JobResult::Evaluated(point) => point,
+        other => panic!("expected an evaluation, got {other:?}"),
+    }
+}
+
+fn max_relative_difference(a: &Network, b: &Network) -> f32 {
+    let mut worst = 0.0f32;
+    for (la, lb) in a.layers.iter().zip(&b.layers) {
+        let scale = lb.weight.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (x, y) in la.weight.iter().zip(lb.weight.iter()) {
+            worst = worst.max((x - y).abs() / scale);
+        }
+    }
+    worst
+}
+
+#[test]
+fn the_same_steps_give_the_same_weights_and_the_same_pruned_mask() {
+    let data = Arc::new(common::random_splits(600, 24, 5, 7));
+    let spec = MlpSpec::new(24, &[70, 33], 5);
+    let theta_0 = Network::init(&spec, Init::KaimingNormal, &mut rng(7, "init"));
+    let rates = PruneRates {
+        scope: Scope::Layerwise,
+        rate: 0.5,
+        output_rate: 0.2,
+    };
+    let mask = prune::random_prune(
+        &Mask::dense(&spec),
+        &rates.target_after(&spec, 1.0),
+        &mut rng(7, "mask"),
+    );
+    let ctx = Arc::new(common::gpu_context());
+
+    for optimizer in [Optimizer::adam(3e-3), Optimizer::sgd(0.05, 0.9)] {
+        let cfg = TrainConfig {
+            optimizer,
+            batch_size: 32,
+            order_seed: 7,
+        };
+        let mut cpu = CpuEngine::new(data.clone());
+        let mut gpu = GpuEngine::new(ctx.clone(), data.clone()).unwrap();
+        cpu.load(&theta_0, &mask, &cfg).unwrap();
+        gpu.load(&theta_0, &mask, &cfg).unwrap();
+        // 40 steps cross two epochs' reshuffles (600 / 32 = 18 steps an epoch).
+        let (cpu_point, gpu_point) = (evaluate(&mut cpu, 40), evaluate(&mut gpu, 40));
+        let (cpu_net, gpu_net) = (weights(&mut cpu), weights(&mut gpu));
+        let diff = max_relative_difference(&gpu_net, &cpu_net);
+        assert!(diff <= 1e-3, "{optimizer:?}: weights differ by {diff}");
+        assert_eq!(
+            gpu_net.masked(&mask),
+            gpu_net,
+            "{optimizer:?}: a pruned weight moved on the GPU"
+        );
+        assert_eq!(gpu_point.iteration, 40);
+        assert!(
+            (gpu_point.val_loss - cpu_point.val_loss).abs() < 1e-3,
+            "{gpu_point:?} vs {cpu_point:?}"
+        );
+        assert!((gpu_point.test_accuracy - cpu_point.test_accuracy).abs() < 0.011);
+        let train = (gpu_point.train_loss.unwrap() - cpu_point.train_loss.unwrap()).abs();
+        assert!(train < 1e-3, "mean training loss differs by {train}");
+
+        let next = rates.target_after(&spec, 2.0);
+        assert_eq!(
+            prune::magnitude_prune(&gpu_net, &mask, &next),
+            prune::magnitude_prune(&cpu_net, &mask, &next),
+            "{optimizer:?}: pruning the two engines' weights gives different masks"
+        );
+    }
+}
+
+#[test]
+fn pruned_weights_stay_exactly_zero_on_the_gpu_after_hundreds_of_steps() {
+    let data = Arc::new(common::random_splits(300, 12, 3, 3));
+    let spec = MlpSpec::new(12, &[20, 10], 3);
+    let net = Network::init(&spec, Init::KaimingNormal, &mut rng(3, "init"));
+    let rates = PruneRates {
+        scope: Scope::Layerwise,
+        rate: 0.6,
+        output_rate: 0.3,
+    };
+    let mask = prune::random_prune(
+        &Mask::dense(&spec),
+        &rates.target_after(&spec, 1.0),
+        &mut rng(3, "mask"),
+    );
+    let ctx = Arc::new(common::gpu_context());
+    for optimizer in [Optimizer::adam(1e-2), Optimizer::sgd(0.05, 0.9)] {
+        let mut gpu = GpuEngine::new(ctx.clone(), data.clone()).unwrap();
+        gpu.load(
+            &net,
+            &mask,
+            &TrainConfig {
+                optimizer,
+                batch_size: 30,
+                order_seed: 3,
+            },
+        )
+        .unwrap();
+        let JobResult::Trained { iteration } = finish(
+            &mut gpu,
+            Job::Train {
+                steps: 700,
+                evaluate: false,
+            },
+        ) else {
+            panic!("expected a training answer")
+        };
+        assert_eq!(iteration, 700);
+        let trained = weights(&mut gpu);
+        let mut kept_moved = 0;
+        for (layer, keep) in trained.layers.iter().zip(&mask.layers) {
+            for (&w, &k) in layer.weight.iter().zip(keep) {
+                if k {
+                    kept_moved += usize::from(w != 0.0);
+                } else {
+                    assert_eq!(w, 0.0, "{optimizer:?}: a pruned weight is {w}");
+                }
+            }
+        }
+        assert!(kept_moved > 100);
+    }
+}
+
+#[test]
+fn a_short_imp_run_gives_the_same_rounds_on_both_engines() {
+    let config = (presets::find("tiny").unwrap().config)();
+    let data = Arc::new(config.dataset.load(config.seed, None).unwrap());
+    let run = |engine: Box<dyn Engine>| {
+        let mut experiment = Experiment::new(config.clone(), data.clone(), engine).unwrap();
+        experiment.run_to_end(|_, _| {});
+        experiment.record().clone()
+    };
+    let cpu = run(Box::new(CpuEngine::new(data.clone())));
+    let ctx = Arc::new(common::gpu_context());
+    let gpu = run(Box::new(GpuEngine::new(ctx, data.clone()).unwrap()));
+    assert_eq!(gpu.status, Status::Finished);
+    assert_eq!(gpu.engine.kind, "gpu");
+    assert_eq!(gpu.rounds.len(), cpu.rounds.len());
+    for (g, c) in gpu.rounds.iter().zip(&cpu.rounds) {
+        for kind in RunKind::ALL {
+            let (Some(gr), Some(cr)) = (g.run(kind), c.run(kind)) else {
+                assert_eq!(g.run(kind).is_some(), c.run(kind).is_some());
+                continue;
+            };
+            assert_eq!(
+                gr.layer_density, cr.layer_density,
+                "round {} {kind:?}",
+                g.round
+            );
+            let (ga, ca) = (gr.accuracy().unwrap(), cr.accuracy().unwrap());
+            assert!(
+                (ga - ca).abs() <= 0.01,
+                "round {} {kind:?}: GPU {ga} vs CPU {ca}",
+                g.round
+            );
+        }
+    }
+}
