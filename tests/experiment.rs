@@ -322,3 +322,60 @@ fn record_round_trips_through_json_and_csv_has_a_row_per_run() {
     let small = serde_json::to_string(&record.without_weights()).unwrap();
     assert!(small.len() < json.len());
 }
+
+/// An engine that works like the CPU one, then fails as a lost GPU would.
+struct FailingGpu {
+    inner: CpuEngine,
+    polls_left: usize,
+}
+
+impl Engine for FailingGpu {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            kind: "gpu".into(),
+            name: "a GPU about to be lost".into(),
+        }
+    }
+    fn load(&mut self, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Result<(), EngineError> {
+        self.inner.load(net, mask, cfg)
+    }
+    fn submit(&mut self, job: Job) -> Result<(), EngineError> {
+        self.inner.submit(job)
+    }
+    fn poll(&mut self) -> Result<Option<JobResult>, EngineError> {
+        if self.polls_left == 0 {
+            return Err(EngineError::DeviceLost("simulated".into()));
+        }
+        self.polls_left -= 1;
+        self.inner.poll()
+    }
+}
+
+#[test]
+fn a_lost_gpu_hands_the_experiment_to_the_cpu_engine_keeping_finished_rounds() {
+    let config = tiny();
+    let data = Arc::new(config.dataset.load(config.seed, None).unwrap());
+    // Fail in the middle of round 1 (round 0 takes 5 evaluations and a weight read).
+    let engine = FailingGpu {
+        inner: CpuEngine::new(data.clone()),
+        polls_left: 12,
+    };
+    let mut experiment = Experiment::new(config.clone(), data.clone(), Box::new(engine)).unwrap();
+    experiment.run_to_end(|_, _| {});
+    let record = experiment.record();
+    assert_eq!(record.status, Status::Finished);
+    assert_eq!(record.engine.kind, "cpu");
+    assert!(
+        record
+            .notes
+            .iter()
+            .any(|n| n.contains("GPU engine failed") && n.contains("simulated")),
+        "{:?}",
+        record.notes
+    );
+    // The stand-in "GPU" computed exactly as the CPU does, so the result is the CPU's.
+    let mut reference =
+        Experiment::new(config, data.clone(), Box::new(CpuEngine::new(data))).unwrap();
+    reference.run_to_end(|_, _| {});
+    assert_eq!(record.rounds, reference.record().rounds);
+}

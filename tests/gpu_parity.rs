@@ -197,3 +197,49 @@ fn a_short_imp_run_gives_the_same_rounds_on_both_engines() {
         }
     }
 }
+
+#[test]
+fn a_lost_device_mid_run_moves_the_experiment_to_the_cpu() {
+    let config = (presets::find("tiny").unwrap().config)();
+    let data = Arc::new(config.dataset.load(config.seed, None).unwrap());
+    let ctx = Arc::new(common::gpu_context());
+    let engine = GpuEngine::new(ctx.clone(), data.clone()).unwrap();
+    let mut experiment = Experiment::new(config, data, Box::new(engine)).unwrap();
+    while experiment.record().rounds.len() < 2 {
+        experiment.advance(50);
+    }
+    ctx.faults.simulate_device_loss("test");
+    experiment.run_to_end(|_, _| {});
+    let record = experiment.record();
+    assert_eq!(record.status, Status::Finished, "{:?}", record.notes);
+    assert_eq!(record.engine.kind, "cpu");
+    assert!(
+        record.notes.iter().any(|n| n.contains("lost")),
+        "{:?}",
+        record.notes
+    );
+    assert_eq!(record.rounds.len(), 4);
+}
+
+#[test]
+fn auto_never_picks_a_software_adapter_and_says_why() {
+    use lottery_lab::train::choose_engine;
+    use lottery_lab::train::gpu::BackendPreference;
+    let data = Arc::new(common::random_splits(100, 4, 2, 1));
+    let ctx = Arc::new(common::gpu_context());
+    let software = ctx.adapter.is_software;
+    let (engine, choice) = choose_engine(BackendPreference::Auto, Ok(ctx.clone()), data.clone());
+    assert_eq!(choice.use_gpu, !software, "{}", choice.reason);
+    assert_eq!(engine.info().kind, if software { "cpu" } else { "gpu" });
+    if software {
+        assert!(choice.reason.contains("software"), "{}", choice.reason);
+    }
+    let (engine, choice) = choose_engine(BackendPreference::Gpu, Ok(ctx), data.clone());
+    assert!(
+        choice.use_gpu && engine.info().kind == "gpu",
+        "{}",
+        choice.reason
+    );
+    let (engine, choice) = choose_engine(BackendPreference::Gpu, Err("no adapter".into()), data);
+    assert!(!choice.use_gpu && engine.info().kind == "cpu" && choice.reason.contains("no adapter"));
+}

@@ -11,6 +11,9 @@ use lottery_lab::train::{CpuEngine, Engine as _, Optimizer, TrainConfig};
 
 #[derive(clap::Parser)]
 pub struct BenchArgs {
+    /// Skip the GPU engine's figures.
+    #[arg(long)]
+    no_gpu: bool,
     /// Seconds to measure each figure.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
@@ -77,6 +80,112 @@ pub fn run(args: BenchArgs) -> Result<()> {
         gemm_figures(&spec, batch, args.seconds);
     }
     adam_figure();
+    prune_figure(&spec);
+    if !args.no_gpu {
+        gpu_figures(&data, &spec, &args)?;
+    }
+    Ok(())
+}
+
+/// How long magnitude pruning of LeNet takes on the CPU (why the GPU engine prunes there).
+fn prune_figure(spec: &MlpSpec) {
+    use lottery_lab::prune::{PruneRates, Scope, magnitude_prune};
+    let net = Network::init(
+        spec,
+        Init::GlorotNormal,
+        &mut lottery_lab::rng::rng(1, "init"),
+    );
+    let target = PruneRates {
+        scope: Scope::Layerwise,
+        rate: 0.2,
+        output_rate: 0.1,
+    }
+    .target_after(spec, 1.0);
+    let start = Instant::now();
+    let rounds = 20;
+    for _ in 0..rounds {
+        std::hint::black_box(magnitude_prune(&net, &Mask::dense(spec), &target));
+    }
+    println!(
+        "magnitude pruning of {} weights on the CPU: {:.1} ms",
+        spec.weight_count(),
+        start.elapsed().as_secs_f64() * 1e3 / rounds as f64
+    );
+}
+
+/// The GPU engine on the same network, and its matrix-product kernel alone.
+fn gpu_figures(
+    data: &Arc<lottery_lab::data::DataSplits>,
+    spec: &MlpSpec,
+    args: &BenchArgs,
+) -> Result<()> {
+    use lottery_lab::train::gpu::{GpuContext, GpuEngine, testing::KernelRunner};
+    use lottery_lab::train::{Job, JobResult};
+    let ctx = match GpuContext::new_native() {
+        Ok(ctx) => Arc::new(ctx),
+        Err(e) => {
+            println!("\nGPU engine: no adapter ({e})");
+            return Ok(());
+        }
+    };
+    println!(
+        "\nGPU engine on {} ({} adapter)",
+        ctx.adapter.describe(),
+        if ctx.adapter.is_software {
+            "a software"
+        } else {
+            "a hardware"
+        }
+    );
+    let flops = train_flops_per_sample(spec);
+    for &batch in &args.batch {
+        let mut engine = GpuEngine::new(ctx.clone(), data.clone())?;
+        let net = Network::init(
+            spec,
+            Init::GlorotNormal,
+            &mut lottery_lab::rng::rng(1, "init"),
+        );
+        let cfg = TrainConfig {
+            optimizer: Optimizer::adam(1.2e-3),
+            batch_size: batch,
+            order_seed: 1,
+        };
+        engine.load(&net, &Mask::dense(spec), &cfg)?;
+        let mut run = |steps: usize| -> Result<()> {
+            engine.submit(Job::Train {
+                steps,
+                evaluate: false,
+            })?;
+            loop {
+                if let Some(JobResult::Trained { .. }) = engine.poll()? {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+        };
+        run(2)?;
+        let (start, mut steps, mut chunk) = (Instant::now(), 0usize, 1usize);
+        while start.elapsed().as_secs_f64() < args.seconds {
+            run(chunk)?;
+            steps += chunk;
+            chunk = (chunk * 2).min(256);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let samples = (steps * batch) as f64 / secs;
+        println!(
+            "  batch {batch:>4}: {samples:>9.0} samples/s  {:>6.1} GFLOP/s (matrix products, whole step timed, {steps} steps)",
+            samples * flops / 1e9
+        );
+    }
+    let runner = KernelRunner::new(&ctx);
+    for (m, k, n) in [(60, 784, 300), (256, 784, 300), (1024, 1024, 1024)] {
+        let repeat = if ctx.adapter.is_software { 3 } else { 200 };
+        let secs = runner.time_forward(m, k, n, repeat)?;
+        println!(
+            "  matmul kernel {m}x{k}x{n}: {:7.1} GFLOP/s ({repeat} dispatches, upload and readback included)",
+            2.0 * (m * k * n * repeat) as f64 / secs / 1e9
+        );
+    }
     Ok(())
 }
 

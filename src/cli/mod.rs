@@ -14,7 +14,8 @@ use lottery_lab::experiment::{
     Schedule, Status, presets,
 };
 use lottery_lab::prune::Scope;
-use lottery_lab::train::{CpuEngine, Optimizer};
+use lottery_lab::train::gpu::{BackendPreference, GpuContext};
+use lottery_lab::train::{Optimizer, choose_engine};
 
 #[derive(Parser)]
 #[command(
@@ -85,6 +86,36 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Which engine trains: auto picks the GPU only when it is a hardware one.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+impl BackendArg {
+    fn preference(self) -> BackendPreference {
+        match self {
+            BackendArg::Auto => BackendPreference::Auto,
+            BackendArg::Gpu => BackendPreference::Gpu,
+            BackendArg::Cpu => BackendPreference::Cpu,
+        }
+    }
+}
+
+/// The native GPU device, unless the CPU engine was asked for.
+pub fn native_gpu(preference: BackendPreference) -> Result<Arc<GpuContext>, String> {
+    if preference == BackendPreference::Cpu {
+        return Err("not requested".into());
+    }
+    GpuContext::new_native()
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -251,7 +282,12 @@ fn run(args: RunArgs) -> Result<()> {
         _ => None,
     };
     let data = Arc::new(config.dataset.load(config.seed, digits.as_ref())?);
-    let engine = Box::new(CpuEngine::new(data.clone()));
+    let preference = args.backend.preference();
+    let (engine, choice) = choose_engine(preference, native_gpu(preference), data.clone());
+    if preference == BackendPreference::Gpu && !choice.use_gpu {
+        bail!("--backend gpu: {}", choice.reason);
+    }
+    println!("engine: {}", choice.reason);
     let mut experiment = Experiment::new(config.clone(), data, engine)?;
 
     let spec = experiment.spec().clone();

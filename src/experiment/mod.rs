@@ -240,6 +240,12 @@ impl Experiment {
                     waiting = true;
                     break;
                 }
+                Err(e) if self.record.engine.kind != "cpu" => {
+                    // A GPU fault (lost device, validation error): finished rounds and runs are
+                    // kept, the run in flight restarts on the CPU engine, and the record says so.
+                    let cpu = Box::new(crate::train::CpuEngine::new(self.data.clone()));
+                    self.replace_engine(cpu, &format!("the GPU engine failed ({e})"));
+                }
                 Err(e) => self.stop(format!("engine error: {e}")),
             }
         }

@@ -152,3 +152,30 @@ pub trait Engine {
     /// Never blocks for long: `Ok(None)` while the result is not ready yet.
     fn poll(&mut self) -> Result<Option<JobResult>, EngineError>;
 }
+
+/// The engine that `preference` and the available GPU call for, and why, in words.
+/// `gpu` is the device to use, or why there is none. A GPU engine that fails to start (its
+/// kernels refused, say) falls back to the CPU engine, with the reason.
+pub fn choose_engine(
+    preference: gpu::BackendPreference,
+    gpu: Result<std::sync::Arc<gpu::GpuContext>, String>,
+    data: std::sync::Arc<crate::data::DataSplits>,
+) -> (Box<dyn Engine>, gpu::BackendChoice) {
+    let choice = gpu::choose_backend(
+        preference,
+        gpu.as_ref().map(|c| &c.adapter).map_err(String::as_str),
+    );
+    match gpu {
+        Ok(ctx) if choice.use_gpu => match gpu::GpuEngine::new(ctx, data.clone()) {
+            Ok(engine) => (Box::new(engine), choice),
+            Err(e) => (
+                Box::new(CpuEngine::new(data)),
+                gpu::BackendChoice {
+                    use_gpu: false,
+                    reason: format!("CPU engine: the GPU engine failed to start ({e})"),
+                },
+            ),
+        },
+        _ => (Box::new(CpuEngine::new(data)), choice),
+    }
+}
