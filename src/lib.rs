@@ -3,11 +3,15 @@
 //!
 //! Data flows one way, and the modules follow it:
 //! [`data`] → [`model`] (spec, init, masks) → [`train`] (engines) → [`prune`] →
-//! [`experiment`] (the IMP state machine and its record). Views read the record only.
+//! [`experiment`] (the IMP state machine and its record) → [`app`] (the egui views, which
+//! read the record only). [`web`] is the page's entry point.
 
+pub mod app;
 pub mod data;
 pub mod experiment;
 pub mod model;
 pub mod prune;
 pub mod rng;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

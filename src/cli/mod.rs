@@ -162,11 +162,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::Bench(args)) => bench::run(args),
-        None => {
-            use clap::CommandFactory as _;
-            let _ = Cli::command().print_help();
-            Ok(())
-        }
+        None => open_window(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -175,6 +171,26 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The app in a native window (eframe with wgpu).
+fn open_window() -> Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1280.0, 800.0])
+            .with_title("Lottery Lab"),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Lottery Lab",
+        options,
+        Box::new(|cc| {
+            Ok(Box::new(lottery_lab::app::LabApp::from_creation_context(
+                cc,
+            )))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }
 
 fn textwrap(text: &str, width: usize) -> String {

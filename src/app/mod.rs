@@ -1,0 +1,369 @@
+//! The lecture app: an eframe/egui view of an experiment. It owns the setup, one running
+//! [`Session`] and what the user is looking at; every panel reads the experiment's record.
+//!
+//! The UI never blocks: each frame gives the experiment a slice of work sized from the
+//! measured cost of a step (about 8 ms), and a GPU engine simply answers on a later frame.
+
+mod colors;
+mod panels;
+mod session;
+mod stats;
+
+use std::sync::Arc;
+
+pub use session::Session;
+pub use stats::FrameStats;
+
+use crate::data::{Dataset, DatasetConfig, mnist};
+use crate::experiment::{ExperimentConfig, RunKind, presets};
+use crate::train::gpu::{BackendPreference, GpuContext};
+
+/// The real digits: bundled natively, fetched after the first frame on the web.
+pub enum Digits {
+    NotRequested,
+    Loading,
+    Ready(Arc<Dataset>),
+    Failed(String),
+}
+
+/// What the user is looking at.
+pub struct ViewState {
+    /// The round whose heatmaps, slider and boundary are shown.
+    pub round: usize,
+    /// Follow the newest finished round while the experiment runs.
+    pub follow_latest: bool,
+    pub run: RunKind,
+    /// Timeline playback.
+    pub playing: bool,
+    pub last_flip: f64,
+    /// The sparsity slider, in percent.
+    pub sparsity_percent: f32,
+    pub show_overlay: bool,
+    pub show_setup: bool,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        Self {
+            round: 0,
+            follow_latest: true,
+            run: RunKind::Ticket,
+            playing: false,
+            last_flip: 0.0,
+            sparsity_percent: 0.0,
+            show_overlay: false,
+            show_setup: true,
+        }
+    }
+}
+
+pub struct LabApp {
+    pub config: ExperimentConfig,
+    pub preset: String,
+    pub backend: BackendPreference,
+    pub digits: Digits,
+    /// eframe's device when it can run compute shaders, or why not.
+    pub gpu: Result<Arc<GpuContext>, String>,
+    pub session: Option<Session>,
+    pub view: ViewState,
+    /// Readable notices (bad input, fallbacks, errors), newest last.
+    pub notices: Vec<String>,
+    pub stats: FrameStats,
+    /// Start as soon as the digits arrive.
+    start_when_ready: bool,
+    #[cfg(target_arch = "wasm32")]
+    fetched: std::rc::Rc<std::cell::RefCell<Option<Result<Vec<u8>, String>>>>,
+}
+
+impl LabApp {
+    /// The app with a device to share, or `gpu = Err(why not)`.
+    pub fn new(gpu: Result<Arc<GpuContext>, String>) -> Self {
+        let preset = "tiny";
+        let mut app = Self {
+            config: (presets::find(preset)
+                .expect("the tiny preset exists")
+                .config)(),
+            preset: preset.into(),
+            backend: BackendPreference::Auto,
+            digits: Digits::NotRequested,
+            gpu,
+            session: None,
+            view: ViewState::default(),
+            notices: Vec::new(),
+            stats: FrameStats::default(),
+            start_when_ready: false,
+            #[cfg(target_arch = "wasm32")]
+            fetched: Default::default(),
+        };
+        if let Err(why) = &app.gpu {
+            app.notices.push(format!(
+                "No GPU compute here ({why}): experiments run on the CPU engine."
+            ));
+        }
+        app
+    }
+
+    /// From eframe's creation context: share its wgpu device if it can run compute.
+    pub fn from_creation_context(cc: &eframe::CreationContext<'_>) -> Self {
+        let gpu = match &cc.wgpu_render_state {
+            None => Err("eframe is not running on wgpu".to_string()),
+            Some(rs) => {
+                let info = rs.adapter.get_info();
+                let compute = rs
+                    .adapter
+                    .get_downlevel_capabilities()
+                    .flags
+                    .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
+                if info.backend == wgpu::Backend::Gl || !compute {
+                    Err(format!(
+                        "the browser gave WebGL ({:?}), which has no compute shaders",
+                        info.backend
+                    ))
+                } else {
+                    Ok(Arc::new(GpuContext::from_device(
+                        rs.device.clone(),
+                        rs.queue.clone(),
+                        &info,
+                    )))
+                }
+            }
+        };
+        Self::new(gpu)
+    }
+
+    pub fn select_preset(&mut self, id: &str) {
+        match presets::find(id) {
+            Some(preset) => {
+                self.config = (preset.config)();
+                self.preset = id.into();
+            }
+            None => self.notices.push(format!("Unknown preset '{id}'.")),
+        }
+    }
+
+    /// Start the configured experiment (or wait for the digits and then start).
+    pub fn start(&mut self) {
+        if let Err(e) = self.config.validate() {
+            self.notices.push(format!("Cannot start: {e}"));
+            return;
+        }
+        let digits = match (&self.config.dataset, &self.digits) {
+            (DatasetConfig::Mnist, Digits::Ready(d)) => Some(d.clone()),
+            (DatasetConfig::Mnist, Digits::Failed(why)) => {
+                self.notices
+                    .push(format!("The MNIST digits could not be loaded: {why}"));
+                return;
+            }
+            (DatasetConfig::Mnist, _) => {
+                self.request_digits();
+                self.start_when_ready = true;
+                return;
+            }
+            _ => None,
+        };
+        let data = match self
+            .config
+            .dataset
+            .load(self.config.seed, digits.as_deref())
+        {
+            Ok(data) => Arc::new(data),
+            Err(e) => {
+                self.notices.push(format!("Cannot load the data: {e}"));
+                return;
+            }
+        };
+        match Session::start(self.config.clone(), data, self.backend, self.gpu.clone()) {
+            Ok(session) => {
+                self.notices.retain(|n| !n.starts_with("Cannot"));
+                self.session = Some(session);
+                self.view.round = 0;
+                self.view.follow_latest = true;
+            }
+            Err(e) => self.notices.push(format!("Cannot start: {e}")),
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.session = None;
+        self.view = ViewState {
+            show_setup: self.view.show_setup,
+            show_overlay: self.view.show_overlay,
+            ..Default::default()
+        };
+    }
+
+    /// Begin loading the digits (natively: decode the bundled copy now).
+    pub fn request_digits(&mut self) {
+        if !matches!(self.digits, Digits::NotRequested) {
+            return;
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.digits = match mnist::decode(mnist::BUNDLED) {
+                Ok(d) => Digits::Ready(Arc::new(d)),
+                Err(e) => Digits::Failed(e.to_string()),
+            };
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.digits = Digits::Loading;
+            let slot = self.fetched.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let result = crate::web::fetch_bytes("assets/mnist-digits.bin.gz").await;
+                *slot.borrow_mut() = Some(result);
+            });
+        }
+    }
+
+    /// Per frame, before drawing: receive fetched data, then give the experiment its slice.
+    pub fn tick(&mut self, ctx: &egui::Context) {
+        #[cfg(target_arch = "wasm32")]
+        if let Some(result) = self.fetched.borrow_mut().take() {
+            self.digits =
+                match result.and_then(|bytes| mnist::decode(&bytes).map_err(|e| e.to_string())) {
+                    Ok(d) => Digits::Ready(Arc::new(d)),
+                    Err(e) => Digits::Failed(e),
+                };
+        }
+        if self.start_when_ready && !matches!(self.digits, Digits::Loading | Digits::NotRequested) {
+            self.start_when_ready = false;
+            self.start();
+        }
+        if matches!(self.digits, Digits::Loading) || self.start_when_ready {
+            ctx.request_repaint();
+        }
+        let now = ctx.input(|i| i.time);
+        self.stats.frame(now);
+        if let Some(session) = &mut self.session {
+            if session.tick() {
+                ctx.request_repaint();
+            }
+            let finished_rounds = session.experiment.record().rounds.len();
+            if self.view.follow_latest && finished_rounds > 0 {
+                self.view.round = finished_rounds - 1;
+            }
+        }
+        if self.view.playing {
+            let rounds = self
+                .session
+                .as_ref()
+                .map_or(0, |s| s.experiment.record().rounds.len());
+            if rounds > 0 && now - self.view.last_flip > 1.2 {
+                self.view.last_flip = now;
+                self.view.follow_latest = false;
+                self.view.round = (self.view.round + 1) % rounds;
+            }
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// The state the page's test interface reports (`window.lotteryLab.status()`).
+    pub fn status(&self) -> serde_json::Value {
+        let session = self.session.as_ref();
+        let record = session.map(|s| s.experiment.record());
+        let rounds: Vec<serde_json::Value> = record
+            .map(|r| {
+                r.rounds
+                    .iter()
+                    .map(|round| {
+                        let runs: serde_json::Map<String, serde_json::Value> = round
+                            .runs
+                            .iter()
+                            .map(|run| (run.kind.label().to_string(), serde_json::json!(run.accuracy())))
+                            .collect();
+                        serde_json::json!({ "round": round.round, "density": round.density(), "accuracy": runs })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        serde_json::json!({
+            "backend": session.map(|s| serde_json::json!({
+                "kind": s.experiment.record().engine.kind,
+                "name": s.experiment.record().engine.name,
+                "reason": s.choice.reason,
+            })),
+            "adapter": self.gpu.as_ref().map(|g| g.adapter.describe()).map_err(|e| e.clone()).ok(),
+            "gpu": match &self.gpu { Ok(_) => "available".to_string(), Err(why) => format!("unavailable: {why}") },
+            "running": session.is_some_and(|s| !s.experiment.is_done() && !s.paused),
+            "paused": session.is_some_and(|s| s.paused),
+            "finished": session.is_some_and(|s| s.experiment.is_done()),
+            "status": record.map(|r| serde_json::to_value(&r.status).unwrap_or_default()),
+            "preset": self.preset,
+            "current_round": session.map(|s| s.last_progress.round),
+            "rounds": rounds,
+            "notices": self.notices,
+            "digits": match &self.digits {
+                Digits::NotRequested => "not requested".to_string(),
+                Digits::Loading => "loading".to_string(),
+                Digits::Ready(d) => format!("ready ({} digits)", d.len()),
+                Digits::Failed(why) => format!("failed: {why}"),
+            },
+            "frame_ms": { "mean": self.stats.mean_ms(), "p95": self.stats.p95_ms(), "frames": self.stats.count() },
+            "samples_per_s": session.map(|s| s.samples_per_s),
+        })
+    }
+
+    /// Start an experiment from a JSON object: `{"preset": id, "config": {field overrides},
+    /// "backend": "auto" | "gpu" | "cpu"}`, every key optional. Bad input changes nothing.
+    pub fn run_json(&mut self, json: &str) -> Result<(), String> {
+        let request: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+        let request = request.as_object().ok_or("expected a JSON object")?;
+        let preset_id = request
+            .get("preset")
+            .and_then(|p| p.as_str())
+            .unwrap_or(&self.preset)
+            .to_string();
+        let preset =
+            presets::find(&preset_id).ok_or_else(|| format!("unknown preset '{preset_id}'"))?;
+        let mut config = serde_json::to_value((preset.config)()).map_err(|e| e.to_string())?;
+        if let Some(overrides) = request.get("config") {
+            merge(&mut config, overrides);
+        }
+        let config: ExperimentConfig =
+            serde_json::from_value(config).map_err(|e| format!("config: {e}"))?;
+        config.validate().map_err(|e| e.to_string())?;
+        let backend = match request.get("backend").and_then(|b| b.as_str()) {
+            None => self.backend,
+            Some(b) => serde_json::from_value(serde_json::json!(b))
+                .map_err(|_| format!("backend must be auto, gpu or cpu, not '{b}'"))?,
+        };
+        self.preset = preset_id;
+        self.config = config;
+        self.backend = backend;
+        self.start();
+        Ok(())
+    }
+}
+
+/// Overlay `patch` onto `base`, object fields recursively.
+fn merge(base: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (key, value) in p {
+                merge(
+                    b.entry(key.clone()).or_insert(serde_json::Value::Null),
+                    value,
+                );
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+impl eframe::App for LabApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.tick(&ctx);
+        panels::show(self, ui);
+        // The digits are fetched once the first frame is on screen.
+        if matches!(self.digits, Digits::NotRequested) && self.stats.count() > 1 {
+            self.request_digits();
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(&mut *self)
+    }
+}

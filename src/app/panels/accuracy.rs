@@ -1,0 +1,100 @@
+//! Accuracy (or AUC) against density, on a log axis from 100% to ~1%: the paper's figure.
+//! Each run kind is a series, the dense network a line, the selected round a marker.
+
+use egui_plot::{HLine, Legend, Line, MarkerShape, Plot, Points, VLine};
+
+use crate::app::ViewState;
+use crate::app::colors::run_color;
+use crate::experiment::{ExperimentRecord, RunKind, RunRecord};
+
+/// x for a density (fraction kept): -log10(percent), so 100% is at -2 and 1% at 0.
+pub fn density_x(density: f64) -> f64 {
+    -(density.max(1e-6) * 100.0).log10()
+}
+
+/// The figure every panel reports: test accuracy at early stop, or AUC where that counts.
+pub fn metric(record: &ExperimentRecord, run: &RunRecord) -> Option<f64> {
+    let early = run.early_stop.as_ref()?;
+    if record.data.positive_class.is_some() {
+        early.test_auc.map(f64::from)
+    } else {
+        Some(f64::from(early.test_accuracy) * 100.0)
+    }
+}
+
+pub fn metric_name(record: &ExperimentRecord) -> &'static str {
+    if record.data.positive_class.is_some() {
+        "test ROC AUC"
+    } else {
+        "test accuracy (%) at early stop"
+    }
+}
+
+pub fn ui(record: &ExperimentRecord, view: &ViewState, ui: &mut egui::Ui) {
+    ui.strong(format!("{} vs weights remaining", metric_name(record)));
+    let dense = record
+        .rounds
+        .first()
+        .and_then(|r| r.run(RunKind::Ticket))
+        .and_then(|r| metric(record, r));
+    Plot::new("accuracy-vs-density")
+        .height(260.0)
+        .legend(Legend::default())
+        .x_axis_label("weights remaining (log scale)")
+        .x_axis_formatter(|mark, _| {
+            format!("{:.3}%", 10f64.powf(-mark.value))
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        })
+        .include_x(density_x(1.0))
+        .include_x(density_x(0.01))
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            for kind in RunKind::ALL {
+                let points: Vec<[f64; 2]> = record
+                    .rounds
+                    .iter()
+                    .filter_map(|round| {
+                        // The dense round belongs to every series.
+                        let run = round.run(kind).or_else(|| {
+                            (round.round == 0)
+                                .then(|| round.run(RunKind::Ticket))
+                                .flatten()
+                        })?;
+                        Some([density_x(run.density), metric(record, run)?])
+                    })
+                    .collect();
+                if points.len() < 2 && kind != RunKind::Ticket {
+                    continue;
+                }
+                plot.line(
+                    Line::new(kind.label(), points.clone())
+                        .color(run_color(kind))
+                        .width(2.0),
+                );
+                plot.points(
+                    Points::new(kind.label(), points)
+                        .color(run_color(kind))
+                        .radius(3.0),
+                );
+            }
+            if let Some(dense) = dense {
+                plot.hline(HLine::new("dense network", dense).color(egui::Color32::GRAY));
+            }
+            if let Some(round) = record.rounds.get(view.round) {
+                plot.vline(
+                    VLine::new("selected round", density_x(round.density()))
+                        .color(egui::Color32::from_white_alpha(60)),
+                );
+                if let Some(v) = round.run(view.run).and_then(|r| metric(record, r)) {
+                    plot.points(
+                        Points::new("selected", vec![[density_x(round.density()), v]])
+                            .shape(MarkerShape::Diamond)
+                            .radius(7.0)
+                            .color(run_color(view.run)),
+                    );
+                }
+            }
+        });
+}

@@ -1,0 +1,125 @@
+//! For 2-D data: the decision boundary of the selected run over the test points.
+
+use crate::app::{Session, ViewState};
+use crate::data::DataShape;
+use crate::train::cpu;
+use ndarray::Array2;
+
+const GRID: usize = 72;
+
+pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
+    let record = session.experiment.record();
+    if record.data.shape != DataShape::Points2d {
+        return;
+    }
+    let Some(round) = record.rounds.get(view.round) else {
+        return;
+    };
+    let kind = if round.run(view.run).is_some() {
+        view.run
+    } else {
+        crate::experiment::RunKind::Ticket
+    };
+    let Some(net) = round.run(kind).and_then(|r| r.trained.clone()) else {
+        return;
+    };
+    let test = session.experiment.data().test.clone();
+    let (lo, hi) = bounds(&test.features);
+    let key = format!("boundary {} {kind:?}", round.round);
+    ui.strong(format!(
+        "Decision boundary — round {}, {}",
+        round.round,
+        kind.label()
+    ));
+    let tex = session
+        .cache
+        .textures
+        .entry(key.clone())
+        .or_insert_with(|| {
+            ui.ctx().load_texture(
+                key,
+                boundary_image(&net, lo, hi),
+                egui::TextureOptions::LINEAR,
+            )
+        })
+        .clone();
+    let side = ui.available_width().min(360.0);
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.image(
+        tex.id(),
+        rect,
+        egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+        egui::Color32::WHITE,
+    );
+    for (row, &label) in test.features.rows().into_iter().zip(&test.labels) {
+        let x = rect.left() + (row[0] - lo[0]) / (hi[0] - lo[0]) * rect.width();
+        let y = rect.bottom() - (row[1] - lo[1]) / (hi[1] - lo[1]) * rect.height();
+        let fill = if label == 1 {
+            egui::Color32::from_rgb(230, 120, 20)
+        } else {
+            egui::Color32::from_rgb(40, 110, 210)
+        };
+        painter.circle(
+            egui::pos2(x, y),
+            3.0,
+            fill,
+            egui::Stroke::new(0.8, egui::Color32::WHITE),
+        );
+    }
+}
+
+fn bounds(points: &Array2<f32>) -> ([f32; 2], [f32; 2]) {
+    let mut lo = [f32::INFINITY; 2];
+    let mut hi = [f32::NEG_INFINITY; 2];
+    for row in points.rows() {
+        for d in 0..2 {
+            lo[d] = lo[d].min(row[d]);
+            hi[d] = hi[d].max(row[d]);
+        }
+    }
+    for d in 0..2 {
+        if !(lo[d].is_finite() && hi[d] > lo[d]) {
+            (lo[d], hi[d]) = (-1.0, 1.0);
+        }
+        let margin = 0.1 * (hi[d] - lo[d]);
+        lo[d] -= margin;
+        hi[d] += margin;
+    }
+    (lo, hi)
+}
+
+fn boundary_image(net: &crate::model::Network, lo: [f32; 2], hi: [f32; 2]) -> egui::ColorImage {
+    let grid = Array2::from_shape_fn((GRID * GRID, 2), |(i, d)| {
+        let (col, row) = (i % GRID, i / GRID);
+        let t = if d == 0 {
+            col as f32 / (GRID - 1) as f32
+        } else {
+            1.0 - row as f32 / (GRID - 1) as f32
+        };
+        lo[d] + t * (hi[d] - lo[d])
+    });
+    let mut acts: Vec<Array2<f32>> = net
+        .layers
+        .iter()
+        .map(|l| Array2::zeros((GRID * GRID, l.bias.len())))
+        .collect();
+    cpu::forward(net, grid.view(), &mut acts);
+    let logits = &acts[acts.len() - 1];
+    let pixels = logits
+        .rows()
+        .into_iter()
+        .map(|z| {
+            let p = 1.0 / (1.0 + (z[0] - z[1]).exp());
+            let blue = egui::Color32::from_rgb(40, 110, 210);
+            let orange = egui::Color32::from_rgb(230, 120, 20);
+            egui::Color32::from_rgb(
+                (f32::from(blue.r()) * (1.0 - p) + f32::from(orange.r()) * p) as u8,
+                (f32::from(blue.g()) * (1.0 - p) + f32::from(orange.g()) * p) as u8,
+                (f32::from(blue.b()) * (1.0 - p) + f32::from(orange.b()) * p) as u8,
+            )
+            .gamma_multiply(0.55)
+        })
+        .collect();
+    egui::ColorImage::new([GRID, GRID], pixels)
+}

@@ -1,0 +1,146 @@
+//! Which weights survive: per layer a texture of the weight values (diverging colours,
+//! pruned weights as background), for digits the input-pixel survival map, and for small
+//! networks a diagram whose edges thin out round by round.
+
+use crate::app::colors::{PRUNED, diverging, run_color};
+use crate::app::{Session, ViewState};
+use crate::data::DataShape;
+use crate::model::{Mask, Network};
+
+fn texture(
+    session: &mut Session,
+    ui: &egui::Ui,
+    key: String,
+    make: impl FnOnce() -> egui::ColorImage,
+) -> egui::TextureHandle {
+    session
+        .cache
+        .textures
+        .entry(key.clone())
+        .or_insert_with(|| {
+            ui.ctx()
+                .load_texture(key, make(), egui::TextureOptions::NEAREST)
+        })
+        .clone()
+}
+
+pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
+    let record = session.experiment.record();
+    let Some(round) = record.rounds.get(view.round) else {
+        return;
+    };
+    let kind = if round.run(view.run).is_some() {
+        view.run
+    } else {
+        crate::experiment::RunKind::Ticket
+    };
+    let Some(run) = round.run(kind) else { return };
+    let Some(trained) = run.trained.clone() else {
+        return;
+    };
+    let mask = run.mask.clone();
+    let shape = record.data.shape.clone();
+    let (round_index, density) = (round.round, run.density);
+    ui.strong(
+        egui::RichText::new(format!(
+            "Surviving weights — round {round_index}, {} ({:.1}% remaining)",
+            kind.label(),
+            density * 100.0
+        ))
+        .color(run_color(kind)),
+    );
+
+    if let DataShape::Image { width, height } = shape {
+        let key = format!("pixels {round_index} {kind:?}");
+        let tex = texture(session, ui, key, || pixel_survival(&mask, width, height));
+        ui.horizontal(|ui| {
+            ui.add(egui::Image::new(&tex).fit_to_exact_size(egui::vec2(width as f32 * 6.0, height as f32 * 6.0)));
+            ui.label("Input pixels by how many of their\noutgoing weights survive:\nthe border empties first.");
+        });
+    }
+
+    for (l, (layer, keep)) in trained.layers.iter().zip(&mask.layers).enumerate() {
+        let (fan_in, fan_out) = layer.weight.dim();
+        let key = format!("layer {l} {round_index} {kind:?}");
+        let tex = texture(session, ui, key, || layer_image(&layer.weight, keep));
+        let kept = keep.iter().filter(|&&k| k).count();
+        ui.label(format!(
+            "layer {} ({fan_in}→{fan_out}): {kept} of {} kept ({:.1}%)",
+            l + 1,
+            keep.len(),
+            100.0 * kept as f64 / keep.len().max(1) as f64
+        ));
+        let width = ui.available_width().min(900.0);
+        let height = (width * fan_out as f32 / fan_in.max(1) as f32).clamp(8.0, 220.0);
+        ui.add(egui::Image::new(&tex).fit_to_exact_size(egui::vec2(width, height)));
+    }
+
+    if trained.spec.weight_count() <= 20_000
+        && trained.layers.iter().all(|l| l.weight.ncols() <= 128)
+    {
+        diagram(&trained, &mask, ui);
+    }
+}
+
+/// `[fan_out rows, fan_in columns]`: one pixel per weight.
+fn layer_image(weight: &ndarray::Array2<f32>, keep: &ndarray::Array2<bool>) -> egui::ColorImage {
+    let (fan_in, fan_out) = weight.dim();
+    let scale = weight.iter().fold(1e-12f32, |m, w| m.max(w.abs()));
+    let mut pixels = vec![PRUNED; fan_in * fan_out];
+    for ((i, o), &w) in weight.indexed_iter() {
+        if keep[(i, o)] {
+            pixels[o * fan_in + i] = diverging(w / scale);
+        }
+    }
+    egui::ColorImage::new([fan_in, fan_out], pixels)
+}
+
+fn pixel_survival(mask: &Mask, width: usize, height: usize) -> egui::ColorImage {
+    let first = &mask.layers[0];
+    let pixels = first
+        .rows()
+        .into_iter()
+        .map(|row| {
+            let frac = row.iter().filter(|&&k| k).count() as f32 / row.len().max(1) as f32;
+            let v = (frac * 255.0) as u8;
+            egui::Color32::from_rgb(v, (f32::from(v) * 0.55) as u8, 20)
+        })
+        .collect();
+    egui::ColorImage::new([width, height], pixels)
+}
+
+/// Nodes in columns, one line per surviving weight (width and opacity from |w|).
+fn diagram(net: &Network, mask: &Mask, ui: &mut egui::Ui) {
+    let widths: Vec<usize> = std::iter::once(net.spec.input)
+        .chain(net.layers.iter().map(|l| l.bias.len()))
+        .collect();
+    let size = egui::vec2(ui.available_width().min(700.0), 220.0);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    let node = |layer: usize, index: usize| {
+        let x = rect.left()
+            + 20.0
+            + (rect.width() - 40.0) * layer as f32 / (widths.len() - 1).max(1) as f32;
+        let n = widths[layer];
+        let y = rect.top() + 10.0 + (rect.height() - 20.0) * (index as f32 + 0.5) / n as f32;
+        egui::pos2(x, y)
+    };
+    for (l, (layer, keep)) in net.layers.iter().zip(&mask.layers).enumerate() {
+        let scale = layer.weight.iter().fold(1e-12f32, |m, w| m.max(w.abs()));
+        for ((i, o), &w) in layer.weight.indexed_iter() {
+            if keep[(i, o)] {
+                let t = w.abs() / scale;
+                let color = diverging(w / scale).gamma_multiply(0.25 + 0.75 * t);
+                painter.line_segment(
+                    [node(l, i), node(l + 1, o)],
+                    egui::Stroke::new(0.3 + 1.5 * t, color),
+                );
+            }
+        }
+    }
+    for (layer, &n) in widths.iter().enumerate() {
+        for i in 0..n {
+            painter.circle_filled(node(layer, i), 2.5, egui::Color32::LIGHT_GRAY);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Screen layout: the top bar (run controls), the setup panel, the timeline at the bottom,
+//! and the plots in the middle. One file per panel.
+
+mod accuracy;
+mod boundary;
+mod controls;
+mod curves;
+mod heatmaps;
+mod overlay;
+mod setup;
+mod slider;
+mod timeline;
+
+use super::LabApp;
+
+pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
+    egui::Panel::top("controls").show(ui, |ui| controls::ui(app, ui));
+    if app.view.show_setup {
+        egui::Panel::left("setup")
+            .resizable(true)
+            .default_size(280.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| setup::ui(app, ui));
+            });
+    }
+    egui::Panel::bottom("timeline").show(ui, |ui| timeline::ui(app, ui));
+    egui::CentralPanel::default().show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| central(app, ui));
+    });
+    if app.view.show_overlay {
+        overlay::ui(app, ui.ctx());
+    }
+}
+
+fn central(app: &mut LabApp, ui: &mut egui::Ui) {
+    notices(app, ui);
+    let Some(session) = &app.session else {
+        ui.add_space(20.0);
+        ui.heading("Press Run to watch the lottery ticket hypothesis happen.");
+        ui.label(
+            "The network trains, loses its smallest weights, resets the survivors to their \
+             initial values and trains again — round by round — while the controls \
+             (random re-initialisation, random pruning, one-shot pruning) train beside it.",
+        );
+        return;
+    };
+    let record = session.experiment.record();
+    // Two columns when there is room (a projector), one on a narrow screen.
+    let wide = ui.available_width() > 900.0;
+    if wide {
+        ui.columns(2, |cols| {
+            accuracy::ui(record, &app.view, &mut cols[0]);
+            curves::ui(session, &app.view, &mut cols[1]);
+        });
+    } else {
+        accuracy::ui(record, &app.view, ui);
+        curves::ui(session, &app.view, ui);
+    }
+    ui.separator();
+    slider::ui(app, ui);
+    ui.separator();
+    let LabApp { session, view, .. } = app;
+    let Some(session) = session else { return };
+    boundary::ui(session, view, ui);
+    heatmaps::ui(session, view, ui);
+}
+
+fn notices(app: &mut LabApp, ui: &mut egui::Ui) {
+    let mut dismiss = None;
+    for (i, notice) in app.notices.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.colored_label(egui::Color32::from_rgb(230, 170, 40), format!("⚠ {notice}"));
+            if ui.small_button("dismiss").clicked() {
+                dismiss = Some(i);
+            }
+        });
+    }
+    if let Some(i) = dismiss {
+        app.notices.remove(i);
+    }
+    if let Some(session) = &app.session {
+        for note in &session.experiment.record().notes {
+            ui.colored_label(egui::Color32::from_rgb(230, 170, 40), format!("ⓘ {note}"));
+        }
+        if let crate::experiment::Status::Stopped { reason } = &session.experiment.record().status {
+            ui.colored_label(
+                egui::Color32::from_rgb(230, 80, 60),
+                format!("Stopped: {reason}"),
+            );
+        }
+    }
+}

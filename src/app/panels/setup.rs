@@ -1,0 +1,189 @@
+//! The experiment's setup: preset, data, network, pruning, reset, rounds, controls, seed,
+//! backend. Every field edits the config the next Run uses.
+
+use crate::app::LabApp;
+use crate::data::DatasetConfig;
+use crate::data::toy2d::Toy2d;
+use crate::experiment::{ResetMode, Schedule, presets};
+use crate::prune::Scope;
+use crate::train::Optimizer;
+use crate::train::gpu::BackendPreference;
+
+pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
+    ui.heading("Setup");
+    let mut chosen = None;
+    egui::ComboBox::from_label("Preset")
+        .selected_text(presets::find(&app.preset).map_or(app.preset.as_str(), |p| p.title))
+        .show_ui(ui, |ui| {
+            for preset in presets::ALL {
+                if ui
+                    .selectable_label(app.preset == preset.id, preset.title)
+                    .clicked()
+                {
+                    chosen = Some(preset.id);
+                }
+            }
+        });
+    if let Some(id) = chosen {
+        app.select_preset(id);
+    }
+    if let Some(preset) = presets::find(&app.preset) {
+        ui.label(egui::RichText::new(preset.explanation).small());
+    }
+    ui.separator();
+
+    let c = &mut app.config;
+    ui.label("Data");
+    let mut kind = dataset_kind(&c.dataset);
+    egui::ComboBox::from_id_salt("dataset")
+        .selected_text(kind)
+        .show_ui(ui, |ui| {
+            for k in ["MNIST digits", "MNIST-1D", "2-D toy", "card fraud"] {
+                ui.selectable_value(&mut kind, k, k);
+            }
+        });
+    if kind != dataset_kind(&c.dataset) {
+        c.dataset = match kind {
+            "MNIST digits" => DatasetConfig::Mnist,
+            "MNIST-1D" => DatasetConfig::Mnist1d,
+            "2-D toy" => DatasetConfig::Toy2d {
+                shape: Toy2d::Spiral,
+                noise: 0.1,
+                samples: 1_000,
+            },
+            _ => DatasetConfig::Fraud { samples: 20_000 },
+        };
+    }
+    if let DatasetConfig::Toy2d {
+        shape,
+        noise,
+        samples,
+    } = &mut c.dataset
+    {
+        egui::ComboBox::from_id_salt("shape")
+            .selected_text(shape.name())
+            .show_ui(ui, |ui| {
+                for s in Toy2d::ALL {
+                    ui.selectable_value(shape, s, s.name());
+                }
+            });
+        ui.add(egui::Slider::new(noise, 0.0..=0.5).text("noise"));
+        ui.add(egui::Slider::new(samples, 100..=5_000).text("samples"));
+    }
+
+    ui.separator();
+    ui.label("Network (hidden widths)");
+    let mut widths = c
+        .hidden
+        .iter()
+        .map(|w| w.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ui.text_edit_singleline(&mut widths).changed() {
+        let parsed: Result<Vec<usize>, _> = widths
+            .split(',')
+            .map(|w| w.trim().parse::<usize>())
+            .collect();
+        if let Ok(hidden) = parsed
+            && !hidden.is_empty()
+        {
+            c.hidden = hidden;
+        }
+    }
+    let mut lr = c.optimizer.lr();
+    ui.add(
+        egui::Slider::new(&mut lr, 1e-5..=1.0)
+            .logarithmic(true)
+            .text("learning rate"),
+    );
+    c.optimizer = match c.optimizer {
+        Optimizer::Adam {
+            beta1, beta2, eps, ..
+        } => Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        },
+        Optimizer::Sgd { momentum, .. } => Optimizer::Sgd { lr, momentum },
+    };
+    ui.add(egui::Slider::new(&mut c.batch_size, 1..=512).text("batch"));
+    ui.add(
+        egui::Slider::new(&mut c.iterations, 50..=20_000)
+            .logarithmic(true)
+            .text("iterations / round"),
+    );
+
+    ui.separator();
+    ui.label("Pruning");
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut c.pruning.scope, Scope::Layerwise, "layerwise");
+        ui.selectable_value(&mut c.pruning.scope, Scope::Global, "global");
+    });
+    let mut rate = c.pruning.rate * 100.0;
+    if ui
+        .add(egui::Slider::new(&mut rate, 5.0..=90.0).text("% pruned per round"))
+        .changed()
+    {
+        c.pruning.rate = rate / 100.0;
+    }
+    let mut rounds = c.rounds();
+    if ui
+        .add(egui::Slider::new(&mut rounds, 1..=30).text("rounds"))
+        .changed()
+    {
+        c.schedule = Schedule::Iterative { rounds };
+    }
+    let final_density = (1.0 - c.pruning.rate).powi(rounds as i32) * 100.0;
+    ui.label(format!(
+        "after {rounds} rounds: about {final_density:.1}% remaining"
+    ));
+    ui.label("After pruning, the survivors…");
+    let rewind = matches!(c.reset, ResetMode::Rewind { .. });
+    ui.radio_value(
+        &mut c.reset,
+        ResetMode::Init,
+        "reset to θ₀ (winning ticket)",
+    );
+    if ui.radio(rewind, "rewind to θ_k (late rewinding)").clicked() && !rewind {
+        c.reset = ResetMode::Rewind {
+            iteration: (c.iterations / 20).max(1),
+        };
+    }
+    if let ResetMode::Rewind { iteration } = &mut c.reset {
+        ui.add(egui::Slider::new(iteration, 0..=c.iterations).text("k"));
+    }
+    ui.radio_value(&mut c.reset, ResetMode::Reinit, "get fresh random weights");
+    ui.radio_value(
+        &mut c.reset,
+        ResetMode::FineTune,
+        "keep their trained values",
+    );
+
+    ui.separator();
+    ui.label("Controls trained beside the ticket");
+    ui.checkbox(&mut c.controls.reinit, "random re-init");
+    ui.checkbox(&mut c.controls.random_prune, "random pruning");
+    ui.checkbox(&mut c.controls.one_shot, "one-shot pruning");
+    ui.add(egui::DragValue::new(&mut c.seed).prefix("seed "));
+
+    ui.separator();
+    ui.label("Engine");
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut app.backend, BackendPreference::Auto, "auto");
+        ui.selectable_value(&mut app.backend, BackendPreference::Gpu, "GPU");
+        ui.selectable_value(&mut app.backend, BackendPreference::Cpu, "CPU");
+    });
+    if let Err(e) = app.config.validate() {
+        ui.colored_label(egui::Color32::from_rgb(230, 80, 60), e.to_string());
+    }
+}
+
+fn dataset_kind(d: &DatasetConfig) -> &'static str {
+    match d {
+        DatasetConfig::Mnist => "MNIST digits",
+        DatasetConfig::Mnist1d => "MNIST-1D",
+        DatasetConfig::Toy2d { .. } => "2-D toy",
+        DatasetConfig::Fraud { .. } => "card fraud",
+    }
+}

@@ -1,0 +1,126 @@
+//! The sparsity slider: drag the selected trained network down to 1% of its weights, pruned
+//! by magnitude *without retraining*, and see its test accuracy next to the ticket's at the
+//! nearest density the experiment reached — "pruning without retraining falls off a cliff,
+//! the ticket does not".
+
+use web_time::Instant;
+
+use super::accuracy::metric;
+use crate::app::LabApp;
+use crate::app::session::SliderResult;
+use crate::experiment::RunKind;
+use crate::prune::{Group, PruneTarget, magnitude_prune};
+use crate::train::cpu;
+
+pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
+    let view = &mut app.view;
+    let Some(session) = &mut app.session else {
+        return;
+    };
+    let record = session.experiment.record();
+    let Some(round) = record.rounds.get(view.round) else {
+        ui.label("Sparsity slider: available once the first round has finished.");
+        return;
+    };
+    let kind = if round.run(view.run).is_some() {
+        view.run
+    } else {
+        RunKind::Ticket
+    };
+    let Some(run) = round.run(kind) else { return };
+    let Some(trained) = &run.trained else {
+        ui.label("Sparsity slider: this experiment does not keep trained weights.");
+        return;
+    };
+    ui.horizontal_wrapped(|ui| {
+        ui.strong("Sparsity slider");
+        ui.add(
+            egui::Slider::new(&mut view.sparsity_percent, 0.0..=99.0)
+                .suffix("% sparsity")
+                .text(format!(
+                    "prune round {} {} without retraining",
+                    round.round,
+                    kind.label()
+                )),
+        );
+    });
+    let density = (1.0 - f64::from(view.sparsity_percent) / 100.0).min(run.density);
+    let key = (round.round, kind, (density * 10_000.0).round() as u32);
+    if session.cache.slider.as_ref().is_none_or(|s| s.key != key) {
+        let started = Instant::now();
+        // Each layer keeps at most what it has, and the slider's fraction of its size.
+        let target = PruneTarget {
+            groups: run
+                .mask
+                .kept_per_layer()
+                .iter()
+                .zip(run.mask.size_per_layer())
+                .enumerate()
+                .map(|(l, (&kept, size))| Group {
+                    layers: vec![l],
+                    keep: kept.min((size as f64 * density).round() as usize),
+                })
+                .collect(),
+        };
+        let mask = magnitude_prune(trained, &run.mask, &target);
+        let pruned = trained.masked(&mask);
+        let data = session.experiment.data();
+        let eval = cpu::evaluate(&pruned, &data.test, data.positive_class);
+        let value = if data.positive_class.is_some() {
+            eval.auc.map_or(0.5, f64::from)
+        } else {
+            f64::from(eval.accuracy)
+        };
+        session.cache.slider = Some(SliderResult {
+            key,
+            density: mask.density(),
+            metric: value,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        });
+    }
+    let Some(result) = &session.cache.slider else {
+        return;
+    };
+    let auc = record.data.positive_class.is_some();
+    let show = |v: f64| {
+        if auc {
+            format!("AUC {v:.3}")
+        } else {
+            format!("{:.2}%", v * 100.0)
+        }
+    };
+    // The ticket at the finished density nearest the slider's.
+    let nearest = record
+        .rounds
+        .iter()
+        .filter_map(|r| Some((r.density(), metric(record, r.run(RunKind::Ticket)?)?)))
+        .min_by(|a, b| {
+            (a.0.ln() - result.density.ln())
+                .abs()
+                .total_cmp(&(b.0.ln() - result.density.ln()).abs())
+        });
+    ui.horizontal_wrapped(|ui| {
+        ui.label(
+            egui::RichText::new(format!(
+                "{:.1}% remaining, no retraining: {}",
+                result.density * 100.0,
+                show(result.metric)
+            ))
+            .size(18.0)
+            .color(egui::Color32::from_rgb(220, 90, 70)),
+        );
+        if let Some((d, v)) = nearest {
+            let v = if auc { v } else { v / 100.0 };
+            ui.label(
+                egui::RichText::new(format!(
+                    "   ticket at {:.1}% (retrained from θ₀): {}",
+                    d * 100.0,
+                    show(v)
+                ))
+                .size(18.0)
+                .color(crate::app::colors::run_color(RunKind::Ticket)),
+            );
+        }
+        ui.weak(format!("({:.0} ms)", result.elapsed_ms));
+    });
+}

@@ -1,0 +1,68 @@
+//! The timeline of finished rounds: play / pause / scrub; everything else follows the
+//! selected round.
+
+use crate::app::LabApp;
+use crate::app::colors::run_color;
+use crate::experiment::RunKind;
+
+pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
+    let Some(session) = &app.session else {
+        ui.label("Rounds will appear here.");
+        return;
+    };
+    let record = session.experiment.record();
+    let view = &mut app.view;
+    ui.horizontal_wrapped(|ui| {
+        let label = if view.playing {
+            "⏸ pause"
+        } else {
+            "▶ play rounds"
+        };
+        if ui.button(label).clicked() {
+            view.playing = !view.playing;
+            view.follow_latest = false;
+        }
+        if ui
+            .selectable_label(view.follow_latest, "follow live")
+            .clicked()
+        {
+            view.follow_latest = !view.follow_latest;
+        }
+        ui.separator();
+        for round in &record.rounds {
+            let text = format!("{}: {:.1}%", round.round, round.density() * 100.0);
+            if ui
+                .selectable_label(view.round == round.round, text)
+                .clicked()
+            {
+                view.round = round.round;
+                view.follow_latest = false;
+                view.playing = false;
+            }
+        }
+        if record.rounds.len() > 1 {
+            let mut round = view.round;
+            if ui
+                .add(egui::Slider::new(&mut round, 0..=record.rounds.len() - 1).text("round"))
+                .changed()
+            {
+                view.round = round;
+                view.follow_latest = false;
+            }
+        }
+        ui.separator();
+        for kind in RunKind::ALL {
+            let exists = record
+                .rounds
+                .get(view.round)
+                .is_some_and(|r| r.run(kind).is_some());
+            let text = egui::RichText::new(kind.label()).color(run_color(kind));
+            if ui
+                .add_enabled(exists, egui::Button::selectable(view.run == kind, text))
+                .clicked()
+            {
+                view.run = kind;
+            }
+        }
+    });
+}
