@@ -6,7 +6,7 @@ mod config;
 pub mod presets;
 mod record;
 
-pub use config::{ConfigError, Controls, ExperimentConfig, ResetMode, Schedule};
+pub use config::{ConfigError, Controls, ExperimentConfig, MAX_LAYERS, ResetMode, Schedule};
 pub use record::{
     DataSummary, EarlyStop, ExperimentRecord, RECORD_FORMAT, RoundRecord, RunKind, RunRecord,
     Status,

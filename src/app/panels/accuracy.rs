@@ -30,6 +30,13 @@ pub fn metric_name(record: &ExperimentRecord) -> &'static str {
     }
 }
 
+/// "21.1%", "1.2%", "100%": as many decimals as the value needs, no trailing zeros.
+pub fn percent_label(percent: f64) -> String {
+    let text = format!("{percent:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}%")
+}
+
 pub fn ui(record: &ExperimentRecord, view: &ViewState, ui: &mut egui::Ui) {
     ui.strong(format!("{} vs weights remaining", metric_name(record)));
     let dense = record
@@ -41,12 +48,7 @@ pub fn ui(record: &ExperimentRecord, view: &ViewState, ui: &mut egui::Ui) {
         .height(260.0)
         .legend(Legend::default())
         .x_axis_label("weights remaining (log scale)")
-        .x_axis_formatter(|mark, _| {
-            format!("{:.3}%", 10f64.powf(-mark.value))
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_string()
-        })
+        .x_axis_formatter(|mark, _| percent_label(10f64.powf(-mark.value)))
         .include_x(density_x(1.0))
         .include_x(density_x(0.01))
         .allow_scroll(false)
@@ -80,16 +82,16 @@ pub fn ui(record: &ExperimentRecord, view: &ViewState, ui: &mut egui::Ui) {
                 );
             }
             if let Some(dense) = dense {
-                plot.hline(HLine::new("dense network", dense).color(egui::Color32::GRAY));
+                plot.hline(HLine::new("dense", dense).color(egui::Color32::GRAY));
             }
             if let Some(round) = record.rounds.get(view.round) {
                 plot.vline(
-                    VLine::new("selected round", density_x(round.density()))
+                    VLine::new("", density_x(round.density()))
                         .color(egui::Color32::from_white_alpha(60)),
                 );
                 if let Some(v) = round.run(view.run).and_then(|r| metric(record, r)) {
                     plot.points(
-                        Points::new("selected", vec![[density_x(round.density()), v]])
+                        Points::new("", vec![[density_x(round.density()), v]])
                             .shape(MarkerShape::Diamond)
                             .radius(7.0)
                             .color(run_color(view.run)),

@@ -14,25 +14,25 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
         let paused = app.session.as_ref().is_some_and(|s| s.paused);
         if !running {
             if ui
-                .button("▶ Run")
+                .button("Run")
                 .on_hover_text("Start the experiment set up on the left")
                 .clicked()
             {
                 app.start();
             }
         } else if paused {
-            if ui.button("▶ Resume").clicked()
+            if ui.button("Resume").clicked()
                 && let Some(s) = &mut app.session
             {
                 s.paused = false;
             }
-        } else if ui.button("⏸ Pause").clicked()
+        } else if ui.button("Pause").clicked()
             && let Some(s) = &mut app.session
         {
             s.paused = true;
         }
         if ui
-            .button("⏭ Step one round")
+            .button("Step one round")
             .on_hover_text("Run until one more round is finished, then pause")
             .clicked()
         {
@@ -44,7 +44,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
                 s.paused = false;
             }
         }
-        if ui.button("⟲ Reset").clicked() {
+        if ui.button("Reset").clicked() {
             app.reset();
         }
         ui.separator();

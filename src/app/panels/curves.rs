@@ -82,7 +82,7 @@ pub fn ui(session: &Session, view: &ViewState, ui: &mut egui::Ui) {
     Plot::new("early-stop")
         .height(120.0)
         .legend(Legend::default())
-        .x_axis_formatter(|mark, _| format!("{:.1}%", 10f64.powf(-mark.value)))
+        .x_axis_formatter(|mark, _| super::accuracy::percent_label(10f64.powf(-mark.value)))
         .allow_scroll(false)
         .show(ui, |plot| {
             for kind in [RunKind::Ticket, RunKind::Reinit] {

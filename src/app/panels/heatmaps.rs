@@ -65,7 +65,7 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
         let tex = texture(session, ui, key, || layer_image(&layer.weight, keep));
         let kept = keep.iter().filter(|&&k| k).count();
         ui.label(format!(
-            "layer {} ({fan_in}→{fan_out}): {kept} of {} kept ({:.1}%)",
+            "layer {} ({fan_in} to {fan_out}): {kept} of {} kept ({:.1}%)",
             l + 1,
             keep.len(),
             100.0 * kept as f64 / keep.len().max(1) as f64

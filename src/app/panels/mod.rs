@@ -69,7 +69,7 @@ fn notices(app: &mut LabApp, ui: &mut egui::Ui) {
     let mut dismiss = None;
     for (i, notice) in app.notices.iter().enumerate() {
         ui.horizontal(|ui| {
-            ui.colored_label(egui::Color32::from_rgb(230, 170, 40), format!("⚠ {notice}"));
+            ui.colored_label(egui::Color32::from_rgb(230, 170, 40), format!("! {notice}"));
             if ui.small_button("dismiss").clicked() {
                 dismiss = Some(i);
             }
@@ -80,7 +80,10 @@ fn notices(app: &mut LabApp, ui: &mut egui::Ui) {
     }
     if let Some(session) = &app.session {
         for note in &session.experiment.record().notes {
-            ui.colored_label(egui::Color32::from_rgb(230, 170, 40), format!("ⓘ {note}"));
+            ui.colored_label(
+                egui::Color32::from_rgb(230, 170, 40),
+                format!("Note: {note}"),
+            );
         }
         if let crate::experiment::Status::Stopped { reason } = &session.experiment.record().status {
             ui.colored_label(

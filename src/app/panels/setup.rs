@@ -13,6 +13,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     ui.heading("Setup");
     let mut chosen = None;
     egui::ComboBox::from_label("Preset")
+        .width(190.0)
         .selected_text(presets::find(&app.preset).map_or(app.preset.as_str(), |p| p.title))
         .show_ui(ui, |ui| {
             for preset in presets::ALL {
@@ -33,9 +34,8 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     ui.separator();
 
     let c = &mut app.config;
-    ui.label("Data");
     let mut kind = dataset_kind(&c.dataset);
-    egui::ComboBox::from_id_salt("dataset")
+    egui::ComboBox::from_label("Data")
         .selected_text(kind)
         .show_ui(ui, |ui| {
             for k in ["MNIST digits", "MNIST-1D", "2-D toy", "card fraud"] {
@@ -60,7 +60,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
         samples,
     } = &mut c.dataset
     {
-        egui::ComboBox::from_id_salt("shape")
+        egui::ComboBox::from_label("Shape")
             .selected_text(shape.name())
             .show_ui(ui, |ui| {
                 for s in Toy2d::ALL {
@@ -72,24 +72,22 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     }
 
     ui.separator();
-    ui.label("Network (hidden widths)");
-    let mut widths = c
-        .hidden
-        .iter()
-        .map(|w| w.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    if ui.text_edit_singleline(&mut widths).changed() {
-        let parsed: Result<Vec<usize>, _> = widths
-            .split(',')
-            .map(|w| w.trim().parse::<usize>())
-            .collect();
-        if let Ok(hidden) = parsed
-            && !hidden.is_empty()
-        {
-            c.hidden = hidden;
-        }
+    ui.label("Network (hidden layers)");
+    for (i, width) in c.hidden.iter_mut().enumerate() {
+        ui.add(
+            egui::Slider::new(width, 1..=1024)
+                .logarithmic(true)
+                .text(format!("layer {} width", i + 1)),
+        );
     }
+    ui.horizontal(|ui| {
+        if ui.button("add a layer").clicked() && c.hidden.len() < crate::experiment::MAX_LAYERS {
+            c.hidden.push(*c.hidden.last().unwrap_or(&32));
+        }
+        if ui.button("remove a layer").clicked() && c.hidden.len() > 1 {
+            c.hidden.pop();
+        }
+    });
     let mut lr = c.optimizer.lr();
     ui.add(
         egui::Slider::new(&mut lr, 1e-5..=1.0)
@@ -162,9 +160,18 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
 
     ui.separator();
     ui.label("Controls trained beside the ticket");
-    ui.checkbox(&mut c.controls.reinit, "random re-init");
-    ui.checkbox(&mut c.controls.random_prune, "random pruning");
-    ui.checkbox(&mut c.controls.one_shot, "one-shot pruning");
+    ui.checkbox(
+        &mut c.controls.reinit,
+        "random re-init (same mask, new weights)",
+    );
+    ui.checkbox(
+        &mut c.controls.random_prune,
+        "random pruning (same density, random mask)",
+    );
+    ui.checkbox(
+        &mut c.controls.one_shot,
+        "one-shot pruning (straight to the density)",
+    );
     ui.add(egui::DragValue::new(&mut c.seed).prefix("seed "));
 
     ui.separator();

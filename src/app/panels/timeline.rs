@@ -13,11 +13,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     let record = session.experiment.record();
     let view = &mut app.view;
     ui.horizontal_wrapped(|ui| {
-        let label = if view.playing {
-            "⏸ pause"
-        } else {
-            "▶ play rounds"
-        };
+        let label = if view.playing { "Pause" } else { "Play rounds" };
         if ui.button(label).clicked() {
             view.playing = !view.playing;
             view.follow_latest = false;

@@ -1,0 +1,175 @@
+//! The app under egui_kittest: find widgets by label, click, step frames, and a few
+//! snapshots of the main panels rendered with wgpu (lavapipe in CI).
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use lottery_lab::app::LabApp;
+
+fn harness() -> Harness<'static, LabApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 720.0))
+        .wgpu()
+        .build_eframe(|cc| LabApp::from_creation_context(cc))
+}
+
+/// Step frames until `done` or a frame limit (the app slices work per frame).
+fn run_until(harness: &mut Harness<'static, LabApp>, mut done: impl FnMut(&LabApp) -> bool) {
+    for _ in 0..5_000 {
+        harness.step();
+        if done(harness.state()) {
+            return;
+        }
+    }
+    panic!("not done after 5,000 frames: {}", harness.state().status());
+}
+
+fn finished(app: &LabApp) -> bool {
+    app.session.as_ref().is_some_and(|s| s.experiment.is_done())
+}
+
+#[test]
+fn pressing_run_completes_the_rounds_of_the_tiny_preset() {
+    let mut harness = harness();
+    harness.run_steps(2);
+    assert_eq!(harness.state().preset, "tiny");
+    harness.get_by_label("Run").click();
+    run_until(&mut harness, finished);
+    let app = harness.state();
+    let record = app.session.as_ref().unwrap().experiment.record();
+    assert_eq!(record.rounds.len(), 4, "dense + 3 rounds");
+    assert_eq!(record.status, lottery_lab::experiment::Status::Finished);
+    let status = app.status();
+    assert_eq!(status["finished"], true);
+    assert_eq!(status["rounds"].as_array().unwrap().len(), 4);
+    // The engine and the reason it was chosen are on screen.
+    harness.run_steps(2);
+    let reason = app_reason(&harness);
+    harness.get_by_label(&reason);
+}
+
+fn app_reason(harness: &Harness<'static, LabApp>) -> String {
+    harness
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .choice
+        .reason
+        .clone()
+}
+
+#[test]
+fn the_slider_prunes_the_selected_network_and_shows_its_accuracy() {
+    let mut harness = harness();
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_all_by_label_contains("without retraining")
+            .next()
+            .is_some()
+    );
+    // Drag to 90% sparsity: the selected (last) round is at 16.2%, so it drops to 10%.
+    harness.state_mut().view.sparsity_percent = 90.0;
+    harness.run_steps(3);
+    let shown = harness.get_by_label_contains("remaining, no retraining");
+    let text = format!("{shown:?}");
+    assert!(text.contains("10.0% remaining"), "{text}");
+    let result = harness
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .cache
+        .slider
+        .clone()
+        .unwrap();
+    assert!((result.density - 0.10).abs() < 0.01, "{result:?}");
+    // Pruning to 1% without retraining must cost accuracy compared to the dense network.
+    harness.state_mut().view.sparsity_percent = 99.0;
+    harness.run_steps(3);
+    let pruned = harness
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .cache
+        .slider
+        .clone()
+        .unwrap();
+    assert!(pruned.density < 0.02 && pruned.metric < 0.9, "{pruned:?}");
+    harness.get_by_label_contains("ticket at 16.2%");
+}
+
+#[test]
+fn the_timeline_selects_rounds() {
+    let mut harness = harness();
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    harness.run_steps(2);
+    assert_eq!(
+        harness.state().view.round,
+        3,
+        "follows the newest round while running"
+    );
+    harness.get_by_label_contains("1: 53.1%").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().view.round, 1);
+    assert!(!harness.state().view.follow_latest);
+    harness.get_by_label_contains("Surviving weights — round 1");
+    // The label also names a plot series: click whichever is the timeline's button.
+    let candidates = harness.query_all_by_label("random re-init").count();
+    for i in 0..candidates {
+        harness
+            .query_all_by_label("random re-init")
+            .nth(i)
+            .unwrap()
+            .click();
+        harness.run_steps(2);
+        if harness.state().view.run == lottery_lab::experiment::RunKind::Reinit {
+            break;
+        }
+    }
+    assert_eq!(
+        harness.state().view.run,
+        lottery_lab::experiment::RunKind::Reinit
+    );
+    harness.get_by_label_contains("Surviving weights — round 1, random re-init");
+}
+
+#[test]
+fn a_bad_config_shows_a_notice_and_changes_nothing() {
+    let mut harness = harness();
+    let err = harness.state_mut().run_json(r#"{"config": {"optimizer": {"kind": "adam", "lr": -1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}}}"#);
+    assert!(err.unwrap_err().contains("learning rate"));
+    assert!(harness.state().session.is_none());
+    assert!(harness.state_mut().run_json("not json").is_err());
+    assert!(
+        harness
+            .state_mut()
+            .run_json(r#"{"preset": "nope"}"#)
+            .unwrap_err()
+            .contains("unknown preset")
+    );
+    harness.state_mut().config.eval_every = 0;
+    harness.get_by_label("Run").click();
+    harness.run_steps(2);
+    harness.get_by_label_contains("Cannot start");
+}
+
+#[test]
+fn snapshots_of_the_main_panels() {
+    let mut harness = harness();
+    harness.run_steps(2);
+    harness.snapshot("start");
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    harness.run_steps(4);
+    harness.snapshot("after_run");
+    harness.state_mut().view.sparsity_percent = 95.0;
+    harness.state_mut().view.round = 2;
+    harness.state_mut().view.follow_latest = false;
+    harness.run_steps(4);
+    harness.snapshot("round_2_slider_95");
+}
