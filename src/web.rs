@@ -8,6 +8,9 @@ use crate::app::LabApp;
 #[wasm_bindgen]
 pub struct WebHandle {
     runner: eframe::WebRunner,
+    /// egui's context, kept so that calls from the page can wake the (reactive) frame loop.
+    ctx: std::rc::Rc<std::cell::RefCell<Option<egui::Context>>>,
+    gpu_bench: std::cell::RefCell<Option<crate::train::throughput::AsyncThroughput>>,
 }
 
 #[wasm_bindgen]
@@ -19,16 +22,22 @@ impl WebHandle {
         eframe::WebLogger::init(log::LevelFilter::Warn).ok();
         Self {
             runner: eframe::WebRunner::new(),
+            ctx: Default::default(),
+            gpu_bench: Default::default(),
         }
     }
 
     /// Start the app on `canvas`.
     pub async fn start(&self, canvas: web_sys::HtmlCanvasElement) -> Result<(), JsValue> {
+        let ctx = self.ctx.clone();
         self.runner
             .start(
                 canvas,
                 eframe::WebOptions::default(),
-                Box::new(|cc| Ok(Box::new(LabApp::from_creation_context(cc)))),
+                Box::new(move |cc| {
+                    *ctx.borrow_mut() = Some(cc.egui_ctx.clone());
+                    Ok(Box::new(LabApp::from_creation_context(cc)))
+                }),
             )
             .await
     }
@@ -60,7 +69,75 @@ impl WebHandle {
             .app_mut::<LabApp>()
             .ok_or_else(|| JsValue::from_str("the app is not running"))?;
         app.run_json(request_json)
-            .map_err(|e| JsValue::from_str(&e))
+            .map_err(|e| JsValue::from_str(&e))?;
+        // The app repaints only on input or when it asks to: an idle app would never take
+        // its first step of a run started from the page.
+        if let Some(ctx) = self.ctx.borrow().as_ref() {
+            ctx.request_repaint();
+        }
+        Ok(())
+    }
+}
+
+/// Benchmarks for the page's scripted runs (the browser's training throughput budgets).
+#[wasm_bindgen]
+impl WebHandle {
+    /// CPU engine samples/s on LeNet-300-100 at `batch` (blocks for `seconds`).
+    pub fn bench_cpu(&self, batch: usize, seconds: f64) -> Result<f64, JsValue> {
+        let (spec, cfg) = crate::train::throughput::lenet_config(batch.max(1));
+        crate::train::throughput::cpu_samples_per_s(&spec, &cfg, seconds)
+            .map_err(|e| JsValue::from_str(&e.to_string()))
+    }
+
+    /// Start measuring the GPU engine (on the page's WebGPU device) on LeNet-300-100.
+    pub fn bench_gpu_start(
+        &self,
+        batch: usize,
+        steps_per_job: usize,
+        jobs: usize,
+    ) -> Result<(), JsValue> {
+        use crate::train::throughput::{AsyncThroughput, lenet_config, synthetic_splits};
+        let app = self
+            .runner
+            .app_mut::<LabApp>()
+            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        let ctx = app
+            .gpu
+            .clone()
+            .map_err(|why| JsValue::from_str(&format!("no WebGPU compute: {why}")))?;
+        let (spec, cfg) = lenet_config(batch.max(1));
+        let data = std::sync::Arc::new(synthetic_splits(&spec, 2_000.max(batch * 4)));
+        let engine = crate::train::gpu::GpuEngine::new(ctx, data)
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        let bench = AsyncThroughput::start(
+            Box::new(engine),
+            &spec,
+            &cfg,
+            steps_per_job.max(1),
+            jobs.max(1),
+        )
+        .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        *self.gpu_bench.borrow_mut() = Some(bench);
+        Ok(())
+    }
+
+    /// The GPU figure once it is measured (samples/s), `undefined` until then.
+    pub fn bench_gpu_poll(&self) -> Result<Option<f64>, JsValue> {
+        let mut slot = self.gpu_bench.borrow_mut();
+        let bench = slot
+            .as_mut()
+            .ok_or_else(|| JsValue::from_str("no GPU benchmark started"))?;
+        bench.poll().map_err(|e| JsValue::from_str(&e.to_string()))
+    }
+
+    /// Move the sparsity slider (percent), as a user dragging it would.
+    pub fn set_sparsity(&self, percent: f32) -> Result<(), JsValue> {
+        let mut app = self
+            .runner
+            .app_mut::<LabApp>()
+            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        app.view.sparsity_percent = percent.clamp(0.0, 99.0);
+        Ok(())
     }
 }
 

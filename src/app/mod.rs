@@ -57,6 +57,10 @@ impl Default for ViewState {
     }
 }
 
+/// Where the web fetch of the digits leaves its bytes (or why it failed) for the next frame.
+#[cfg(target_arch = "wasm32")]
+type FetchSlot = std::rc::Rc<std::cell::RefCell<Option<Result<Vec<u8>, String>>>>;
+
 pub struct LabApp {
     pub config: ExperimentConfig,
     pub preset: String,
@@ -72,7 +76,7 @@ pub struct LabApp {
     /// Start as soon as the digits arrive.
     start_when_ready: bool,
     #[cfg(target_arch = "wasm32")]
-    fetched: std::rc::Rc<std::cell::RefCell<Option<Result<Vec<u8>, String>>>>,
+    fetched: FetchSlot,
 }
 
 impl LabApp {
@@ -300,6 +304,9 @@ impl LabApp {
             },
             "frame_ms": { "mean": self.stats.mean_ms(), "p95": self.stats.p95_ms(), "frames": self.stats.count() },
             "samples_per_s": session.map(|s| s.samples_per_s),
+            "slider": session.and_then(|s| s.cache.slider.as_ref()).map(|r| serde_json::json!({
+                "density": r.density, "metric": r.metric, "elapsed_ms": r.elapsed_ms,
+            })),
         })
     }
 

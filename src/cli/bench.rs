@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use lottery_lab::data::mnist;
 use lottery_lab::model::{Init, Mask, MlpSpec, Network};
-use lottery_lab::train::{CpuEngine, Engine as _, Optimizer, TrainConfig};
+use lottery_lab::train::throughput::{cpu_samples_per_s, lenet_config};
 
 #[derive(clap::Parser)]
 pub struct BenchArgs {
@@ -36,44 +35,19 @@ pub fn train_flops_per_sample(spec: &MlpSpec) -> f64 {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let digits = mnist::decode(mnist::BUNDLED)?;
-    let data = Arc::new(mnist::splits(&digits, 1));
-    let spec = MlpSpec::new(784, &[300, 100], 10);
+    let (spec, _) = lenet_config(60);
     let flops = train_flops_per_sample(&spec);
     println!(
         "CPU engine, LeNet-300-100 (784-300-100-10), Adam, fp32, {} thread(s) available",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     for &batch in &args.batch {
-        let mut engine = CpuEngine::new(data.clone());
-        let net = Network::init(
-            &spec,
-            Init::GlorotNormal,
-            &mut lottery_lab::rng::rng(1, "init"),
-        );
-        let cfg = TrainConfig {
-            optimizer: Optimizer::adam(1.2e-3),
-            batch_size: batch,
-            order_seed: 1,
-        };
-        engine.load(&net, &Mask::dense(&spec), &cfg)?;
-        for _ in 0..20 {
-            engine.train_step()?;
-        }
-        let start = Instant::now();
-        let mut steps = 0usize;
-        while start.elapsed().as_secs_f64() < args.seconds {
-            for _ in 0..10 {
-                engine.train_step()?;
-            }
-            steps += 10;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        let samples = (steps * batch) as f64 / secs;
+        let (_, cfg) = lenet_config(batch);
+        let samples = cpu_samples_per_s(&spec, &cfg, args.seconds)?;
         println!(
             "  batch {batch:>4}: {samples:>9.0} samples/s  {:>6.1} GFLOP/s (matrix products, whole step timed)  {:.1} µs/step",
             samples * flops / 1e9,
-            secs / steps as f64 * 1e6
+            batch as f64 / samples * 1e6
         );
     }
     for &batch in &args.batch {
@@ -82,7 +56,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     adam_figure();
     prune_figure(&spec);
     if !args.no_gpu {
-        gpu_figures(&data, &spec, &args)?;
+        gpu_figures(&spec, &args)?;
     }
     Ok(())
 }
@@ -114,13 +88,9 @@ fn prune_figure(spec: &MlpSpec) {
 }
 
 /// The GPU engine on the same network, and its matrix-product kernel alone.
-fn gpu_figures(
-    data: &Arc<lottery_lab::data::DataSplits>,
-    spec: &MlpSpec,
-    args: &BenchArgs,
-) -> Result<()> {
+fn gpu_figures(spec: &MlpSpec, args: &BenchArgs) -> Result<()> {
     use lottery_lab::train::gpu::{GpuContext, GpuEngine, testing::KernelRunner};
-    use lottery_lab::train::{Job, JobResult};
+    use lottery_lab::train::throughput::{AsyncThroughput, synthetic_splits};
     let ctx = match GpuContext::new_native() {
         Ok(ctx) => Arc::new(ctx),
         Err(e) => {
@@ -128,53 +98,30 @@ fn gpu_figures(
             return Ok(());
         }
     };
+    let software = ctx.adapter.is_software;
     println!(
         "\nGPU engine on {} ({} adapter)",
         ctx.adapter.describe(),
-        if ctx.adapter.is_software {
-            "a software"
-        } else {
-            "a hardware"
-        }
+        if software { "a software" } else { "a hardware" }
     );
     let flops = train_flops_per_sample(spec);
     for &batch in &args.batch {
-        let mut engine = GpuEngine::new(ctx.clone(), data.clone())?;
-        let net = Network::init(
-            spec,
-            Init::GlorotNormal,
-            &mut lottery_lab::rng::rng(1, "init"),
-        );
-        let cfg = TrainConfig {
-            optimizer: Optimizer::adam(1.2e-3),
-            batch_size: batch,
-            order_seed: 1,
-        };
-        engine.load(&net, &Mask::dense(spec), &cfg)?;
-        let mut run = |steps: usize| -> Result<()> {
-            engine.submit(Job::Train {
-                steps,
-                evaluate: false,
-            })?;
-            loop {
-                if let Some(JobResult::Trained { .. }) = engine.poll()? {
-                    return Ok(());
-                }
-                std::thread::sleep(std::time::Duration::from_micros(100));
+        let (_, cfg) = lenet_config(batch);
+        let data = Arc::new(synthetic_splits(spec, 2_000.max(batch * 4)));
+        let engine = GpuEngine::new(ctx.clone(), data)?;
+        // A software adapter is slow: fewer steps there, many on a real GPU.
+        let (steps, jobs) = if software { (8, 3) } else { (200, 10) };
+        let mut bench = AsyncThroughput::start(Box::new(engine), spec, &cfg, steps, jobs)?;
+        let samples = loop {
+            if let Some(samples) = bench.poll()? {
+                break samples;
             }
+            std::thread::sleep(std::time::Duration::from_micros(100));
         };
-        run(2)?;
-        let (start, mut steps, mut chunk) = (Instant::now(), 0usize, 1usize);
-        while start.elapsed().as_secs_f64() < args.seconds {
-            run(chunk)?;
-            steps += chunk;
-            chunk = (chunk * 2).min(256);
-        }
-        let secs = start.elapsed().as_secs_f64();
-        let samples = (steps * batch) as f64 / secs;
         println!(
-            "  batch {batch:>4}: {samples:>9.0} samples/s  {:>6.1} GFLOP/s (matrix products, whole step timed, {steps} steps)",
-            samples * flops / 1e9
+            "  batch {batch:>4}: {samples:>9.0} samples/s  {:>6.1} GFLOP/s (matrix products, whole step timed, {} steps)",
+            samples * flops / 1e9,
+            steps * jobs
         );
     }
     let runner = KernelRunner::new(&ctx);

@@ -7,6 +7,7 @@ pub mod cpu;
 pub mod gpu;
 pub mod matmul;
 pub mod metrics;
+pub mod throughput;
 
 use crate::model::{Mask, Network};
 use serde::{Deserialize, Serialize};
