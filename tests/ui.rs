@@ -5,11 +5,15 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use lottery_lab::app::LabApp;
 
+/// The app with the tiny preset selected (seconds, not minutes).
 fn harness() -> Harness<'static, LabApp> {
-    Harness::builder()
+    let mut harness = Harness::builder()
         .with_size(egui::vec2(1280.0, 720.0))
         .wgpu()
-        .build_eframe(|cc| LabApp::from_creation_context(cc))
+        .build_eframe(|cc| LabApp::from_creation_context(cc));
+    assert_eq!(harness.state().preset, lottery_lab::app::DEFAULT_PRESET);
+    harness.state_mut().select_preset("tiny");
+    harness
 }
 
 /// Step frames until `done` or a frame limit (the app slices work per frame).

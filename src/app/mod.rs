@@ -40,6 +40,17 @@ pub struct ViewState {
     pub sparsity_percent: f32,
     pub show_overlay: bool,
     pub show_setup: bool,
+    /// The round shown before the last change, and when it changed: heatmaps cross-fade.
+    pub previous_round: usize,
+    pub shown_round: usize,
+    pub round_changed_at: f64,
+}
+
+impl ViewState {
+    /// How far the cross-fade from `previous_round` has come, in [0, 1].
+    pub fn fade(&self, now: f64) -> f32 {
+        ((now - self.round_changed_at) / 0.5).clamp(0.0, 1.0) as f32
+    }
 }
 
 impl Default for ViewState {
@@ -53,6 +64,9 @@ impl Default for ViewState {
             sparsity_percent: 0.0,
             show_overlay: false,
             show_setup: true,
+            previous_round: 0,
+            shown_round: 0,
+            round_changed_at: f64::NEG_INFINITY,
         }
     }
 }
@@ -60,6 +74,9 @@ impl Default for ViewState {
 /// Where the web fetch of the digits leaves its bytes (or why it failed) for the next frame.
 #[cfg(target_arch = "wasm32")]
 type FetchSlot = std::rc::Rc<std::cell::RefCell<Option<Result<Vec<u8>, String>>>>;
+
+/// What the page opens with: real digits, a ticket within a minute on a laptop's CPU.
+pub const DEFAULT_PRESET: &str = "digits-quick";
 
 pub struct LabApp {
     pub config: ExperimentConfig,
@@ -82,10 +99,10 @@ pub struct LabApp {
 impl LabApp {
     /// The app with a device to share, or `gpu = Err(why not)`.
     pub fn new(gpu: Result<Arc<GpuContext>, String>) -> Self {
-        let preset = "tiny";
+        let preset = DEFAULT_PRESET;
         let mut app = Self {
             config: (presets::find(preset)
-                .expect("the tiny preset exists")
+                .expect("the default preset exists")
                 .config)(),
             preset: preset.into(),
             backend: BackendPreference::Auto,
@@ -246,6 +263,14 @@ impl LabApp {
             if self.view.follow_latest && finished_rounds > 0 {
                 self.view.round = finished_rounds - 1;
             }
+        }
+        if self.view.round != self.view.shown_round {
+            self.view.previous_round = self.view.shown_round;
+            self.view.shown_round = self.view.round;
+            self.view.round_changed_at = now;
+        }
+        if self.view.fade(now) < 1.0 {
+            ctx.request_repaint();
         }
         if self.view.playing {
             let rounds = self

@@ -24,7 +24,34 @@ fn texture(
         .clone()
 }
 
+/// Draw `current` in `rect`, cross-fading from `previous` while a round change settles.
+fn cross_fade(
+    ui: &egui::Ui,
+    rect: egui::Rect,
+    previous: Option<&egui::TextureHandle>,
+    current: &egui::TextureHandle,
+    fade: f32,
+) {
+    let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+    let painter = ui.painter_at(rect);
+    if let Some(previous) = previous.filter(|_| fade < 1.0) {
+        painter.image(
+            previous.id(),
+            rect,
+            uv,
+            egui::Color32::WHITE.gamma_multiply(1.0 - fade),
+        );
+    }
+    painter.image(
+        current.id(),
+        rect,
+        uv,
+        egui::Color32::WHITE.gamma_multiply(fade.max(0.05)),
+    );
+}
+
 pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
+    let fade = view.fade(ui.input(|i| i.time));
     let record = session.experiment.record();
     let Some(round) = record.rounds.get(view.round) else {
         return;
@@ -53,8 +80,14 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
     if let DataShape::Image { width, height } = shape {
         let key = format!("pixels {round_index} {kind:?}");
         let tex = texture(session, ui, key, || pixel_survival(&mask, width, height));
+        let previous = session
+            .cache
+            .textures
+            .get(&format!("pixels {} {kind:?}", view.previous_round))
+            .cloned();
         ui.horizontal(|ui| {
-            ui.add(egui::Image::new(&tex).fit_to_exact_size(egui::vec2(width as f32 * 6.0, height as f32 * 6.0)));
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(width as f32 * 6.0, height as f32 * 6.0), egui::Sense::hover());
+            cross_fade(ui, rect, previous.as_ref(), &tex, fade);
             ui.label("Input pixels by how many of their\noutgoing weights survive:\nthe border empties first.");
         });
     }
@@ -63,6 +96,11 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
         let (fan_in, fan_out) = layer.weight.dim();
         let key = format!("layer {l} {round_index} {kind:?}");
         let tex = texture(session, ui, key, || layer_image(&layer.weight, keep));
+        let previous = session
+            .cache
+            .textures
+            .get(&format!("layer {l} {} {kind:?}", view.previous_round))
+            .cloned();
         let kept = keep.iter().filter(|&&k| k).count();
         ui.label(format!(
             "layer {} ({fan_in} to {fan_out}): {kept} of {} kept ({:.1}%)",
@@ -72,7 +110,8 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
         ));
         let width = ui.available_width().min(900.0);
         let height = (width * fan_out as f32 / fan_in.max(1) as f32).clamp(8.0, 220.0);
-        ui.add(egui::Image::new(&tex).fit_to_exact_size(egui::vec2(width, height)));
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(width, height), egui::Sense::hover());
+        cross_fade(ui, rect, previous.as_ref(), &tex, fade);
     }
 
     if trained.spec.weight_count() <= 20_000
