@@ -1,7 +1,8 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest. It installs
-//! what it needs (the wasm32 target, clippy and rustfmt), so a fresh machine needs only cargo.
+//! what it needs (the wasm32 target, clippy and rustfmt, Chromium, playwright-core), so a fresh
+//! machine needs only cargo and node.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use std::path::Path;
 use std::process::Command;
 
@@ -47,8 +48,33 @@ pub fn run(root: &Path) -> Result<()> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace"])?;
+    browser(root)?;
     step("all checks passed");
     Ok(())
+}
+
+/// The built page in Debian's Chromium, driven by playwright-core (tests/browser/run.mjs):
+/// once with WebGPU (SwiftShader) and once without. No silent skip: anything missing fails.
+fn browser(root: &Path) -> Result<()> {
+    step("browser test: Chromium, node and playwright-core");
+    super::apt::ensure(&["chromium"])?;
+    if Command::new("node").arg("--version").output().is_err() {
+        bail!("the browser test needs node (20 or newer) and npm on the PATH");
+    }
+    let dir = root.join("tests/browser");
+    run_cmd(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir),
+    )?;
+    step("cargo xtask build (the page, into dist/)");
+    super::web::build(root)?;
+    step("node tests/browser/run.mjs");
+    run_cmd(
+        Command::new("node")
+            .arg(dir.join("run.mjs"))
+            .current_dir(root),
+    )
 }
 
 fn step(what: &str) {

@@ -1,0 +1,427 @@
+// The page in a real browser: Debian's Chromium driven by playwright-core, against the built
+// site in dist/ (`cargo xtask build`). Run by `cargo xtask test`; `node tests/browser/run.mjs`
+// by hand.
+//
+// Launch A: WebGPU through SwiftShader (toolchain.md's flags). The app draws through WebGPU,
+//   runs the tiny preset (backend auto) to the end, then a short run on the GPU engine.
+// Launch B: no WebGPU. The app falls back to WebGL2 and the CPU engine.
+//
+// LOTTERY_LAB_URL=http://127.0.0.1:8080/ tests a running server instead of its own.
+// Every wait has a timeout. On a failure the page's console and its status JSON are printed
+// and the exit code is 1. The last line is `browser: N passed, M failed`.
+
+import { chromium } from "playwright-core";
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const dist = path.join(root, "dist");
+const out = path.join(root, "test-output/browser");
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+const BASE_FLAGS = [
+  "--headless=new",
+  "--no-sandbox",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-dev-shm-usage",
+];
+// Playwright passes its own --enable-features; Chromium keeps only the last one, so ours
+// repeats Playwright's screenshot feature next to Vulkan.
+const WEBGPU_FLAGS = [
+  "--enable-unsafe-webgpu",
+  "--enable-features=Vulkan,CDPScreenshotNewSurface",
+  "--use-vulkan=swiftshader",
+  "--use-angle=swiftshader",
+];
+const VIEWPORT = { width: 1280, height: 720 };
+
+let passed = 0;
+let failed = 0;
+
+function check(name, ok, detail = "") {
+  if (ok) {
+    passed += 1;
+    console.log(`  ok    ${name}${detail ? ` (${detail})` : ""}`);
+  } else {
+    failed += 1;
+    console.log(`  FAIL  ${name}${detail ? `: ${detail}` : ""}`);
+  }
+  return ok;
+}
+
+// ---- a static server for dist/ ----------------------------------------------------------
+
+const MIME = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".wasm": "application/wasm",
+  ".gz": "application/gzip",
+  ".json": "application/json",
+  ".png": "image/png",
+};
+
+function serve() {
+  const server = http.createServer((req, res) => {
+    let file;
+    try {
+      const url = new URL(req.url, "http://localhost");
+      const parts = decodeURIComponent(url.pathname).split("/").filter(Boolean);
+      if (parts.some((p) => p === ".." || p.includes("\\"))) throw new Error("bad path");
+      file = path.join(dist, ...parts);
+      if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, "index.html");
+    } catch {
+      res.writeHead(400).end("bad request");
+      return;
+    }
+    fs.readFile(file, (err, body) => {
+      if (err) {
+        res.writeHead(404, { "Content-Type": "text/plain" }).end("not found");
+        return;
+      }
+      res.writeHead(200, {
+        "Content-Type": MIME[path.extname(file)] ?? "application/octet-stream",
+        "Content-Length": body.length,
+        "Cache-Control": "no-cache",
+      });
+      res.end(body);
+    });
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  });
+}
+
+// ---- helpers ----------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/// Poll `probe` (in node) until it returns a truthy value; throw after `timeoutMs`.
+async function waitFor(what, timeoutMs, probe, intervalMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+/// A promise with a timeout (a lost device can leave one pending forever).
+function withTimeout(what, ms, promise) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s: ${what}`)), ms);
+    }),
+  ]);
+}
+
+const status = (page) =>
+  withTimeout("status()", 10_000, page.evaluate(() => window.lotteryLab.status()));
+
+/// Distinct colours in a PNG screenshot, decoded by the page itself. A blank (or all one
+/// colour) canvas gives 1 or 2; the app's panels, plots and text give hundreds.
+async function distinctColours(page, png) {
+  const dataUrl = `data:image/png;base64,${png.toString("base64")}`;
+  return withTimeout(
+    "decoding the screenshot",
+    20_000,
+    page.evaluate(async (src) => {
+      const img = new Image();
+      img.src = src;
+      await img.decode();
+      const c = document.createElement("canvas");
+      c.width = img.width;
+      c.height = img.height;
+      const g = c.getContext("2d", { willReadFrequently: true });
+      g.drawImage(img, 0, 0);
+      const data = g.getImageData(0, 0, c.width, c.height).data;
+      const seen = new Set();
+      for (let i = 0; i < data.length; i += 4) {
+        seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+        if (seen.size > 5000) break;
+      }
+      return seen.size;
+    }, dataUrl),
+  );
+}
+
+// Times every requestAnimationFrame callback that does work (> 1 ms): eframe asks for a frame
+// at display rate and only runs the app when a repaint is due, so these are the app's frames
+// (logic + paint submission on the main thread; SwiftShader's rasterising is elsewhere).
+const FRAME_PROBE = `(() => {
+  const raf = window.requestAnimationFrame.bind(window);
+  const frames = [];
+  window.__frames = frames;
+  window.requestAnimationFrame = (cb) => raf((t) => {
+    const start = performance.now();
+    try { cb(t); } finally {
+      const ms = performance.now() - start;
+      if (ms > 1) { frames.push([start, ms]); if (frames.length > 50000) frames.shift(); }
+    }
+  });
+})();`;
+
+const quantile = (xs, q) => {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * q))];
+};
+
+/// Frame figures between two page times (performance.now()).
+async function frameFigures(page, from, to) {
+  const frames = await page.evaluate(
+    ([a, b]) => (window.__frames ?? []).filter(([t]) => t >= a && t <= b),
+    [from, to],
+  );
+  const work = frames.map(([, ms]) => ms);
+  const gaps = frames.slice(1).map(([t], i) => t - frames[i][0]);
+  return {
+    frames: frames.length,
+    work_p50: quantile(work, 0.5),
+    work_p95: quantile(work, 0.95),
+    work_max: Math.max(0, ...work),
+    interval_p95: quantile(gaps, 0.95),
+  };
+}
+
+const fmt = (f) =>
+  `${f.frames} frames; main-thread work per frame p50 ${f.work_p50.toFixed(1)} ms, ` +
+  `p95 ${f.work_p95.toFixed(1)} ms, max ${f.work_max.toFixed(1)} ms; frame interval p95 ${f.interval_p95.toFixed(1)} ms`;
+
+/// Start `request` and wait until the experiment finishes. Returns the last status, the
+/// largest status().frame_ms.p95 seen while it ran, and the probe's frame figures.
+async function runToEnd(page, request, timeoutMs) {
+  const from = await page.evaluate(() => performance.now());
+  await withTimeout(
+    "lotteryLab.run",
+    10_000,
+    page.evaluate((r) => window.lotteryLab.run(r), request),
+  );
+  const started = Date.now();
+  let p95 = 0;
+  let last;
+  await waitFor(`${JSON.stringify(request)} to finish`, timeoutMs, async () => {
+    if (await page.evaluate(() => window.lotteryLab.handle.has_panicked())) {
+      throw new Error("the app panicked");
+    }
+    last = await status(page);
+    p95 = Math.max(p95, last.frame_ms?.p95 ?? 0);
+    if (last.status?.state === "stopped") throw new Error(`the experiment stopped: ${JSON.stringify(last.status)}`);
+    return last.finished;
+  }, 500);
+  const to = await page.evaluate(() => performance.now());
+  const frames = await frameFigures(page, from, to);
+  return { status: last, p95, frames, seconds: (Date.now() - started) / 1000 };
+}
+
+function ticketAccuracies(s) {
+  return s.rounds.map((r) => r.accuracy?.ticket);
+}
+
+// ---- one launch ---------------------------------------------------------------------------
+
+async function launch(name, args, body) {
+  console.log(`\n=== launch ${name}`);
+  const console_ = [];
+  const failedBefore = failed;
+  let browser;
+  let page;
+  try {
+    browser = await withTimeout(
+      "launching chromium",
+      60_000,
+      chromium.launch({ executablePath: chromiumPath, headless: true, args }),
+    );
+    page = await browser.newPage({ viewport: VIEWPORT });
+    await page.addInitScript(FRAME_PROBE);
+    page.setDefaultTimeout(60_000);
+    page.on("console", (m) => console_.push(`[${m.type()}] ${m.text()}`));
+    page.on("pageerror", (e) => console_.push(`[pageerror] ${e.stack ?? e}`));
+    page.on("crash", () => console_.push("[crash] the page crashed"));
+    page.on("requestfailed", (r) => console_.push(`[requestfailed] ${r.url()} ${r.failure()?.errorText}`));
+    page.on("response", (r) => {
+      if (r.status() >= 400) console_.push(`[http ${r.status()}] ${r.url()}`);
+    });
+
+    const started = Date.now();
+    await page.goto(baseUrl, { waitUntil: "load", timeout: 30_000 });
+    check(
+      "the loading message shows while the wasm downloads",
+      (await page.locator("#loading").textContent()).includes("Loading Lottery Lab"),
+    );
+    const ready = await waitFor("window.lotteryLabReady or window.lotteryLabError", 90_000, () =>
+      page.evaluate(() =>
+        window.lotteryLabReady ? "ready" : window.lotteryLabError ? "error" : null,
+      ),
+    );
+    const error = await page.evaluate(() => window.lotteryLabError ?? null);
+    if (!check("the app starts", ready === "ready" && !error, error ?? `${(Date.now() - started) / 1000} s`)) {
+      throw new Error("the app did not start");
+    }
+    check("the loading message is gone", await page.locator("#loading").isHidden());
+    // The digits are fetched and decoded after the first frame: wait for them (the app's
+    // start-up frames), so that the runs' frame figures are the runs' own.
+    const digits = await waitFor("the MNIST digits to load", 60_000, async () => {
+      const d = (await status(page)).digits;
+      return d.startsWith("ready") || d.startsWith("failed") ? d : null;
+    });
+    check("the MNIST digits load", digits.startsWith("ready"), digits);
+    const startup = await frameFigures(page, 0, await page.evaluate(() => performance.now()));
+    console.log(`  start-up: ${fmt(startup)}`);
+    await body(page, browser);
+    check("no panic", !(await page.evaluate(() => window.lotteryLab.handle.has_panicked())));
+    check("no error box", await page.locator("#error").isHidden());
+  } catch (e) {
+    check(`launch ${name} completes`, false, e.message);
+  } finally {
+    if (failed > failedBefore) {
+      console.log(`\n--- console of launch ${name}`);
+      for (const line of console_) console.log(line);
+      if (page) {
+        try {
+          const s = await withTimeout("status", 5_000, page.evaluate(() => window.lotteryLab?.status()));
+          console.log(`--- status JSON\n${JSON.stringify(s, null, 2)}`);
+        } catch (e) {
+          console.log(`--- status JSON unavailable: ${e.message}`);
+        }
+      }
+    } else {
+      const noisy = console_.filter((l) => /^\[(error|pageerror|crash|requestfailed|http)/.test(l));
+      if (noisy.length) console.log(`  console errors (not failures):\n    ${noisy.join("\n    ")}`);
+    }
+    if (browser) await browser.close().catch(() => {});
+  }
+}
+
+async function screenshot(page, file, what) {
+  // A couple of frames after the last round, so the final state is drawn.
+  await sleep(1000);
+  const png = await page.screenshot({ path: path.join(out, file), timeout: 30_000 });
+  const colours = await distinctColours(page, png);
+  check(`${what}: the canvas is not blank`, colours > 50, `${colours} colours, ${file}`);
+}
+
+// ---- the checks ---------------------------------------------------------------------------
+
+const report = {};
+
+async function webgpu(page) {
+  const s0 = await status(page);
+  check("WebGPU: eframe's device can run compute", s0.gpu === "available", `gpu: ${s0.gpu}; adapter: ${JSON.stringify(s0.adapter)}`);
+
+  const auto = await runToEnd(
+    page,
+    { preset: "tiny", backend: "auto", config: { schedule: { kind: "iterative", rounds: 2 } } },
+    120_000,
+  );
+  const s = auto.status;
+  report.webgpuAuto = { seconds: auto.seconds, p95: auto.p95, backend: s.backend, samples_per_s: s.samples_per_s };
+  console.log(`  tiny, 2 rounds, backend auto: ${auto.seconds.toFixed(1)} s on ${s.backend?.kind} (${s.backend?.reason})`);
+  console.log(`  status().frame_ms during the run: p95 ${auto.p95.toFixed(1)} ms (mean ${s.frame_ms?.mean?.toFixed(1)} ms, ${s.frame_ms?.frames} frames since start)`);
+  console.log(`  probe during the run: ${fmt(auto.frames)}`);
+  report.webgpuAuto.frames = auto.frames;
+  check("auto run: 3 rounds recorded", s.rounds.length === 3, `${s.rounds.length} rounds`);
+  const acc = ticketAccuracies(s);
+  check("auto run: every round's ticket accuracy > 0.5", acc.length > 0 && acc.every((a) => a > 0.5), JSON.stringify(acc));
+  check("auto run: status is finished", s.status?.state === "finished", JSON.stringify(s.status));
+  await screenshot(page, "webgpu.png", "WebGPU");
+
+  const gpu = await runToEnd(
+    page,
+    { preset: "tiny", backend: "gpu", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 100 } },
+    180_000,
+  );
+  const g = gpu.status;
+  report.webgpuGpu = { seconds: gpu.seconds, p95: gpu.p95, backend: g.backend, samples_per_s: g.samples_per_s };
+  console.log(`  tiny, 1 round, 100 iterations, backend gpu: ${gpu.seconds.toFixed(1)} s (${g.backend?.name})`);
+  console.log(`  probe during the run: ${fmt(gpu.frames)}`);
+  report.webgpuGpu.frames = gpu.frames;
+  check("gpu run: the WebGPU compute engine trained it", g.backend?.kind === "gpu", JSON.stringify(g.backend));
+  check("gpu run: 2 rounds recorded", g.rounds.length === 2, `${g.rounds.length} rounds`);
+  const gacc = ticketAccuracies(g);
+  check("gpu run: ticket accuracies are numbers in [0, 1]", gacc.length === 2 && gacc.every((a) => a >= 0 && a <= 1), JSON.stringify(gacc));
+  await screenshot(page, "webgpu-gpu-engine.png", "WebGPU (gpu engine)");
+}
+
+async function fallback(page, browser) {
+  const s0 = await status(page);
+  check("no WebGPU: status says the GPU is unavailable", String(s0.gpu).startsWith("unavailable"), s0.gpu);
+
+  const cpu = await runToEnd(page, { preset: "tiny" }, 120_000);
+  const s = cpu.status;
+  report.cpu = { seconds: cpu.seconds, p95: cpu.p95, backend: s.backend, samples_per_s: s.samples_per_s };
+  console.log(`  tiny (3 rounds), default backend: ${cpu.seconds.toFixed(1)} s; status().frame_ms p95 ${cpu.p95.toFixed(1)} ms`);
+  console.log(`  probe during the run: ${fmt(cpu.frames)}`);
+  report.cpu.frames = cpu.frames;
+  check("fallback run: the CPU engine trained it", s.backend?.kind === "cpu", JSON.stringify(s.backend));
+  check("fallback run: 4 rounds recorded", s.rounds.length === 4, `${s.rounds.length} rounds`);
+  const acc = ticketAccuracies(s);
+  check("fallback run: every round's ticket accuracy > 0.5", acc.length > 0 && acc.every((a) => a > 0.5), JSON.stringify(acc));
+  await screenshot(page, "cpu-fallback.png", "no WebGPU");
+
+  // The error box: the same page with the wasm missing.
+  const broken = await browser.newPage({ viewport: VIEWPORT });
+  try {
+    await broken.route("**/lottery_lab_bg.wasm", (r) => r.fulfill({ status: 404, body: "gone" }));
+    await broken.goto(baseUrl, { waitUntil: "load", timeout: 30_000 });
+    const why = await waitFor("window.lotteryLabError", 30_000, () =>
+      broken.evaluate(() => window.lotteryLabError ?? null),
+    );
+    check(
+      "a wasm that fails to load ends in the error box",
+      (await broken.locator("#error").isVisible()) &&
+        (await broken.locator("#loading").isHidden()) &&
+        why.includes("could not be loaded"),
+      why.split("\n")[0],
+    );
+    await broken.screenshot({ path: path.join(out, "load-error.png"), timeout: 30_000 });
+  } finally {
+    await broken.close();
+  }
+}
+
+// ---- main ---------------------------------------------------------------------------------
+
+if (!fs.existsSync(path.join(dist, "pkg/lottery_lab_bg.wasm"))) {
+  console.log(`no ${dist}/pkg/lottery_lab_bg.wasm: run \`cargo xtask build\` first`);
+  console.log("browser: 0 passed, 1 failed");
+  process.exit(1);
+}
+if (!fs.existsSync(chromiumPath)) {
+  console.log(`no browser at ${chromiumPath} (apt install chromium, or set CHROMIUM)`);
+  console.log("browser: 0 passed, 1 failed");
+  process.exit(1);
+}
+fs.mkdirSync(out, { recursive: true });
+// LOTTERY_LAB_URL points the test at a running server (e.g. `cargo xtask serve`) instead.
+const server = process.env.LOTTERY_LAB_URL ? null : await serve();
+const baseUrl = process.env.LOTTERY_LAB_URL ?? `http://127.0.0.1:${server.address().port}/`;
+console.log(server ? `serving ${dist} at ${baseUrl}` : `testing ${baseUrl}`);
+const t0 = Date.now();
+
+await launch("A (WebGPU through SwiftShader)", [...BASE_FLAGS, ...WEBGPU_FLAGS], webgpu);
+await launch("B (no WebGPU: WebGL2 + CPU engine)", BASE_FLAGS, fallback);
+
+server?.close();
+fs.writeFileSync(path.join(out, "report.json"), JSON.stringify(report, null, 2));
+console.log(`\nbrowser test took ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${out}`);
+if (report.webgpuAuto) {
+  const f = report.webgpuAuto;
+  console.log(
+    `frame time p95 (WebGPU, tiny run): status().frame_ms ${f.p95.toFixed(1)} ms; ` +
+      `main-thread work ${f.frames.work_p95.toFixed(1)} ms, interval ${f.frames.interval_p95.toFixed(1)} ms`,
+  );
+}
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed > 0 ? 1 : 0);
