@@ -74,6 +74,8 @@ fn the_slider_prunes_the_selected_network_and_shows_its_accuracy() {
             .next()
             .is_some()
     );
+    // At 0% sparsity nothing is pruned: the run's own density.
+    harness.get_by_label_contains("16.2% remaining, no retraining");
     // Drag to 90% sparsity: the selected (last) round is at 16.2%, so it drops to 10%.
     harness.state_mut().view.sparsity_percent = 90.0;
     harness.run_steps(3);

@@ -48,17 +48,18 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     let key = (round.round, kind, (density * 10_000.0).round() as u32);
     if session.cache.slider.as_ref().is_none_or(|s| s.key != key) {
         let started = Instant::now();
-        // Each layer keeps at most what it has, and the slider's fraction of its size.
+        // Every layer shrinks by the same factor, keeping the run's per-layer proportions
+        // (at the run's own density nothing is pruned).
+        let factor = density / run.density.max(1e-12);
         let target = PruneTarget {
             groups: run
                 .mask
                 .kept_per_layer()
                 .iter()
-                .zip(run.mask.size_per_layer())
                 .enumerate()
-                .map(|(l, (&kept, size))| Group {
+                .map(|(l, &kept)| Group {
                     layers: vec![l],
-                    keep: kept.min((size as f64 * density).round() as usize),
+                    keep: ((kept as f64 * factor).round() as usize).min(kept),
                 })
                 .collect(),
         };
