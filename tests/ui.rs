@@ -45,10 +45,12 @@ fn pressing_run_completes_the_rounds_of_the_tiny_preset() {
     let status = app.status();
     assert_eq!(status["finished"], true);
     assert_eq!(status["rounds"].as_array().unwrap().len(), 4);
-    // The engine and the reason it was chosen are on screen.
+    // The engine is on screen (its reason on hover) and in the page's status.
     harness.run_steps(2);
     let reason = app_reason(&harness);
-    harness.get_by_label(&reason);
+    let engine = reason.split(':').next().unwrap().to_string();
+    harness.get_by_label(&engine);
+    assert_eq!(harness.state().status()["backend"]["reason"], reason);
 }
 
 fn app_reason(harness: &Harness<'static, LabApp>) -> String {

@@ -254,9 +254,11 @@ impl LabApp {
             ctx.request_repaint();
         }
         let now = ctx.input(|i| i.time);
-        self.stats.frame(now);
+        let training = self.is_training();
+        self.stats.frame(now, training);
+        let frame_interval = self.stats.last_interval_ms();
         if let Some(session) = &mut self.session {
-            if session.tick() {
+            if session.tick(frame_interval) {
                 ctx.request_repaint();
             }
             let finished_rounds = session.experiment.record().rounds.len();
@@ -284,6 +286,13 @@ impl LabApp {
             }
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
+    }
+
+    /// An experiment is running (not paused, not finished).
+    pub fn is_training(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| !s.paused && !s.experiment.is_done())
     }
 
     /// The state the page's test interface reports (`window.lotteryLab.status()`).
@@ -327,7 +336,14 @@ impl LabApp {
                 Digits::Ready(d) => format!("ready ({} digits)", d.len()),
                 Digits::Failed(why) => format!("failed: {why}"),
             },
-            "frame_ms": { "mean": self.stats.mean_ms(), "p95": self.stats.p95_ms(), "frames": self.stats.count() },
+            "frame_ms": {
+                "mean": self.stats.mean_ms(),
+                "p95": self.stats.p95_ms(),
+                "work_p50": self.stats.work_p50_ms(),
+                "work_p95": self.stats.work_p95_ms(),
+                "frames": self.stats.count(),
+                "samples": self.stats.samples(),
+            },
             "samples_per_s": session.map(|s| s.samples_per_s),
             "slider": session.and_then(|s| s.cache.slider.as_ref()).map(|r| serde_json::json!({
                 "density": r.density, "metric": r.metric, "elapsed_ms": r.elapsed_ms,
@@ -385,9 +401,13 @@ fn merge(base: &mut serde_json::Value, patch: &serde_json::Value) {
 
 impl eframe::App for LabApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let started = web_time::Instant::now();
         let ctx = ui.ctx().clone();
+        let training = self.is_training();
         self.tick(&ctx);
         panels::show(self, ui);
+        self.stats
+            .work(started.elapsed().as_secs_f32() * 1000.0, training);
         // The digits are fetched once the first frame is on screen.
         if matches!(self.digits, Digits::NotRequested) && self.stats.count() > 1 {
             self.request_digits();

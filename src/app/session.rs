@@ -11,6 +11,9 @@ use crate::train::gpu::{BackendChoice, BackendPreference, GpuContext};
 
 /// Work per frame: a 60 Hz frame has 16.7 ms; leave the rest to drawing.
 const FRAME_BUDGET_S: f64 = 0.008;
+/// Where drawing itself is slow (a software rasteriser paints a frame in 100+ ms), training
+/// may take a quarter of the measured frame interval, up to this much.
+const MAX_FRAME_BUDGET_S: f64 = 0.030;
 
 pub struct Session {
     pub experiment: Experiment,
@@ -22,6 +25,10 @@ pub struct Session {
     /// Measured seconds per training step (smoothed).
     step_cost_s: f64,
     pub samples_per_s: f64,
+    steps_total: usize,
+    /// Wall time spent running (paused time excluded), and the previous running tick.
+    active_s: f64,
+    last_tick: Option<Instant>,
     /// Derived views (textures, the slider's evaluation), rebuilt only when their key changes.
     pub cache: ViewCache,
 }
@@ -60,30 +67,47 @@ impl Session {
             last_progress,
             step_cost_s: 1e-3,
             samples_per_s: 0.0,
+            steps_total: 0,
+            active_s: 0.0,
+            last_tick: None,
             cache: ViewCache::default(),
         })
     }
 
-    /// One frame's slice of work; true while there is more to do.
-    pub fn tick(&mut self) -> bool {
+    /// One frame's slice of work; true while there is more to do. `frame_interval_ms` is the
+    /// measured time between frames, if known.
+    pub fn tick(&mut self, frame_interval_ms: Option<f32>) -> bool {
         if self.experiment.is_done() {
             return false;
         }
         if self.paused {
+            self.last_tick = None;
             return false;
         }
-        let steps = (FRAME_BUDGET_S / self.step_cost_s).clamp(1.0, 20_000.0) as usize;
+        let now = Instant::now();
+        if let Some(previous) = self.last_tick {
+            self.active_s += now.duration_since(previous).as_secs_f64();
+        }
+        self.last_tick = Some(now);
+        let budget = frame_interval_ms.map_or(FRAME_BUDGET_S, |ms| {
+            (f64::from(ms) / 1000.0 * 0.25).clamp(FRAME_BUDGET_S, MAX_FRAME_BUDGET_S)
+        });
+        let steps = (budget / self.step_cost_s).clamp(1.0, 20_000.0) as usize;
         let started = Instant::now();
         let progress = self.experiment.advance(steps);
         let elapsed = started.elapsed().as_secs_f64();
         if progress.steps_done > 0 && !progress.waiting {
             let cost = elapsed / progress.steps_done as f64;
             self.step_cost_s = 0.7 * self.step_cost_s + 0.3 * cost;
-            let batch = self.experiment.config().batch_size as f64;
-            self.samples_per_s = 0.8 * self.samples_per_s + 0.2 * (batch / cost);
         } else if progress.waiting && progress.steps_done > 0 {
             // A GPU engine: the call only recorded work, so ask for more next frame.
             self.step_cost_s = (self.step_cost_s * 0.8).max(1e-6);
+        }
+        // Throughput over the whole run so far: right for engines that answer later too.
+        self.steps_total += progress.steps_done;
+        if self.active_s > 0.0 {
+            self.samples_per_s =
+                (self.steps_total * self.experiment.config().batch_size) as f64 / self.active_s;
         }
         self.last_progress = progress;
         if let Some(target) = self.pause_at_rounds

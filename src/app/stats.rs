@@ -1,4 +1,7 @@
-//! Frame times for the debug overlay and the page's status (p95 is the budget we report).
+//! Frame timings for the debug overlay and the page's status, measured only while an
+//! experiment trains (an idle app does not repaint, and its gaps are not frame times).
+//! Two figures: the interval between frames (what the hall sees) and the time our own code
+//! spends inside a frame (what we control; drawing by a software rasteriser is not ours).
 
 use std::collections::VecDeque;
 
@@ -7,41 +10,94 @@ const WINDOW: usize = 240;
 #[derive(Default)]
 pub struct FrameStats {
     last: Option<f64>,
-    times_ms: VecDeque<f32>,
+    intervals_ms: VecDeque<f32>,
+    work_ms: VecDeque<f32>,
     frames: usize,
 }
 
+fn push(window: &mut VecDeque<f32>, value: f32) {
+    if window.len() == WINDOW {
+        window.pop_front();
+    }
+    window.push_back(value);
+}
+
+fn percentile(window: &VecDeque<f32>, p: f32) -> f32 {
+    let mut sorted: Vec<f32> = window.iter().copied().collect();
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted.sort_by(f32::total_cmp);
+    sorted[((sorted.len() as f32 * p) as usize).min(sorted.len() - 1)]
+}
+
 impl FrameStats {
-    /// Call once per frame with egui's clock (seconds).
-    pub fn frame(&mut self, now: f64) {
+    /// A frame began at `now` (egui's clock, seconds); `active` while training.
+    pub fn frame(&mut self, now: f64, active: bool) {
+        self.frames += 1;
+        if !active {
+            self.last = None;
+            return;
+        }
         if let Some(last) = self.last {
-            if self.times_ms.len() == WINDOW {
-                self.times_ms.pop_front();
-            }
-            self.times_ms.push_back(((now - last) * 1000.0) as f32);
+            push(&mut self.intervals_ms, ((now - last) * 1000.0) as f32);
         }
         self.last = Some(now);
-        self.frames += 1;
     }
 
+    /// Time our code spent in the frame just drawn (training slice and panels).
+    pub fn work(&mut self, ms: f32, active: bool) {
+        if active {
+            push(&mut self.work_ms, ms);
+        }
+    }
+
+    /// Frames drawn since start (idle ones included).
     pub fn count(&self) -> usize {
         self.frames
     }
 
+    /// The interval between frames while training, last seconds.
+    pub fn last_interval_ms(&self) -> Option<f32> {
+        self.intervals_ms.back().copied()
+    }
+
     pub fn mean_ms(&self) -> f32 {
-        if self.times_ms.is_empty() {
+        if self.intervals_ms.is_empty() {
             0.0
         } else {
-            self.times_ms.iter().sum::<f32>() / self.times_ms.len() as f32
+            self.intervals_ms.iter().sum::<f32>() / self.intervals_ms.len() as f32
         }
     }
 
     pub fn p95_ms(&self) -> f32 {
-        let mut sorted: Vec<f32> = self.times_ms.iter().copied().collect();
-        if sorted.is_empty() {
-            return 0.0;
-        }
-        sorted.sort_by(f32::total_cmp);
-        sorted[((sorted.len() as f32 * 0.95) as usize).min(sorted.len() - 1)]
+        percentile(&self.intervals_ms, 0.95)
+    }
+
+    pub fn work_p50_ms(&self) -> f32 {
+        percentile(&self.work_ms, 0.5)
+    }
+
+    pub fn work_p95_ms(&self) -> f32 {
+        percentile(&self.work_ms, 0.95)
+    }
+
+    pub fn samples(&self) -> usize {
+        self.intervals_ms.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn idle_gaps_are_not_frame_times() {
+        let mut stats = super::FrameStats::default();
+        stats.frame(0.0, true);
+        stats.frame(0.016, true);
+        stats.frame(5.0, false); // idle for seconds
+        stats.frame(5.5, true);
+        stats.frame(5.52, true);
+        assert_eq!(stats.samples(), 2);
+        assert!(stats.p95_ms() < 21.0, "{}", stats.p95_ms());
     }
 }

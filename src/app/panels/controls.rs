@@ -67,13 +67,21 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
                     .desired_width(180.0)
                     .text(label),
             );
-            ui.label(&session.choice.reason)
-                .on_hover_text("Which engine trains, and why");
+            // The engine in a word, the reason on hover (it can be long).
+            let engine = session.choice.reason.split(':').next().unwrap_or("engine");
+            let engine = if engine.len() > 40 {
+                &engine[..engine.floor_char_boundary(40)]
+            } else {
+                engine
+            };
+            ui.label(engine).on_hover_text(&session.choice.reason);
         } else {
-            ui.label(match &app.gpu {
-                Ok(gpu) => format!("GPU available: {}", gpu.adapter.describe()),
-                Err(why) => format!("CPU engine ({why})"),
-            });
+            match &app.gpu {
+                Ok(gpu) => ui
+                    .label("GPU available")
+                    .on_hover_text(gpu.adapter.describe()),
+                Err(why) => ui.label("CPU engine").on_hover_text(why),
+            };
         }
         ui.separator();
         ui.toggle_value(&mut app.view.show_setup, "Setup");

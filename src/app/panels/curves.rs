@@ -83,6 +83,8 @@ pub fn ui(session: &Session, view: &ViewState, ui: &mut egui::Ui) {
         .height(120.0)
         .legend(Legend::default())
         .x_axis_formatter(|mark, _| super::accuracy::percent_label(10f64.powf(-mark.value)))
+        .include_x(density_x(1.0))
+        .include_x(density_x(0.01))
         .allow_scroll(false)
         .show(ui, |plot| {
             for kind in [RunKind::Ticket, RunKind::Reinit] {

@@ -18,7 +18,7 @@ pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
     if app.view.show_setup {
         egui::Panel::left("setup")
             .resizable(true)
-            .default_size(280.0)
+            .default_size(330.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| setup::ui(app, ui));
             });

@@ -13,7 +13,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     ui.heading("Setup");
     let mut chosen = None;
     egui::ComboBox::from_label("Preset")
-        .width(170.0)
+        .width(210.0)
         .selected_text(presets::find(&app.preset).map_or(app.preset.as_str(), |p| p.title))
         .show_ui(ui, |ui| {
             for preset in presets::ALL {

@@ -12,7 +12,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     };
     let record = session.experiment.record();
     let view = &mut app.view;
-    ui.horizontal_wrapped(|ui| {
+    ui.horizontal(|ui| {
         let label = if view.playing { "Pause" } else { "Play rounds" };
         if ui.button(label).clicked() {
             view.playing = !view.playing;
@@ -23,28 +23,6 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
             .clicked()
         {
             view.follow_latest = !view.follow_latest;
-        }
-        ui.separator();
-        for round in &record.rounds {
-            let text = format!("{}: {:.1}%", round.round, round.density() * 100.0);
-            if ui
-                .selectable_label(view.round == round.round, text)
-                .clicked()
-            {
-                view.round = round.round;
-                view.follow_latest = false;
-                view.playing = false;
-            }
-        }
-        if record.rounds.len() > 1 {
-            let mut round = view.round;
-            if ui
-                .add(egui::Slider::new(&mut round, 0..=record.rounds.len() - 1).text("round"))
-                .changed()
-            {
-                view.round = round;
-                view.follow_latest = false;
-            }
         }
         ui.separator();
         for kind in RunKind::ALL {
@@ -60,5 +38,32 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
                 view.run = kind;
             }
         }
+        if record.rounds.len() > 1 {
+            ui.separator();
+            let mut round = view.round;
+            if ui
+                .add(egui::Slider::new(&mut round, 0..=record.rounds.len() - 1).text("round"))
+                .changed()
+            {
+                view.round = round;
+                view.follow_latest = false;
+            }
+        }
+    });
+    // One button per finished round; scrolls sideways when there are many.
+    egui::ScrollArea::horizontal().show(ui, |ui| {
+        ui.horizontal(|ui| {
+            for round in &record.rounds {
+                let text = format!("{}: {:.1}%", round.round, round.density() * 100.0);
+                if ui
+                    .selectable_label(view.round == round.round, text)
+                    .clicked()
+                {
+                    view.round = round.round;
+                    view.follow_latest = false;
+                    view.playing = false;
+                }
+            }
+        });
     });
 }
