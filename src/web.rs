@@ -72,9 +72,7 @@ impl WebHandle {
             .map_err(|e| JsValue::from_str(&e))?;
         // The app repaints only on input or when it asks to: an idle app would never take
         // its first step of a run started from the page.
-        if let Some(ctx) = self.ctx.borrow().as_ref() {
-            ctx.request_repaint();
-        }
+        self.wake();
         Ok(())
     }
 }
@@ -137,7 +135,18 @@ impl WebHandle {
             .app_mut::<LabApp>()
             .ok_or_else(|| JsValue::from_str("the app is not running"))?;
         app.view.sparsity_percent = percent.clamp(0.0, 99.0);
+        drop(app);
+        self.wake();
         Ok(())
+    }
+}
+
+impl WebHandle {
+    /// An idle app does not repaint: a change made from the page asks for a frame.
+    fn wake(&self) {
+        if let Some(ctx) = self.ctx.borrow().as_ref() {
+            ctx.request_repaint();
+        }
     }
 }
 

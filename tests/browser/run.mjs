@@ -270,6 +270,8 @@ async function launch(name, args, body) {
       throw new Error("the app did not start");
     }
     check("the loading message is gone", await page.locator("#loading").isHidden());
+    (report.startup ??= {})[name] = { ready_s: (Date.now() - started) / 1000 };
+    console.log(`  interactive after ${((Date.now() - started) / 1000).toFixed(2)} s (page load to lotteryLabReady)`);
     // The digits are fetched and decoded after the first frame: wait for them (the app's
     // start-up frames), so that the runs' frame figures are the runs' own.
     const digits = await waitFor("the MNIST digits to load", 60_000, async () => {
@@ -352,6 +354,20 @@ async function webgpu(page) {
   const gacc = ticketAccuracies(g);
   check("gpu run: ticket accuracies are numbers in [0, 1]", gacc.length === 2 && gacc.every((a) => a >= 0 && a <= 1), JSON.stringify(gacc));
   await screenshot(page, "webgpu-gpu-engine.png", "WebGPU (gpu engine)");
+
+  // Training throughput in the browser, LeNet-300-100 at batch 60 (the peers' benchmark).
+  const cpuRate = await page.evaluate(() => window.lotteryLab.handle.bench_cpu(60, 3));
+  check("throughput: the wasm CPU engine trains LeNet-300-100", cpuRate > 0, `${cpuRate.toFixed(0)} samples/s`);
+  await page.evaluate(() => window.lotteryLab.handle.bench_gpu_start(60, 16, 3));
+  const gpuRate = await waitFor("the WebGPU throughput", 300_000, () =>
+    page.evaluate(() => window.lotteryLab.handle.bench_gpu_poll() ?? null),
+  );
+  check("throughput: the WebGPU engine trains LeNet-300-100", gpuRate > 0, `${gpuRate.toFixed(0)} samples/s`);
+  report.throughput = { cpu_wasm_batch60: cpuRate, webgpu_swiftshader_batch60: gpuRate };
+  console.log(
+    `  throughput, LeNet-300-100 batch 60: CPU engine (wasm+simd128) ${cpuRate.toFixed(0)} samples/s, ` +
+      `WebGPU engine (SwiftShader) ${gpuRate.toFixed(0)} samples/s`,
+  );
 }
 
 async function fallback(page, browser) {
@@ -369,6 +385,22 @@ async function fallback(page, browser) {
   const acc = ticketAccuracies(s);
   check("fallback run: every round's ticket accuracy > 0.5", acc.length > 0 && acc.every((a) => a > 0.5), JSON.stringify(acc));
   await screenshot(page, "cpu-fallback.png", "no WebGPU");
+
+  // The sparsity slider's budget: prune the trained LeNet and re-evaluate 2,000 test digits.
+  await runToEnd(page, { preset: "digits-quick", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 100 } }, 180_000);
+  const timings = [];
+  for (const sparsity of [50, 80, 90, 95, 99]) {
+    await page.evaluate((p) => window.lotteryLab.handle.set_sparsity(p), sparsity);
+    const slider = await waitFor(`the slider at ${sparsity}%`, 30_000, async () => {
+      const sl = (await status(page)).slider;
+      return sl && Math.abs(sl.density - (1 - sparsity / 100) * 1) < 0.02 ? sl : null;
+    });
+    timings.push(slider.elapsed_ms);
+  }
+  report.slider_ms = timings;
+  check("slider: pruning + re-evaluating 2,000 digits is measured", timings.every((t) => t > 0), JSON.stringify(timings));
+  console.log(`  slider on LeNet-300-100 (prune + evaluate 2,000 test digits, wasm): ${timings.map((t) => t.toFixed(1)).join(", ")} ms`);
+  await screenshot(page, "digits-slider.png", "digits after one round, slider at 99%");
 
   // The error box: the same page with the wasm missing.
   const broken = await browser.newPage({ viewport: VIEWPORT });
