@@ -14,8 +14,8 @@ use lottery_lab::experiment::{
     Schedule, Status, presets,
 };
 use lottery_lab::prune::Scope;
+use lottery_lab::train::choose_engine;
 use lottery_lab::train::gpu::{BackendPreference, GpuContext};
-use lottery_lab::train::{Optimizer, choose_engine};
 
 #[derive(Parser)]
 #[command(
@@ -254,17 +254,7 @@ fn build_config(args: &RunArgs) -> Result<ExperimentConfig> {
         c.eval_every = eval_every;
     }
     if let Some(lr) = args.lr {
-        c.optimizer = match c.optimizer {
-            Optimizer::Adam {
-                beta1, beta2, eps, ..
-            } => Optimizer::Adam {
-                lr,
-                beta1,
-                beta2,
-                eps,
-            },
-            Optimizer::Sgd { momentum, .. } => Optimizer::Sgd { lr, momentum },
-        };
+        c.optimizer = c.optimizer.with_lr(lr);
     }
     if let Some(batch) = args.batch {
         c.batch_size = batch;

@@ -135,30 +135,9 @@ impl Engine for CpuEngine {
     }
 
     fn load(&mut self, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Result<(), EngineError> {
-        let shapes = net.spec.layer_shapes();
-        let fits = net.spec.input == self.data.input_dim()
-            && net.spec.output == self.data.n_classes
-            && mask
-                .layers
-                .iter()
-                .map(|m| m.dim())
-                .eq(shapes.iter().copied());
-        if !fits {
-            return Err(EngineError::ShapeMismatch {
-                network: net.spec.label(),
-                inputs: self.data.input_dim(),
-                classes: self.data.n_classes,
-            });
-        }
-        let train_len = self.data.train.len();
-        if cfg.batch_size == 0 || cfg.batch_size > train_len {
-            return Err(EngineError::BatchTooLarge {
-                batch: cfg.batch_size,
-                train: train_len,
-            });
-        }
+        super::check_load(net, mask, cfg, &self.data)?;
         self.pending = None;
-        self.state = Some(State::new(net, mask, cfg, train_len));
+        self.state = Some(State::new(net, mask, cfg, self.data.train.len()));
         Ok(())
     }
 

@@ -48,6 +48,21 @@ impl Optimizer {
         }
     }
 
+    /// The same optimiser with another learning rate.
+    pub fn with_lr(self, lr: f32) -> Self {
+        match self {
+            Optimizer::Sgd { momentum, .. } => Optimizer::Sgd { lr, momentum },
+            Optimizer::Adam {
+                beta1, beta2, eps, ..
+            } => Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+            },
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Optimizer::Sgd { .. } => "sgd",
@@ -138,6 +153,38 @@ pub struct EngineInfo {
     pub kind: String,
     /// Human-readable: the adapter's name, or the CPU engine's.
     pub name: String,
+}
+
+/// What every engine checks at `load`: the network and mask fit the data, the batch fits the
+/// training set.
+pub fn check_load(
+    net: &Network,
+    mask: &Mask,
+    cfg: &TrainConfig,
+    data: &crate::data::DataSplits,
+) -> Result<(), EngineError> {
+    let shapes = net.spec.layer_shapes();
+    let fits = net.spec.input == data.input_dim()
+        && net.spec.output == data.n_classes
+        && mask
+            .layers
+            .iter()
+            .map(|m| m.dim())
+            .eq(shapes.iter().copied());
+    if !fits {
+        return Err(EngineError::ShapeMismatch {
+            network: net.spec.label(),
+            inputs: data.input_dim(),
+            classes: data.n_classes,
+        });
+    }
+    if cfg.batch_size == 0 || cfg.batch_size > data.train.len() {
+        return Err(EngineError::BatchTooLarge {
+            batch: cfg.batch_size,
+            train: data.train.len(),
+        });
+    }
+    Ok(())
 }
 
 pub trait Engine {

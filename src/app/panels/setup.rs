@@ -6,7 +6,6 @@ use crate::data::DatasetConfig;
 use crate::data::toy2d::Toy2d;
 use crate::experiment::{ResetMode, Schedule, presets};
 use crate::prune::Scope;
-use crate::train::Optimizer;
 use crate::train::gpu::BackendPreference;
 
 pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
@@ -94,17 +93,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
             .logarithmic(true)
             .text("learning rate"),
     );
-    c.optimizer = match c.optimizer {
-        Optimizer::Adam {
-            beta1, beta2, eps, ..
-        } => Optimizer::Adam {
-            lr,
-            beta1,
-            beta2,
-            eps,
-        },
-        Optimizer::Sgd { momentum, .. } => Optimizer::Sgd { lr, momentum },
-    };
+    c.optimizer = c.optimizer.with_lr(lr);
     ui.add(egui::Slider::new(&mut c.batch_size, 1..=512).text("batch"));
     ui.add(
         egui::Slider::new(&mut c.iterations, 50..=20_000)

@@ -407,27 +407,7 @@ impl Engine for GpuEngine {
         if let Some(fault) = self.ctx.faults.take() {
             return Err(fault);
         }
-        let shapes = net.spec.layer_shapes();
-        let fits = net.spec.input == self.data.input_dim()
-            && net.spec.output == self.data.n_classes
-            && mask
-                .layers
-                .iter()
-                .map(|m| m.dim())
-                .eq(shapes.iter().copied());
-        if !fits {
-            return Err(EngineError::ShapeMismatch {
-                network: net.spec.label(),
-                inputs: self.data.input_dim(),
-                classes: self.data.n_classes,
-            });
-        }
-        if cfg.batch_size == 0 || cfg.batch_size > self.train.rows {
-            return Err(EngineError::BatchTooLarge {
-                batch: cfg.batch_size,
-                train: self.train.rows,
-            });
-        }
+        super::check_load(net, mask, cfg, &self.data)?;
         self.in_flight = None;
         self.loaded = Some(build(self, net, mask, cfg));
         Ok(())
