@@ -181,3 +181,38 @@ fn snapshots_of_the_main_panels() {
     harness.run_steps(4);
     harness.snapshot("round_2_slider_95");
 }
+
+#[test]
+fn the_keyboard_runs_steps_through_rounds_and_shows_its_help() {
+    let mut harness = harness();
+    harness.run_steps(2);
+    harness.key_press(egui::Key::Space);
+    run_until(&mut harness, finished);
+    harness.run_steps(2);
+    assert_eq!(harness.state().view.round, 3);
+    harness.key_press(egui::Key::ArrowLeft);
+    harness.run_steps(1);
+    harness.key_press(egui::Key::ArrowLeft);
+    harness.run_steps(2);
+    assert_eq!(harness.state().view.round, 1);
+    harness.key_press(egui::Key::ArrowRight);
+    harness.run_steps(2);
+    assert_eq!(harness.state().view.round, 2);
+    harness.key_press(egui::Key::Questionmark);
+    harness.run_steps(2);
+    harness.get_by_label("previous / next round");
+    harness.key_press(egui::Key::F);
+    harness.run_steps(2);
+    assert!(harness.state().view.plots_only);
+    assert!(
+        harness.query_by_label("Play rounds").is_none(),
+        "the timeline is hidden"
+    );
+    harness.key_press(egui::Key::R);
+    harness.run_steps(2);
+    assert!(harness.state().session.is_none());
+    assert!(
+        harness.state().view.plots_only,
+        "reset keeps the screen layout"
+    );
+}

@@ -40,6 +40,14 @@ pub struct ViewState {
     pub sparsity_percent: f32,
     pub show_overlay: bool,
     pub show_setup: bool,
+    /// Keyboard help (`?`), plots only (`F`), and the view settings for the hall.
+    pub show_help: bool,
+    pub plots_only: bool,
+    pub ui_scale: f32,
+    pub dark: bool,
+    pub high_contrast: bool,
+    /// The (dark, high contrast) look last applied, so visuals are set only on a change.
+    pub applied_look: Option<(bool, bool)>,
     /// The round shown before the last change, and when it changed: heatmaps cross-fade.
     pub previous_round: usize,
     pub shown_round: usize,
@@ -64,6 +72,12 @@ impl Default for ViewState {
             sparsity_percent: 0.0,
             show_overlay: false,
             show_setup: true,
+            show_help: false,
+            plots_only: false,
+            ui_scale: 1.0,
+            dark: true,
+            high_contrast: false,
+            applied_look: None,
             previous_round: 0,
             shown_round: 0,
             round_changed_at: f64::NEG_INFINITY,
@@ -206,9 +220,23 @@ impl LabApp {
 
     pub fn reset(&mut self) {
         self.session = None;
+        // Keep how the user set up the screen; forget what was selected.
+        let ViewState {
+            show_setup,
+            show_overlay,
+            plots_only,
+            ui_scale,
+            dark,
+            high_contrast,
+            ..
+        } = self.view;
         self.view = ViewState {
-            show_setup: self.view.show_setup,
-            show_overlay: self.view.show_overlay,
+            show_setup,
+            show_overlay,
+            plots_only,
+            ui_scale,
+            dark,
+            high_contrast,
             ..Default::default()
         };
     }

@@ -6,6 +6,7 @@ mod boundary;
 mod controls;
 mod curves;
 mod heatmaps;
+mod lecture;
 mod overlay;
 mod setup;
 mod slider;
@@ -14,8 +15,16 @@ mod timeline;
 use super::LabApp;
 
 pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
-    egui::Panel::top("controls").show(ui, |ui| controls::ui(app, ui));
-    if app.view.show_setup {
+    let ctx = ui.ctx().clone();
+    lecture::keys(app, &ctx);
+    lecture::apply_view(app, &ctx);
+    egui::Panel::top("controls").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            lecture::view_menu(app, ui);
+            controls::ui(app, ui);
+        });
+    });
+    if app.view.show_setup && !app.view.plots_only {
         egui::Panel::left("setup")
             .resizable(true)
             .default_size(330.0)
@@ -23,12 +32,17 @@ pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
                 egui::ScrollArea::vertical().show(ui, |ui| setup::ui(app, ui));
             });
     }
-    egui::Panel::bottom("timeline").show(ui, |ui| timeline::ui(app, ui));
+    if !app.view.plots_only {
+        egui::Panel::bottom("timeline").show(ui, |ui| timeline::ui(app, ui));
+    }
     egui::CentralPanel::default().show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| central(app, ui));
     });
     if app.view.show_overlay {
         overlay::ui(app, ui.ctx());
+    }
+    if app.view.show_help {
+        lecture::help(app, &ctx);
     }
 }
 
