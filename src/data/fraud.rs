@@ -333,29 +333,10 @@ mod tests {
         data.features.column(j).to_vec()
     }
 
-    /// ROC AUC of `scores` for label 1: the probability that a random positive outscores a
-    /// random negative, ties counting one half (Mann–Whitney U with average ranks).
+    /// ROC AUC of `scores` for label 1, through the crate's one implementation.
     fn auc(scores: &[f32], labels: &[u8]) -> f64 {
-        let mut order: Vec<usize> = (0..scores.len()).collect();
-        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-        let mut rank_sum_pos = 0.0;
-        let mut i = 0;
-        while i < order.len() {
-            let mut j = i;
-            while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
-                j += 1;
-            }
-            let avg_rank = (i + j) as f64 / 2.0 + 1.0;
-            for &k in &order[i..=j] {
-                if labels[k] == 1 {
-                    rank_sum_pos += avg_rank;
-                }
-            }
-            i = j + 1;
-        }
-        let pos = labels.iter().filter(|&&l| l == 1).count() as f64;
-        let neg = labels.len() as f64 - pos;
-        (rank_sum_pos - pos * (pos + 1.0) / 2.0) / (pos * neg)
+        let positive: Vec<bool> = labels.iter().map(|&l| l == 1).collect();
+        f64::from(crate::train::metrics::roc_auc(scores, &positive).expect("both classes present"))
     }
 
     /// A rule-of-thumb score built from the known fraud patterns: one point per pattern
