@@ -63,6 +63,34 @@ pub const ALL: &[Preset] = &[
         config: fraud,
     },
     Preset {
+        id: "why-reset",
+        title: "Why reset matters",
+        explanation: "The same masks, two starting points: the winning ticket resets the \
+            surviving weights to their original initial values θ₀, the control gives the same \
+            surviving connections fresh random values. Only the ticket keeps its accuracy as \
+            the network thins: the mask alone is not enough, the initial values it was found \
+            with matter (Frankle & Carbin's central experiment). LeNet-300-100 on the digits.",
+        config: why_reset,
+    },
+    Preset {
+        id: "one-shot-vs-iterative",
+        title: "One-shot vs iterative",
+        explanation: "Two ways to the same density: prune the trained dense network once, straight \
+            to the target, or prune 30% at a time, retraining from θ₀ between rounds. One-shot \
+            tickets work too, but the iterative ones stay accurate down to smaller sizes. \
+            LeNet-300-100 on the digits.",
+        config: one_shot_vs_iterative,
+    },
+    Preset {
+        id: "find-the-cliff",
+        title: "Find the cliff",
+        explanation: "MNIST-1D pruned 20% per round for 20 rounds, down to about 2% of the weights, \
+            against random pruning at the same densities. Watch for the round where the ticket \
+            finally falls off — far later than the random mask. Drag the sparsity slider to see \
+            where the trained network breaks without retraining.",
+        config: find_the_cliff,
+    },
+    Preset {
         id: "tiny",
         title: "Tiny (seconds, for tests and demos)",
         explanation: "Circle data, a 2-16-16-2 network, a few hundred iterations per round: the \
@@ -86,6 +114,43 @@ fn digits_quick() -> ExperimentConfig {
         },
         schedule: Schedule::Iterative { rounds: 10 },
         ..ExperimentConfig::lenet_mnist()
+    }
+}
+
+fn why_reset() -> ExperimentConfig {
+    ExperimentConfig {
+        controls: Controls {
+            reinit: true,
+            random_prune: false,
+            one_shot: false,
+        },
+        ..digits_quick()
+    }
+}
+
+fn one_shot_vs_iterative() -> ExperimentConfig {
+    ExperimentConfig {
+        controls: Controls {
+            reinit: false,
+            random_prune: false,
+            one_shot: true,
+        },
+        ..digits_quick()
+    }
+}
+
+fn find_the_cliff() -> ExperimentConfig {
+    ExperimentConfig {
+        hidden: vec![100, 100],
+        optimizer: Optimizer::adam(1e-2),
+        iterations: 1_000,
+        schedule: Schedule::Iterative { rounds: 20 },
+        controls: Controls {
+            reinit: false,
+            random_prune: true,
+            one_shot: false,
+        },
+        ..mnist1d()
     }
 }
 
