@@ -109,6 +109,12 @@ impl RoundRecord {
     pub fn density(&self) -> f64 {
         self.run(RunKind::Ticket).map_or(1.0, |r| r.density)
     }
+
+    /// The run of `kind`, or the ticket where this round has no such run (round 0, or a
+    /// control that was not trained): what the views show for a selected run kind.
+    pub fn shown_run(&self, kind: RunKind) -> Option<&RunRecord> {
+        self.run(kind).or_else(|| self.run(RunKind::Ticket))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -15,12 +15,11 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
     let Some(round) = record.rounds.get(view.round) else {
         return;
     };
-    let kind = if round.run(view.run).is_some() {
-        view.run
-    } else {
-        crate::experiment::RunKind::Ticket
+    let Some(run) = round.shown_run(view.run) else {
+        return;
     };
-    let Some(net) = round.run(kind).and_then(|r| r.trained.clone()) else {
+    let kind = run.kind;
+    let Some(net) = run.trained.clone() else {
         return;
     };
     let test = session.experiment.data().test.clone();

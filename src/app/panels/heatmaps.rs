@@ -56,12 +56,10 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
     let Some(round) = record.rounds.get(view.round) else {
         return;
     };
-    let kind = if round.run(view.run).is_some() {
-        view.run
-    } else {
-        crate::experiment::RunKind::Ticket
+    let Some(run) = round.shown_run(view.run) else {
+        return;
     };
-    let Some(run) = round.run(kind) else { return };
+    let kind = run.kind;
     let Some(trained) = run.trained.clone() else {
         return;
     };

@@ -22,12 +22,10 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
         ui.label("Sparsity slider: available once the first round has finished.");
         return;
     };
-    let kind = if round.run(view.run).is_some() {
-        view.run
-    } else {
-        RunKind::Ticket
+    let Some(run) = round.shown_run(view.run) else {
+        return;
     };
-    let Some(run) = round.run(kind) else { return };
+    let kind = run.kind;
     let Some(trained) = &run.trained else {
         ui.label("Sparsity slider: this experiment does not keep trained weights.");
         return;
