@@ -150,6 +150,21 @@ impl WebHandle {
     }
 }
 
+/// The address bar's fragment, `#…` (empty when there is none).
+pub fn location_hash() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default()
+}
+
+/// Replace the fragment without adding a history entry (every edit would otherwise be one).
+pub fn replace_hash(fragment: &str) {
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        // Failing to update the address bar loses nothing: the setup itself is unchanged.
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(fragment));
+    }
+}
+
 /// Fetch a file next to the page, as bytes.
 pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     use wasm_bindgen::JsCast as _;

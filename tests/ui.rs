@@ -216,3 +216,40 @@ fn the_keyboard_runs_steps_through_rounds_and_shows_its_help() {
         "reset keeps the screen layout"
     );
 }
+
+#[test]
+fn a_link_sets_up_its_preset_and_lecture_view_and_names_bad_fields() {
+    let mut harness = harness();
+    let link = lottery_lab::experiment::link::LinkState {
+        lecture: true,
+        ..lottery_lab::experiment::link::LinkState::from_preset("spiral").unwrap()
+    };
+    harness
+        .state_mut()
+        .apply_link(&format!("https://example.org/lab/#{}", link.to_fragment()));
+    harness.run_steps(2);
+    assert_eq!(harness.state().preset, "spiral");
+    assert_eq!(harness.state().config, link.config);
+    // Lecture view: no setup panel, the experiment named in the middle.
+    assert!(
+        harness.query_by_label("Preset").is_none(),
+        "setup panel hidden"
+    );
+    assert!(harness.query_by_label("Copy link").is_none());
+    harness.get_by_label_contains("About: Tickets on a spiral");
+    // The setup panel again, and a link with a broken field: that field is named, the rest taken.
+    harness
+        .state_mut()
+        .apply_link("#preset=fraud&lr=fast&seed=9&colour=red");
+    harness.run_steps(2);
+    harness.get_by_label("Copy link");
+    harness.get_by_label_contains("Link: lr: 'fast' is not a number");
+    harness.get_by_label_contains("Link: unknown field 'colour'");
+    assert_eq!(harness.state().config.seed, 9);
+    assert_eq!(harness.state().preset, "fraud");
+    // Editing the setup changes the link that would be shared.
+    let before = harness.state().link().to_fragment();
+    harness.state_mut().config.seed = 10;
+    assert_ne!(harness.state().link().to_fragment(), before);
+    assert!(harness.state().share_url().contains("seed=10"));
+}

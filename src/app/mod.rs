@@ -15,6 +15,7 @@ pub use session::Session;
 pub use stats::FrameStats;
 
 use crate::data::{Dataset, DatasetConfig, mnist};
+use crate::experiment::link::LinkState;
 use crate::experiment::{ExperimentConfig, RunKind, presets};
 use crate::train::gpu::{BackendPreference, GpuContext};
 
@@ -108,6 +109,9 @@ pub struct LabApp {
     start_when_ready: bool,
     #[cfg(target_arch = "wasm32")]
     fetched: FetchSlot,
+    /// The URL fragment last written to (or read from) the address bar.
+    #[cfg(target_arch = "wasm32")]
+    url_written: String,
 }
 
 impl LabApp {
@@ -129,6 +133,8 @@ impl LabApp {
             start_when_ready: false,
             #[cfg(target_arch = "wasm32")]
             fetched: Default::default(),
+            #[cfg(target_arch = "wasm32")]
+            url_written: String::new(),
         };
         if let Err(why) = &app.gpu {
             app.notices.push(format!(
@@ -163,7 +169,62 @@ impl LabApp {
                 }
             }
         };
-        Self::new(gpu)
+        #[allow(unused_mut)]
+        let mut app = Self::new(gpu);
+        #[cfg(target_arch = "wasm32")]
+        app.sync_url();
+        app
+    }
+
+    /// What a link to the current setup carries.
+    pub fn link(&self) -> LinkState {
+        LinkState {
+            preset: self.preset.clone(),
+            config: self.config.clone(),
+            backend: self.backend,
+            lecture: !self.view.show_setup,
+        }
+    }
+
+    /// The whole link to share: the page's address with this setup's fragment (natively,
+    /// where there is no address, the fragment alone: `lottery-lab --link '#…'` opens it).
+    pub fn share_url(&self) -> String {
+        let fragment = format!("#{}", self.link().to_fragment());
+        #[cfg(target_arch = "wasm32")]
+        if let Some(href) = web_sys::window().and_then(|w| w.location().href().ok()) {
+            let base = href.split_once('#').map_or(href.as_str(), |(b, _)| b);
+            return format!("{base}{fragment}");
+        }
+        fragment
+    }
+
+    /// Take the setup from a link (a whole URL or just its fragment). Fields the link gets
+    /// wrong keep the preset's values, and each is named in a notice.
+    pub fn apply_link(&mut self, link: &str) {
+        let fragment = link.split_once('#').map_or(link, |(_, f)| f);
+        let (state, problems) = LinkState::parse(fragment, DEFAULT_PRESET);
+        self.preset = state.preset;
+        self.config = state.config;
+        self.backend = state.backend;
+        self.view.show_setup = !state.lecture;
+        self.notices.retain(|n| !n.starts_with("Link: "));
+        self.notices
+            .extend(problems.into_iter().map(|p| format!("Link: {p}")));
+    }
+
+    /// Keep the address bar and the setup in step: a fragment typed or pasted by the user is
+    /// read, and every edit of the setup is written back (without adding history entries).
+    #[cfg(target_arch = "wasm32")]
+    fn sync_url(&mut self) {
+        let hash = crate::web::location_hash();
+        if hash != self.url_written && hash.len() > 1 {
+            self.apply_link(&hash);
+        }
+        let fragment = format!("#{}", self.link().to_fragment());
+        if fragment != self.url_written {
+            crate::web::replace_hash(&fragment);
+            self.url_written = fragment;
+        }
     }
 
     pub fn select_preset(&mut self, id: &str) {
@@ -267,6 +328,8 @@ impl LabApp {
     /// Per frame, before drawing: receive fetched data, then give the experiment its slice.
     pub fn tick(&mut self, ctx: &egui::Context) {
         #[cfg(target_arch = "wasm32")]
+        self.sync_url();
+        #[cfg(target_arch = "wasm32")]
         if let Some(result) = self.fetched.borrow_mut().take() {
             self.digits =
                 match result.and_then(|bytes| mnist::decode(&bytes).map_err(|e| e.to_string())) {
@@ -355,6 +418,9 @@ impl LabApp {
             "finished": session.is_some_and(|s| s.experiment.is_done()),
             "status": record.map(|r| serde_json::to_value(&r.status).unwrap_or_default()),
             "preset": self.preset,
+            "config": self.config,
+            "link": self.link().to_fragment(),
+            "lecture_view": !self.view.show_setup,
             "current_round": session.map(|s| s.last_progress.round),
             "rounds": rounds,
             "notices": self.notices,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use lottery_lab::data::{DatasetConfig, mnist};
+use lottery_lab::experiment::link::LinkState;
 use lottery_lab::experiment::{
     Controls, Experiment, ExperimentConfig, ExperimentRecord, ResetMode, RoundRecord, RunKind,
     Schedule, Status, presets,
@@ -26,6 +27,9 @@ use lottery_lab::train::gpu::{BackendPreference, GpuContext};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Open the window with this link's experiment (a shared URL, or just its `#…` part).
+    #[arg(long)]
+    link: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -43,6 +47,10 @@ struct RunArgs {
     /// Start from this preset (see `lottery-lab presets`).
     #[arg(long, default_value = "lenet-mnist")]
     preset: String,
+    /// Start from a shared link's experiment instead (a URL or its `#…` part); the other
+    /// options still override its fields.
+    #[arg(long, conflicts_with = "preset")]
+    link: Option<String>,
     /// Pruning rounds (iterative schedule).
     #[arg(long)]
     rounds: Option<usize>,
@@ -152,8 +160,9 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => run(*args),
         Some(Command::Presets) => {
             for p in presets::ALL {
+                let link = LinkState::from_preset(p.id).expect("listed").to_fragment();
                 println!(
-                    "{:<12} {}\n{}\n",
+                    "{:<12} {}\n{}\n  link: #{link}\n",
                     p.id,
                     p.title,
                     textwrap(p.explanation, 88)
@@ -162,7 +171,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::Bench(args)) => bench::run(args),
-        None => open_window(),
+        None => open_window(cli.link),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -174,7 +183,7 @@ pub fn main() -> ExitCode {
 }
 
 /// The app in a native window (eframe with wgpu).
-fn open_window() -> Result<()> {
+fn open_window(link: Option<String>) -> Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1280.0, 800.0])
@@ -184,10 +193,12 @@ fn open_window() -> Result<()> {
     eframe::run_native(
         "Lottery Lab",
         options,
-        Box::new(|cc| {
-            Ok(Box::new(lottery_lab::app::LabApp::from_creation_context(
-                cc,
-            )))
+        Box::new(move |cc| {
+            let mut app = lottery_lab::app::LabApp::from_creation_context(cc);
+            if let Some(link) = &link {
+                app.apply_link(link);
+            }
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
@@ -223,6 +234,14 @@ fn build_config(args: &RunArgs) -> Result<ExperimentConfig> {
         );
     };
     let mut c = (preset.config)();
+    if let Some(link) = &args.link {
+        let fragment = link.split_once('#').map_or(link.as_str(), |(_, f)| f);
+        let (state, problems) = LinkState::parse(fragment, &args.preset);
+        for problem in problems {
+            eprintln!("warning: link: {problem}");
+        }
+        c = state.config;
+    }
     if let Some(rounds) = args.rounds {
         c.schedule = Schedule::Iterative { rounds };
     }

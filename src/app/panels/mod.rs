@@ -48,6 +48,14 @@ pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
 
 fn central(app: &mut LabApp, ui: &mut egui::Ui) {
     notices(app, ui);
+    if !app.view.show_setup || app.view.plots_only {
+        // The setup panel (and its explanation) is hidden: say what the hall is watching.
+        if let Some(preset) = crate::experiment::presets::find(&app.preset) {
+            egui::CollapsingHeader::new(format!("About: {}", preset.title))
+                .id_salt("about")
+                .show(ui, |ui| ui.label(preset.explanation));
+        }
+    }
     let Some(session) = &app.session else {
         ui.add_space(20.0);
         ui.heading("Press Run to watch the lottery ticket hypothesis happen.");

@@ -30,6 +30,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     if let Some(preset) = presets::find(&app.preset) {
         ui.label(egui::RichText::new(preset.explanation).small());
     }
+    share(app, ui);
     ui.separator();
 
     let c = &mut app.config;
@@ -182,4 +183,31 @@ fn dataset_kind(d: &DatasetConfig) -> &'static str {
         DatasetConfig::Toy2d { .. } => "2-D toy",
         DatasetConfig::Fraud { .. } => "card fraud",
     }
+}
+
+/// The link that reproduces this setup (the address bar carries it too, on the web).
+fn share(app: &mut LabApp, ui: &mut egui::Ui) {
+    ui.horizontal(|ui| {
+        let link = app.share_url();
+        if ui
+            .button("Copy link")
+            .on_hover_text("A link that opens exactly this experiment (config and seed)")
+            .clicked()
+        {
+            ui.ctx().copy_text(link);
+            app.notices.retain(|n| !n.starts_with("Copied"));
+            app.notices
+                .push("Copied the link to this experiment.".into());
+        }
+        let mut lecture = !app.view.show_setup;
+        if ui
+            .checkbox(&mut lecture, "lecture view")
+            .on_hover_text(
+                "Hide this panel: only the run controls and the plots (the link keeps it)",
+            )
+            .changed()
+        {
+            app.view.show_setup = !lecture;
+        }
+    });
 }
