@@ -3,6 +3,7 @@
 //! answers later (the GPU) simply leaves the machine waiting until a later call.
 
 mod config;
+pub mod io;
 pub mod link;
 pub mod presets;
 mod record;
@@ -146,6 +147,7 @@ impl Experiment {
             },
             engine: engine.info(),
             theta_init: config.keep_weights.then(|| theta_init.clone()),
+            theta_rewind: None,
             rounds: Vec::new(),
             status: Status::Running,
             notes: Vec::new(),
@@ -175,6 +177,92 @@ impl Experiment {
         };
         if experiment.config.reset == (ResetMode::Rewind { iteration: 0 }) {
             experiment.theta_rewind = Some(experiment.theta_init.clone());
+        }
+        Ok(experiment)
+    }
+
+    /// Pick up a saved record (an imported file, or the page's saved state after a reload):
+    /// its finished rounds are kept as they are, and a record that was still running goes on
+    /// with the next round exactly as the uninterrupted experiment would have (tested).
+    /// A record without weights can be viewed but not continued; it says so in its status.
+    pub fn resume(
+        saved: ExperimentRecord,
+        data: Arc<DataSplits>,
+        engine: Box<dyn Engine>,
+    ) -> Result<Self, String> {
+        saved.check()?;
+        let mut experiment =
+            Self::new(saved.config.clone(), data, engine).map_err(|e| e.to_string())?;
+        let data_matches = {
+            let (a, b) = (&saved.data, &experiment.record.data);
+            a.train == b.train && a.val == b.val && a.test == b.test && a.classes == b.classes
+        };
+        if saved.spec != experiment.spec || !data_matches {
+            return Err(format!(
+                "data: the file was made on {} ({} training samples, network {}), which does                  not match this data ({}, {} training samples, network {})",
+                saved.data.name,
+                saved.data.train,
+                saved.spec.label(),
+                experiment.record.data.name,
+                experiment.record.data.train,
+                experiment.spec.label()
+            ));
+        }
+        if let Some(theta) = &saved.theta_init
+            && *theta != experiment.theta_init
+        {
+            return Err("theta_init: the file's initial weights are not the ones its seed                         gives: it was edited or made by another version"
+                .into());
+        }
+        let record = &mut experiment.record;
+        record.rounds = saved.rounds;
+        record.notes = saved.notes;
+        record.theta_rewind = saved.theta_rewind.clone();
+        record.status = saved.status;
+        if saved.engine != record.engine && !record.rounds.is_empty() {
+            record.notes.push(format!(
+                "rounds 0-{} were trained on {}",
+                record.rounds.len() - 1,
+                saved.engine.name
+            ));
+        }
+        if experiment.record.rounds.is_empty() || experiment.is_done() {
+            return Ok(experiment);
+        }
+        // Still running: rebuild the state the next round is planned from.
+        let rounds = &experiment.record.rounds;
+        let last = rounds.last().expect("not empty");
+        let ticket = last.run(RunKind::Ticket).expect("checked");
+        let dense = rounds[0].run(RunKind::Ticket).expect("checked");
+        let rewind_needed =
+            matches!(experiment.config.reset, ResetMode::Rewind { iteration } if iteration > 0);
+        let state = (
+            ticket.trained.clone(),
+            dense.trained.clone(),
+            ticket.mask.clone(),
+            last.round,
+        );
+        match state {
+            (Some(trained), Some(dense), mask, round)
+                if !rewind_needed || saved.theta_rewind.is_some() =>
+            {
+                experiment.dense_trained = Some(dense);
+                experiment.ticket_trained = Some(trained);
+                experiment.ticket_mask = mask;
+                if rewind_needed {
+                    experiment.theta_rewind = saved.theta_rewind;
+                }
+                experiment.round = round;
+                experiment.queue.clear();
+                experiment.runs_in_round = 0;
+                experiment.finish_round();
+            }
+            _ => {
+                experiment.record.status = Status::Stopped {
+                    reason: "the saved record has no trained weights, so it can be viewed but                              not continued"
+                        .into(),
+                }
+            }
         }
         Ok(experiment)
     }
@@ -352,7 +440,12 @@ impl Experiment {
                         return Ok(Flow::Continue);
                     }
                 }
-                (Awaiting::RewindWeights, JobResult::Weights(net)) => self.theta_rewind = Some(net),
+                (Awaiting::RewindWeights, JobResult::Weights(net)) => {
+                    if self.config.keep_weights {
+                        self.record.theta_rewind = Some(net.clone());
+                    }
+                    self.theta_rewind = Some(net)
+                }
                 (Awaiting::FinalWeights, JobResult::Weights(net)) => {
                     self.finish_run(net);
                     return Ok(Flow::Continue);

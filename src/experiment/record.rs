@@ -146,6 +146,10 @@ pub struct ExperimentRecord {
     /// theta_0 (present when the config keeps weights).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theta_init: Option<Network>,
+    /// theta_k for late rewinding, once the dense run reached iteration k (kept weights only):
+    /// what a saved experiment needs to continue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theta_rewind: Option<Network>,
     pub rounds: Vec<RoundRecord>,
     pub status: Status,
     /// Notices for the user along the way (an engine switch, a collapsed layer, ...).
@@ -160,12 +164,109 @@ impl ExperimentRecord {
     pub fn without_weights(&self) -> Self {
         let mut record = self.clone();
         record.theta_init = None;
+        record.theta_rewind = None;
         for round in &mut record.rounds {
             for run in &mut round.runs {
                 run.trained = None;
             }
         }
         record
+    }
+
+    /// Everything a file could get wrong that serde does not catch: the format, the config,
+    /// and every mask and weight matrix against the network's shape. The first problem is
+    /// named with its place (`rounds[3].runs[1].mask`).
+    pub fn check(&self) -> Result<(), String> {
+        if self.format != RECORD_FORMAT {
+            return Err(format!(
+                "format: '{}' is not a Lottery Lab record ({RECORD_FORMAT})",
+                self.format
+            ));
+        }
+        self.config.validate().map_err(|e| format!("config.{e}"))?;
+        if self.spec.hidden != self.config.hidden
+            || self.spec.input == 0
+            || self.spec.output != self.data.classes
+        {
+            return Err(format!(
+                "spec: the network {} does not match the config's hidden layers {:?} and {} classes",
+                self.spec.label(),
+                self.config.hidden,
+                self.data.classes
+            ));
+        }
+        if self.spec.input > 100_000 || self.data.classes > 1_000 {
+            return Err("spec: the network is larger than this app handles".into());
+        }
+        let shapes = self.spec.layer_shapes();
+        let check_net = |net: &Network, place: &str| -> Result<(), String> {
+            let got: Vec<(usize, usize)> = net.layers.iter().map(|l| l.weight.dim()).collect();
+            let biases_ok = net
+                .layers
+                .iter()
+                .zip(&shapes)
+                .all(|(l, &(_, out))| l.bias.len() == out);
+            if got != shapes || !biases_ok || net.spec != self.spec {
+                return Err(format!(
+                    "{place}: weight shapes {got:?} do not match the network {}",
+                    self.spec.label()
+                ));
+            }
+            Ok(())
+        };
+        if let Some(net) = &self.theta_init {
+            check_net(net, "theta_init")?;
+        }
+        if let Some(net) = &self.theta_rewind {
+            check_net(net, "theta_rewind")?;
+        }
+        if self.rounds.len() > self.config.rounds() + 1 {
+            return Err(format!(
+                "rounds: {} rounds, but the config has only {}",
+                self.rounds.len(),
+                self.config.rounds() + 1
+            ));
+        }
+        for (i, round) in self.rounds.iter().enumerate() {
+            if round.round != i {
+                return Err(format!(
+                    "rounds[{i}].round: {} where {i} was expected",
+                    round.round
+                ));
+            }
+            if round.run(RunKind::Ticket).is_none() {
+                return Err(format!("rounds[{i}]: no ticket run"));
+            }
+            for (j, run) in round.runs.iter().enumerate() {
+                let place = format!("rounds[{i}].runs[{j}]");
+                let mask_shapes: Vec<(usize, usize)> =
+                    run.mask.layers.iter().map(|l| l.dim()).collect();
+                if mask_shapes != shapes {
+                    return Err(format!(
+                        "{place}.mask: shapes {mask_shapes:?} do not match the network {}",
+                        self.spec.label()
+                    ));
+                }
+                if (run.density - run.mask.density()).abs() > 1e-9
+                    || run.layer_density.len() != shapes.len()
+                {
+                    return Err(format!(
+                        "{place}.density: {} does not match its mask ({})",
+                        run.density,
+                        run.mask.density()
+                    ));
+                }
+                if let Some(net) = &run.trained {
+                    check_net(net, &format!("{place}.trained"))?;
+                }
+                if run.curve.len() > self.config.iterations / self.config.eval_every + 2 {
+                    return Err(format!(
+                        "{place}.curve: more points than the config evaluates"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One row per round and run: the CSV export.

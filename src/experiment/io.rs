@@ -1,0 +1,118 @@
+//! What leaves the app as a file and comes back: the record as JSON (config embedded) and
+//! CSV, and the ticket itself (a mask and the initial weights it trains from).
+//!
+//! Reading is strict: a file is parsed and checked completely before anything uses it, and the
+//! first problem is reported with its line and column (syntax) or its field (content).
+
+use serde::{Deserialize, Serialize};
+
+use super::{ExperimentConfig, ExperimentRecord, ResetMode, RunKind};
+use crate::model::{Mask, MlpSpec, Network};
+use crate::rng;
+
+/// Larger files are refused before parsing (a LeNet record with every weight is ~60 MB).
+pub const MAX_FILE_BYTES: usize = 400 << 20;
+
+pub const TICKET_FORMAT: &str = "lottery-lab-ticket/1";
+
+/// A winning ticket, self-contained: train `theta_init ⊙ mask` (or from `theta_rewind`) with
+/// the config's optimiser to reproduce the round's run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TicketFile {
+    pub format: String,
+    pub config: ExperimentConfig,
+    pub spec: MlpSpec,
+    pub round: usize,
+    pub density: f64,
+    pub layer_density: Vec<f64>,
+    /// Test accuracy of the ticket at its early-stop iteration.
+    pub test_accuracy: Option<f32>,
+    pub mask: Mask,
+    pub theta_init: Network,
+    /// Where the ticket restarts from under late rewinding (theta_k), when that is the reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theta_rewind: Option<Network>,
+}
+
+/// The ticket of `round`. theta_0 comes from the record or, when it kept no weights, from the
+/// config's seed (the same draw the experiment made).
+pub fn ticket(record: &ExperimentRecord, round: usize) -> Result<TicketFile, String> {
+    let run = record
+        .rounds
+        .get(round)
+        .and_then(|r| r.run(RunKind::Ticket))
+        .ok_or_else(|| format!("round {round} has no ticket yet"))?;
+    let theta_init = record.theta_init.clone().unwrap_or_else(|| {
+        Network::init(
+            &record.spec,
+            record.config.init,
+            &mut rng::rng(record.config.seed, "init"),
+        )
+    });
+    let theta_rewind = match record.config.reset {
+        ResetMode::Rewind { iteration } if iteration > 0 => record.theta_rewind.clone(),
+        _ => None,
+    };
+    Ok(TicketFile {
+        format: TICKET_FORMAT.into(),
+        config: record.config.clone(),
+        spec: record.spec.clone(),
+        round,
+        density: run.density,
+        layer_density: run.layer_density.clone(),
+        test_accuracy: run.accuracy(),
+        mask: run.mask.clone(),
+        theta_init,
+        theta_rewind,
+    })
+}
+
+/// Parse and check a results file. Nothing is returned unless all of it is sound.
+pub fn parse_record(text: &str) -> Result<ExperimentRecord, String> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is {} MB; results files up to {} MB are read",
+            text.len() >> 20,
+            MAX_FILE_BYTES >> 20
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    match value.get("format").and_then(|f| f.as_str()) {
+        Some(super::RECORD_FORMAT) => {}
+        Some(TICKET_FORMAT) => {
+            return Err("this is a ticket file (masks and θ₀), not a results file".into());
+        }
+        Some(other) => {
+            return Err(format!(
+                "format: '{other}' is not a Lottery Lab results file ({})",
+                super::RECORD_FORMAT
+            ));
+        }
+        None => return Err("format: missing; this is not a Lottery Lab results file".into()),
+    }
+    // Parse again from the text (not the value) so that errors carry line and column.
+    let record: ExperimentRecord = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    record.check()?;
+    Ok(record)
+}
+
+/// A file name for an export: `lottery-lab-<preset>-seed<seed>[-suffix].<ext>`, file-system safe.
+pub fn file_name(preset: &str, seed: u64, suffix: &str, ext: &str) -> String {
+    let safe: String = preset
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let suffix = if suffix.is_empty() {
+        String::new()
+    } else {
+        format!("-{suffix}")
+    };
+    format!("lottery-lab-{safe}-seed{seed}{suffix}.{ext}")
+}
