@@ -183,3 +183,71 @@ pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     .map_err(|e| format!("reading {url}: {e:?}"))?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
+
+/// Offer `bytes` as a download named `name`.
+pub fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
+    use wasm_bindgen::JsCast as _;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+        .map_err(|e| format!("{e:?}"))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
+    let anchor: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(|e| format!("{e:?}"))?
+        .dyn_into()
+        .map_err(|_| "not an anchor")?;
+    anchor.set_href(&url);
+    anchor.set_download(name);
+    anchor.click();
+    // The click has started the download; the blob's URL can go once it has been read.
+    let revoke = Closure::once_into_js(move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    if let Some(window) = web_sys::window() {
+        let _ = window
+            .set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 60_000);
+    }
+    Ok(())
+}
+
+/// Open the browser's file picker; the chosen file's name and bytes land in `slot`.
+pub fn pick_file(
+    accept: &str,
+    slot: crate::app::files::Slot<crate::app::files::Arrival>,
+    ctx: egui::Context,
+) {
+    use wasm_bindgen::JsCast as _;
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let Ok(input) = document
+        .create_element("input")
+        .map(|e| e.unchecked_into::<web_sys::HtmlInputElement>())
+    else {
+        return;
+    };
+    input.set_type("file");
+    input.set_accept(accept);
+    let picked = input.clone();
+    let on_change = Closure::once_into_js(move || {
+        let Some(file) = picked.files().and_then(|files| files.get(0)) else {
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let name = file.name();
+            let result = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+                .await
+                .map(|buffer| (name, js_sys::Uint8Array::new(&buffer).to_vec()))
+                .map_err(|e| format!("{e:?}"));
+            *slot.lock().expect("not poisoned") = Some(result);
+            ctx.request_repaint();
+        });
+    });
+    input.set_onchange(Some(on_change.unchecked_ref()));
+    input.click();
+}

@@ -253,3 +253,136 @@ fn a_link_sets_up_its_preset_and_lecture_view_and_names_bad_fields() {
     assert_ne!(harness.state().link().to_fragment(), before);
     assert!(harness.state().share_url().contains("seed=10"));
 }
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lottery-lab-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn export_then_open_shows_the_same_experiment_and_plots_export_as_png() {
+    let mut harness = harness();
+    let dir = scratch_dir("export");
+    harness.state_mut().export_dir = Some(dir.clone());
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    harness.run_steps(2);
+    // Through the File menu, as a user would.
+    for item in [
+        "Export results (CSV)",
+        "Export results (JSON)",
+        "Export the ticket of round 3",
+        "Export plots (PNG)",
+    ] {
+        harness.get_by_label("File").click();
+        harness.run_steps(2);
+        harness.get_by_label(item).click();
+        harness.run_steps(3);
+    }
+    let files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "lottery-lab-tiny-seed1.csv",
+        "lottery-lab-tiny-seed1.json",
+        "lottery-lab-tiny-seed1-ticket-round3.json",
+        "lottery-lab-tiny-seed1-accuracy-vs-density.png",
+        "lottery-lab-tiny-seed1-learning-curves.png",
+    ] {
+        assert!(
+            files.iter().any(|f| f == expected),
+            "{expected} not in {files:?}"
+        );
+    }
+    let png = std::fs::read(dir.join("lottery-lab-tiny-seed1-accuracy-vs-density.png")).unwrap();
+    let info = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .unwrap();
+    assert!(info.info().width > 200 && info.info().height > 100);
+
+    // Open the JSON in a fresh app: the same rounds on screen, nothing to train.
+    let record = harness
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .experiment
+        .record()
+        .clone();
+    let json = std::fs::read(dir.join("lottery-lab-tiny-seed1.json")).unwrap();
+    let mut fresh = Harness::builder()
+        .with_size(egui::vec2(1280.0, 720.0))
+        .wgpu()
+        .build_eframe(|cc| LabApp::from_creation_context(cc));
+    fresh
+        .state_mut()
+        .open_file("lottery-lab-tiny-seed1.json", &json);
+    fresh.run_steps(3);
+    let opened = fresh.state().session.as_ref().expect("opened");
+    assert!(opened.experiment.is_done());
+    assert_eq!(opened.experiment.record().rounds, record.rounds);
+    assert_eq!(fresh.state().preset, "tiny");
+    fresh.get_by_label_contains("Opened a finished experiment: 4 rounds");
+    // A broken file changes nothing and says why.
+    fresh.state_mut().open_file(
+        "bad.json",
+        b"{\"format\": \"lottery-lab-record/1\", \"rounds\": [",
+    );
+    fresh.run_steps(2);
+    fresh.get_by_label_contains("bad.json was not opened (nothing changed)");
+    assert_eq!(
+        fresh
+            .state()
+            .session
+            .as_ref()
+            .unwrap()
+            .experiment
+            .record()
+            .rounds,
+        record.rounds
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_imported_csv_trains_like_a_built_in_dataset() {
+    let mut harness = harness();
+    let mut csv = String::from("x,y,label\n");
+    for i in 0..300 {
+        let (x, y) = ((i % 20) as f32 / 10.0 - 1.0, (i / 20) as f32 / 7.5 - 1.0);
+        let class = if x * x + y * y < 0.5 {
+            "inside"
+        } else {
+            "outside"
+        };
+        csv += &format!("{x},{y},{class}\n");
+    }
+    harness
+        .state_mut()
+        .open_file("ring.csv", b"x,y,label\n1,2\n");
+    harness.run_steps(2);
+    harness.get_by_label_contains("ring.csv was not imported (nothing changed): line 2");
+    assert!(harness.state().imported.is_none());
+    harness.state_mut().open_file("ring.csv", csv.as_bytes());
+    harness.run_steps(2);
+    harness.get_by_label_contains("Imported ring.csv: 300 rows, 2 features, 2 classes");
+    harness.get_by_label("ring.csv: 300 rows, 2 features, 2 classes");
+    let link = harness.state().link().to_fragment();
+    assert!(link.contains("data=csv&file=ring.csv&fp="), "{link}");
+    harness.get_by_label("Run").click();
+    run_until(&mut harness, finished);
+    let record = harness
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .experiment
+        .record()
+        .clone();
+    assert_eq!(record.data.name, "ring.csv");
+    assert_eq!(record.rounds.len(), 4);
+    let dense = record.rounds[0].runs[0].accuracy().unwrap();
+    assert!(dense > 0.8, "a disc in a square is learnable: {dense}");
+}

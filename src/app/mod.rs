@@ -5,6 +5,7 @@
 //! measured cost of a step (about 8 ms), and a GPU engine simply answers on a later frame.
 
 mod colors;
+pub mod files;
 mod panels;
 mod session;
 mod stats;
@@ -14,7 +15,9 @@ use std::sync::Arc;
 pub use session::Session;
 pub use stats::FrameStats;
 
-use crate::data::{Dataset, DatasetConfig, mnist};
+use crate::data::csv::ImportedData;
+use crate::data::{DataSplits, Dataset, DatasetConfig, mnist};
+use crate::experiment::ExperimentRecord;
 use crate::experiment::link::LinkState;
 use crate::experiment::{ExperimentConfig, RunKind, presets};
 use crate::train::gpu::{BackendPreference, GpuContext};
@@ -53,6 +56,11 @@ pub struct ViewState {
     pub previous_round: usize,
     pub shown_round: usize,
     pub round_changed_at: f64,
+    /// Where each plot was drawn this frame (for the PNG export).
+    pub plot_rects: files::PlotRects,
+    /// Natively: the Open window and its path.
+    pub show_open: bool,
+    pub open_path: String,
 }
 
 impl ViewState {
@@ -82,6 +90,9 @@ impl Default for ViewState {
             previous_round: 0,
             shown_round: 0,
             round_changed_at: f64::NEG_INFINITY,
+            plot_rects: Vec::new(),
+            show_open: false,
+            open_path: String::new(),
         }
     }
 }
@@ -105,8 +116,16 @@ pub struct LabApp {
     /// Readable notices (bad input, fallbacks, errors), newest last.
     pub notices: Vec<String>,
     pub stats: FrameStats,
-    /// Start as soon as the digits arrive.
-    start_when_ready: bool,
+    /// A CSV the user brought (the `Imported` dataset).
+    pub imported: Option<Arc<ImportedData>>,
+    /// What to do once the digits arrive.
+    pending: Pending,
+    /// Files picked in the browser, and screenshots for the PNG export, land here.
+    picked: files::Slot<files::Arrival>,
+    screenshot: files::Slot<Arc<egui::ColorImage>>,
+    /// Natively: where exports are written (`None`: the default folder).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub export_dir: Option<std::path::PathBuf>,
     #[cfg(target_arch = "wasm32")]
     fetched: FetchSlot,
     /// The URL fragment last written to (or read from) the address bar.
@@ -130,7 +149,12 @@ impl LabApp {
             view: ViewState::default(),
             notices: Vec::new(),
             stats: FrameStats::default(),
-            start_when_ready: false,
+            imported: None,
+            pending: Pending::Nothing,
+            picked: Default::default(),
+            screenshot: Default::default(),
+            #[cfg(not(target_arch = "wasm32"))]
+            export_dir: None,
             #[cfg(target_arch = "wasm32")]
             fetched: Default::default(),
             #[cfg(target_arch = "wasm32")]
@@ -243,30 +267,8 @@ impl LabApp {
             self.notices.push(format!("Cannot start: {e}"));
             return;
         }
-        let digits = match (&self.config.dataset, &self.digits) {
-            (DatasetConfig::Mnist, Digits::Ready(d)) => Some(d.clone()),
-            (DatasetConfig::Mnist, Digits::Failed(why)) => {
-                self.notices
-                    .push(format!("The MNIST digits could not be loaded: {why}"));
-                return;
-            }
-            (DatasetConfig::Mnist, _) => {
-                self.request_digits();
-                self.start_when_ready = true;
-                return;
-            }
-            _ => None,
-        };
-        let data = match self
-            .config
-            .dataset
-            .load(self.config.seed, digits.as_deref())
-        {
-            Ok(data) => Arc::new(data),
-            Err(e) => {
-                self.notices.push(format!("Cannot load the data: {e}"));
-                return;
-            }
+        let Some(data) = self.load_data(&self.config.clone(), Pending::Start) else {
+            return;
         };
         match Session::start(self.config.clone(), data, self.backend, self.gpu.clone()) {
             Ok(session) => {
@@ -276,6 +278,89 @@ impl LabApp {
                 self.view.follow_latest = true;
             }
             Err(e) => self.notices.push(format!("Cannot start: {e}")),
+        }
+    }
+
+    /// The data `config` trains on, or `None` with a notice (or, while the digits are still
+    /// downloading, with `then` remembered for when they arrive).
+    fn load_data(&mut self, config: &ExperimentConfig, then: Pending) -> Option<Arc<DataSplits>> {
+        let digits = match (&config.dataset, &self.digits) {
+            (DatasetConfig::Mnist, Digits::Ready(d)) => Some(d.clone()),
+            (DatasetConfig::Mnist, Digits::Failed(why)) => {
+                self.notices
+                    .push(format!("The MNIST digits could not be loaded: {why}"));
+                return None;
+            }
+            (DatasetConfig::Mnist, _) => {
+                self.request_digits();
+                self.pending = then;
+                return None;
+            }
+            _ => None,
+        };
+        match config
+            .dataset
+            .load_with(config.seed, digits.as_deref(), self.imported.as_deref())
+        {
+            Ok(data) => Some(Arc::new(data)),
+            Err(e) => {
+                self.notices.push(format!("Cannot load the data: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Show a saved record (an imported results file, or the state saved before a reload):
+    /// its rounds on screen, and if it was still running, Run continues it.
+    pub fn open_record(&mut self, record: ExperimentRecord) {
+        let config = record.config.clone();
+        let rounds = record.rounds.len();
+        let Some(data) = self.load_data(&config, Pending::Open(Box::new(record.clone()))) else {
+            return;
+        };
+        match Session::resume(record, data, self.backend, self.gpu.clone()) {
+            Ok(mut session) => {
+                let done = session.experiment.is_done();
+                session.paused = !done;
+                self.preset = presets::ALL
+                    .iter()
+                    .find(|p| (p.config)() == config)
+                    .map_or(self.preset.clone(), |p| p.id.to_string());
+                self.config = config;
+                self.session = Some(session);
+                self.view.follow_latest = false;
+                self.view.round = rounds.saturating_sub(1);
+                self.notices.push(if done {
+                    format!("Opened a finished experiment: {rounds} rounds.")
+                } else {
+                    format!("Opened an experiment at round {rounds}: press Resume (or space) to continue it.")
+                });
+            }
+            Err(e) => self.notices.push(format!(
+                "The results were not opened (nothing changed): {e}"
+            )),
+        }
+    }
+
+    /// Make an imported CSV the data of the next Run.
+    pub fn import_csv(&mut self, name: &str, text: &str) {
+        match crate::data::csv::parse(name, text) {
+            Ok(data) => {
+                self.notices.push(format!(
+                    "Imported {name}: {} rows, {} features, {} classes. Run trains on it.",
+                    data.all.len(),
+                    data.feature_names.len(),
+                    data.class_names.len()
+                ));
+                self.config.dataset = DatasetConfig::Imported {
+                    name: data.name.clone(),
+                    fingerprint: data.fingerprint.clone(),
+                };
+                self.imported = Some(Arc::new(data));
+            }
+            Err(e) => self
+                .notices
+                .push(format!("{name} was not imported (nothing changed): {e}")),
         }
     }
 
@@ -337,11 +422,16 @@ impl LabApp {
                     Err(e) => Digits::Failed(e),
                 };
         }
-        if self.start_when_ready && !matches!(self.digits, Digits::Loading | Digits::NotRequested) {
-            self.start_when_ready = false;
-            self.start();
+        self.receive_files(ctx);
+        let digits_settled = !matches!(self.digits, Digits::Loading | Digits::NotRequested);
+        if digits_settled {
+            match std::mem::replace(&mut self.pending, Pending::Nothing) {
+                Pending::Nothing => {}
+                Pending::Start => self.start(),
+                Pending::Open(record) => self.open_record(*record),
+            }
         }
-        if matches!(self.digits, Digits::Loading) || self.start_when_ready {
+        if matches!(self.digits, Digits::Loading) || !matches!(self.pending, Pending::Nothing) {
             ctx.request_repaint();
         }
         let now = ctx.input(|i| i.time);
@@ -476,6 +566,13 @@ impl LabApp {
         self.start();
         Ok(())
     }
+}
+
+/// Work that waits for the digits to arrive.
+enum Pending {
+    Nothing,
+    Start,
+    Open(Box<ExperimentRecord>),
 }
 
 /// Overlay `patch` onto `base`, object fields recursively.

@@ -74,6 +74,31 @@ impl Session {
         })
     }
 
+    /// A saved record picked up again (see [`Experiment::resume`]).
+    pub fn resume(
+        record: crate::experiment::ExperimentRecord,
+        data: Arc<DataSplits>,
+        preference: BackendPreference,
+        gpu: Result<Arc<GpuContext>, String>,
+    ) -> Result<Self, String> {
+        let (engine, choice) = choose_engine(preference, gpu, data.clone());
+        let mut experiment = Experiment::resume(record, data, engine)?;
+        let last_progress = experiment.advance(0);
+        Ok(Self {
+            experiment,
+            choice,
+            paused: false,
+            pause_at_rounds: None,
+            last_progress,
+            step_cost_s: 1e-3,
+            samples_per_s: 0.0,
+            steps_total: 0,
+            active_s: 0.0,
+            last_tick: None,
+            cache: ViewCache::default(),
+        })
+    }
+
     /// One frame's slice of work; true while there is more to do. `frame_interval_ms` is the
     /// measured time between frames, if known.
     pub fn tick(&mut self, frame_interval_ms: Option<f32>) -> bool {

@@ -51,6 +51,10 @@ struct RunArgs {
     /// options still override its fields.
     #[arg(long, conflicts_with = "preset")]
     link: Option<String>,
+    /// Train on a CSV of numeric feature columns and a label column (named label, class,
+    /// target or y, else the last) instead of the preset's data.
+    #[arg(long)]
+    csv: Option<PathBuf>,
     /// Pruning rounds (iterative schedule).
     #[arg(long)]
     rounds: Option<usize>,
@@ -299,14 +303,35 @@ fn build_config(args: &RunArgs) -> Result<ExperimentConfig> {
 }
 
 fn run(args: RunArgs) -> Result<()> {
-    let config = build_config(&args)?;
+    let mut config = build_config(&args)?;
+    let imported = match &args.csv {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let name = path
+                .file_name()
+                .map_or("data.csv".into(), |n| n.to_string_lossy().into_owned());
+            let data = lottery_lab::data::csv::parse(&name, &text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            config.dataset = DatasetConfig::Imported {
+                name: data.name.clone(),
+                fingerprint: data.fingerprint.clone(),
+            };
+            Some(data)
+        }
+    };
     let digits = match config.dataset {
         DatasetConfig::Mnist => {
             Some(mnist::decode(mnist::BUNDLED).context("reading the bundled digits")?)
         }
         _ => None,
     };
-    let data = Arc::new(config.dataset.load(config.seed, digits.as_ref())?);
+    let data = Arc::new(config.dataset.load_with(
+        config.seed,
+        digits.as_ref(),
+        imported.as_ref(),
+    )?);
     let preference = args.backend.preference();
     let (engine, choice) = choose_engine(preference, native_gpu(preference), data.clone());
     if preference == BackendPreference::Gpu && !choice.use_gpu {

@@ -57,6 +57,11 @@ impl LinkState {
                 fields.push(("data", "fraud".into()));
                 fields.push(("samples", samples.to_string()));
             }
+            DatasetConfig::Imported { name, fingerprint } => {
+                fields.push(("data", "csv".into()));
+                fields.push(("file", name.clone()));
+                fields.push(("fp", fingerprint.clone()));
+            }
         }
         let hidden: Vec<String> = c.hidden.iter().map(|w| w.to_string()).collect();
         fields.push(("hidden", hidden.join(",")));
@@ -208,6 +213,8 @@ impl LinkState {
         match key {
             "preset" => {}
             "data" => fields.data = Some(value.to_ascii_lowercase()),
+            "file" => fields.file = Some(value.to_string()),
+            "fp" => fields.fingerprint = Some(value.to_ascii_lowercase()),
             "noise" => fields.noise = Some(parse_num::<f32>(value).ok_or_else(|| bad("a number"))?),
             "samples" => {
                 fields.samples =
@@ -317,6 +324,10 @@ impl LinkState {
             c.dataset = match data.as_str() {
                 "mnist" => DatasetConfig::Mnist,
                 "mnist1d" => DatasetConfig::Mnist1d,
+                "csv" => DatasetConfig::Imported {
+                    name: fields.file.clone().unwrap_or_default(),
+                    fingerprint: fields.fingerprint.clone().unwrap_or_default(),
+                },
                 "fraud" => DatasetConfig::Fraud {
                     samples: fields.samples.unwrap_or(fraud_samples),
                 },
@@ -420,6 +431,8 @@ impl LinkState {
 #[derive(Default)]
 struct Fields {
     data: Option<String>,
+    file: Option<String>,
+    fingerprint: Option<String>,
     noise: Option<f32>,
     samples: Option<usize>,
     opt: Option<String>,
@@ -540,7 +553,19 @@ mod tests {
         state.config.pruning.scope = Scope::Global;
         let (back, notices) = LinkState::parse(&state.to_fragment(), "digits-quick");
         assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back, state); // Imported data is named by file and fingerprint (its rows are not in the link).
+        state.config.dataset = DatasetConfig::Imported {
+            name: "my data & more.csv".into(),
+            fingerprint: "0123456789abcdef".into(),
+        };
+        let (back, notices) = LinkState::parse(&state.to_fragment(), "digits-quick");
+        assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(back, state);
+        let (_, notices) = LinkState::parse("data=csv&file=x.csv&fp=nothex", "tiny");
+        assert!(
+            notices.iter().any(|n| n.starts_with("dataset")),
+            "{notices:?}"
+        );
     }
 
     #[test]

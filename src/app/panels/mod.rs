@@ -5,6 +5,7 @@ mod accuracy;
 mod boundary;
 mod controls;
 mod curves;
+mod file_menu;
 mod heatmaps;
 mod lecture;
 mod overlay;
@@ -18,8 +19,10 @@ pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
     let ctx = ui.ctx().clone();
     lecture::keys(app, &ctx);
     lecture::apply_view(app, &ctx);
+    app.view.plot_rects.clear();
     egui::Panel::top("controls").show(ui, |ui| {
         ui.horizontal(|ui| {
+            file_menu::menu(app, ui);
             lecture::view_menu(app, ui);
             controls::ui(app, ui);
         });
@@ -40,6 +43,9 @@ pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
     });
     if app.view.show_overlay {
         overlay::ui(app, ui.ctx());
+    }
+    if app.view.show_open {
+        file_menu::open_window(app, &ctx);
     }
     if app.view.show_help {
         lecture::help(app, &ctx);
@@ -69,22 +75,39 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
     let record = session.experiment.record();
     // Two columns when there is room (a projector), one on a narrow screen.
     let wide = ui.available_width() > 900.0;
+    let mut rects = Vec::new();
     if wide {
         ui.columns(2, |cols| {
-            accuracy::ui(record, &app.view, &mut cols[0]);
-            curves::ui(session, &app.view, &mut cols[1]);
+            let r = cols[0].scope(|ui| accuracy::ui(record, &app.view, ui));
+            rects.push(("accuracy-vs-density", r.response.rect));
+            let r = cols[1].scope(|ui| curves::ui(session, &app.view, ui));
+            rects.push(("learning-curves", r.response.rect));
         });
     } else {
-        accuracy::ui(record, &app.view, ui);
-        curves::ui(session, &app.view, ui);
+        let r = ui.scope(|ui| accuracy::ui(record, &app.view, ui));
+        rects.push(("accuracy-vs-density", r.response.rect));
+        let r = ui.scope(|ui| curves::ui(session, &app.view, ui));
+        rects.push(("learning-curves", r.response.rect));
     }
     ui.separator();
-    slider::ui(app, ui);
+    let r = ui.scope(|ui| slider::ui(app, ui));
+    rects.push(("sparsity-slider", r.response.rect));
     ui.separator();
     let LabApp { session, view, .. } = app;
     let Some(session) = session else { return };
-    boundary::ui(session, view, ui);
-    heatmaps::ui(session, view, ui);
+    let r = ui.scope(|ui| boundary::ui(session, view, ui));
+    if r.response.rect.height() > 1.0 {
+        rects.push(("decision-boundary", r.response.rect));
+    }
+    let r = ui.scope(|ui| heatmaps::ui(session, view, ui));
+    rects.push(("heatmaps", r.response.rect));
+    // Only what is visible can be cut out of a screenshot.
+    let visible = ui.clip_rect();
+    view.plot_rects = rects
+        .into_iter()
+        .map(|(name, rect)| (name, rect.intersect(visible)))
+        .filter(|(_, rect)| rect.width() > 1.0 && rect.height() > 1.0)
+        .collect();
 }
 
 fn notices(app: &mut LabApp, ui: &mut egui::Ui) {

@@ -33,6 +33,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     share(app, ui);
     ui.separator();
 
+    let imported = app.imported.clone();
     let c = &mut app.config;
     let mut kind = dataset_kind(&c.dataset);
     egui::ComboBox::from_label("Data")
@@ -41,9 +42,35 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
             for k in ["MNIST digits", "MNIST-1D", "2-D toy", "card fraud"] {
                 ui.selectable_value(&mut kind, k, k);
             }
+            if imported.is_some() {
+                ui.selectable_value(&mut kind, "imported CSV", "imported CSV");
+            }
         });
+    if let (DatasetConfig::Imported { name, .. }, Some(data)) = (&c.dataset, &imported) {
+        ui.label(
+            egui::RichText::new(format!(
+                "{name}: {} rows, {} features, {} classes",
+                data.all.len(),
+                data.feature_names.len(),
+                data.class_names.len()
+            ))
+            .small(),
+        );
+    } else if let DatasetConfig::Imported { name, .. } = &c.dataset {
+        ui.colored_label(
+            egui::Color32::from_rgb(230, 170, 40),
+            format!("{name} is not loaded here: open it with File > Open"),
+        );
+    }
     if kind != dataset_kind(&c.dataset) {
         c.dataset = match kind {
+            "imported CSV" => match &imported {
+                Some(data) => DatasetConfig::Imported {
+                    name: data.name.clone(),
+                    fingerprint: data.fingerprint.clone(),
+                },
+                None => c.dataset.clone(),
+            },
             "MNIST digits" => DatasetConfig::Mnist,
             "MNIST-1D" => DatasetConfig::Mnist1d,
             "2-D toy" => DatasetConfig::Toy2d {
@@ -182,6 +209,7 @@ fn dataset_kind(d: &DatasetConfig) -> &'static str {
         DatasetConfig::Mnist1d => "MNIST-1D",
         DatasetConfig::Toy2d { .. } => "2-D toy",
         DatasetConfig::Fraud { .. } => "card fraud",
+        DatasetConfig::Imported { .. } => "imported CSV",
     }
 }
 

@@ -1,0 +1,280 @@
+//! Files in and out of the app. Exports download on the web and are written to a folder
+//! natively; imports come from a file picker (web), a path (native) or a drop on the window
+//! (both). Every import is checked completely before it touches the app's state.
+
+use std::sync::{Arc, Mutex};
+
+use super::LabApp;
+use crate::experiment::io;
+
+/// A file that arrived (picked, dropped or read from a path): its name and bytes.
+pub type Arrival = Result<(String, Vec<u8>), String>;
+
+/// Filled by asynchronous pickers and the screenshot callback, read on the next frame.
+pub type Slot<T> = Arc<Mutex<Option<T>>>;
+
+/// Plots and their place on screen (points), recorded while drawing, for the PNG export.
+pub type PlotRects = Vec<(&'static str, egui::Rect)>;
+
+/// Where native exports go: `$LOTTERY_LAB_EXPORTS`, else `~/Downloads/lottery-lab`, else the
+/// working folder.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn default_export_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("LOTTERY_LAB_EXPORTS") {
+        return dir.into();
+    }
+    match std::env::home_dir() {
+        Some(home) => home.join("Downloads").join("lottery-lab"),
+        None => std::path::PathBuf::from("lottery-lab-exports"),
+    }
+}
+
+impl LabApp {
+    /// Save `bytes` as `name`: a download on the web, a file in the export folder natively.
+    /// The notice says where it went (or why not).
+    pub fn save_file(&mut self, name: &str, mime: &str, bytes: &[u8]) {
+        let result = save(self, name, mime, bytes);
+        self.notices
+            .retain(|n| !n.starts_with("Saved ") && !n.starts_with("Downloaded "));
+        match result {
+            Ok(message) => self.notices.push(message),
+            Err(e) => self.notices.push(format!("Could not save {name}: {e}")),
+        }
+    }
+
+    fn export_name(&self, suffix: &str, ext: &str) -> String {
+        let seed = self
+            .session
+            .as_ref()
+            .map_or(self.config.seed, |s| s.experiment.config().seed);
+        io::file_name(&self.preset, seed, suffix, ext)
+    }
+
+    pub fn export_csv(&mut self) {
+        let Some(session) = &self.session else { return };
+        let csv = session.experiment.record().to_csv();
+        let name = self.export_name("", "csv");
+        self.save_file(&name, "text/csv", csv.as_bytes());
+    }
+
+    /// The whole record, config embedded (with every weight when the config keeps them).
+    pub fn export_json(&mut self) {
+        let Some(session) = &self.session else { return };
+        let json = match serde_json::to_string(session.experiment.record()) {
+            Ok(json) => json,
+            Err(e) => {
+                return self
+                    .notices
+                    .push(format!("Could not write the record: {e}"));
+            }
+        };
+        let name = self.export_name("", "json");
+        self.save_file(&name, "application/json", json.as_bytes());
+    }
+
+    /// The ticket of the selected round: its mask and θ₀.
+    pub fn export_ticket(&mut self) {
+        let Some(session) = &self.session else { return };
+        let round = self.view.round;
+        let json = io::ticket(session.experiment.record(), round)
+            .and_then(|t| serde_json::to_string(&t).map_err(|e| e.to_string()));
+        match json {
+            Ok(json) => {
+                let name = self.export_name(&format!("ticket-round{round}"), "json");
+                self.save_file(&name, "application/json", json.as_bytes());
+            }
+            Err(e) => self.notices.push(format!("No ticket to export: {e}")),
+        }
+    }
+
+    /// Ask for a screenshot; each plot is cut out of it on a later frame and saved as PNG.
+    pub fn export_plots(&mut self, ctx: &egui::Context) {
+        let slot = self.screenshot.clone();
+        let repaint = ctx.clone();
+        ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(
+            egui::ScreenshotCallback::new(move |image| {
+                *slot.lock().expect("not poisoned") = Some(image);
+                repaint.request_repaint();
+            }),
+        ));
+        ctx.request_repaint();
+    }
+
+    /// Per frame: files that arrived (picked, dropped) and a screenshot to cut into plots.
+    pub(super) fn receive_files(&mut self, ctx: &egui::Context) {
+        let arrived = self.picked.lock().expect("not poisoned").take();
+        if let Some(arrival) = arrived {
+            match arrival {
+                Ok((name, bytes)) => self.open_file(&name, &bytes),
+                Err(e) => self.notices.push(format!("Could not read the file: {e}")),
+            }
+        }
+        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
+        for file in dropped {
+            let name = file
+                .path()
+                .file_name()
+                .map_or("the dropped file".into(), |n| {
+                    n.to_string_lossy().into_owned()
+                });
+            #[cfg(not(target_arch = "wasm32"))]
+            match file.bytes() {
+                Ok(bytes) => self.open_file(&name, &bytes),
+                Err(e) => self.notices.push(format!("Could not read {name}: {e}")),
+            }
+            // The browser reads files asynchronously: the bytes land in the slot.
+            #[cfg(target_arch = "wasm32")]
+            {
+                let slot = self.picked.clone();
+                let repaint = ctx.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let result = file.bytes_async().await.map(|bytes| (name, bytes));
+                    *slot.lock().expect("not poisoned") = Some(result);
+                    repaint.request_repaint();
+                });
+            }
+        }
+        let shot = self.screenshot.lock().expect("not poisoned").take();
+        if let Some(image) = shot {
+            let ppp = ctx.pixels_per_point();
+            let rects = self.view.plot_rects.clone();
+            if rects.is_empty() {
+                self.notices.push("No plots on screen to export.".into());
+            }
+            for (plot, rect) in rects {
+                match crop_png(&image, rect, ppp) {
+                    Ok(png) => {
+                        let name = self.export_name(plot, "png");
+                        self.save_file(&name, "image/png", &png);
+                    }
+                    Err(e) => self.notices.push(format!("Could not export {plot}: {e}")),
+                }
+            }
+        }
+    }
+
+    /// Open a picked or dropped file: a results JSON, or a CSV of data to train on.
+    pub fn open_file(&mut self, name: &str, bytes: &[u8]) {
+        if bytes.len() > io::MAX_FILE_BYTES {
+            self.notices.push(format!("{name}: the file is too large"));
+            return;
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                self.notices.push(format!("{name}: not a text file ({e})"));
+                return;
+            }
+        };
+        if name.to_ascii_lowercase().ends_with(".csv") {
+            self.import_csv(name, text);
+            return;
+        }
+        match io::parse_record(text) {
+            Ok(record) => self.open_record(record),
+            Err(e) => self
+                .notices
+                .push(format!("{name} was not opened (nothing changed): {e}")),
+        }
+    }
+
+    /// Natively: read a file by its path (the Open window, or a drop).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open_path(&mut self, path: &str) {
+        let path = path.trim();
+        let name = std::path::Path::new(path)
+            .file_name()
+            .map_or(path.to_string(), |n| n.to_string_lossy().into_owned());
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.len() > io::MAX_FILE_BYTES as u64 => {
+                self.notices.push(format!("{name}: the file is too large"))
+            }
+            Ok(_) => match std::fs::read(path) {
+                Ok(bytes) => self.open_file(&name, &bytes),
+                Err(e) => self.notices.push(format!("Could not read {path}: {e}")),
+            },
+            Err(e) => self.notices.push(format!("Could not open {path}: {e}")),
+        }
+    }
+
+    /// Ask the user for a file (web: the browser's picker; natively: the Open window).
+    pub fn pick_file(&mut self, ctx: &egui::Context) {
+        #[cfg(target_arch = "wasm32")]
+        crate::web::pick_file(".json,.csv", self.picked.clone(), ctx.clone());
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = ctx;
+            self.view.show_open = true;
+        }
+    }
+}
+
+fn save(app: &LabApp, name: &str, mime: &str, bytes: &[u8]) -> Result<String, String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = app;
+        crate::web::download(name, mime, bytes)?;
+        Ok(format!("Downloaded {name}."))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = mime;
+        let dir = app.export_dir.clone().unwrap_or_else(default_export_dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(format!("Saved {}", path.display()))
+    }
+}
+
+/// Cut `rect` (points) out of a screenshot and encode it as PNG.
+pub fn crop_png(image: &egui::ColorImage, rect: egui::Rect, ppp: f32) -> Result<Vec<u8>, String> {
+    let [w, h] = image.size;
+    let to_px = |v: f32, max: usize| ((v * ppp).round().max(0.0) as usize).min(max);
+    let (x0, x1) = (to_px(rect.min.x, w), to_px(rect.max.x, w));
+    let (y0, y1) = (to_px(rect.min.y, h), to_px(rect.max.y, h));
+    if x1 <= x0 || y1 <= y0 {
+        return Err("the plot is not on screen".into());
+    }
+    let mut rgba = Vec::with_capacity((x1 - x0) * (y1 - y0) * 4);
+    for y in y0..y1 {
+        for px in &image.pixels[y * w + x0..y * w + x1] {
+            rgba.extend_from_slice(&px.to_srgba_unmultiplied());
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, (x1 - x0) as u32, (y1 - y0) as u32);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&rgba).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crop_cuts_the_right_pixels_and_decodes() {
+        let mut image = egui::ColorImage::filled([40, 30], egui::Color32::BLACK);
+        for y in 10..20 {
+            for x in 4..24 {
+                image.pixels[y * 40 + x] = egui::Color32::RED;
+            }
+        }
+        // 2 pixels per point: points (2, 5)-(12, 10) are pixels (4, 10)-(24, 20).
+        let rect = egui::Rect::from_min_max(egui::pos2(2.0, 5.0), egui::pos2(12.0, 10.0));
+        let png = crop_png(&image, rect, 2.0).unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(png));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (20, 10));
+        assert!(buf.chunks(4).all(|p| p == [255, 0, 0, 255]));
+        // Off screen: a message, not a panic.
+        let off = egui::Rect::from_min_max(egui::pos2(100.0, 100.0), egui::pos2(200.0, 200.0));
+        assert!(crop_png(&image, off, 2.0).is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! The File menu: export the record (CSV, JSON), the ticket, the plots (PNG); open a results
+//! file or a CSV of data; copy the link. Natively also the Open window (a path to read).
+
+use crate::app::LabApp;
+
+pub fn menu(app: &mut LabApp, ui: &mut egui::Ui) {
+    let ctx = ui.ctx().clone();
+    ui.menu_button("File", |ui| {
+        let has_record = app
+            .session
+            .as_ref()
+            .is_some_and(|s| !s.experiment.record().rounds.is_empty());
+        let item = |ui: &mut egui::Ui, enabled: bool, text: &str, hover: &str| {
+            ui.add_enabled(enabled, egui::Button::new(text))
+                .on_hover_text(hover)
+                .on_disabled_hover_text("Run an experiment first")
+                .clicked()
+        };
+        if item(ui, has_record, "Export results (CSV)", "One row per round and run") {
+            app.export_csv();
+            ui.close();
+        }
+        if item(
+            ui,
+            has_record,
+            "Export results (JSON)",
+            "The whole record with its config: open it again later without re-running",
+        ) {
+            app.export_json();
+            ui.close();
+        }
+        let round = app.view.round;
+        if item(
+            ui,
+            has_record,
+            &format!("Export the ticket of round {round}"),
+            "Its masks and θ₀: everything needed to train it again elsewhere",
+        ) {
+            app.export_ticket();
+            ui.close();
+        }
+        if item(ui, has_record, "Export plots (PNG)", "Each plot on screen as a PNG image") {
+            app.export_plots(&ctx);
+            ui.close();
+        }
+        ui.separator();
+        if ui
+            .button("Open results (JSON) or data (CSV)…")
+            .on_hover_text("A results file shows a finished experiment again; a CSV of numeric columns and a label column becomes the data to train on. Dropping a file on the window works too.")
+            .clicked()
+        {
+            app.pick_file(&ctx);
+            ui.close();
+        }
+        if ui.button("Copy link").clicked() {
+            ctx.copy_text(app.share_url());
+            app.notices.retain(|n| !n.starts_with("Copied"));
+            app.notices.push("Copied the link to this experiment.".into());
+            ui.close();
+        }
+    });
+}
+
+/// Natively, where there is no browser picker: type or paste a path.
+pub fn open_window(app: &mut LabApp, ctx: &egui::Context) {
+    let mut open = app.view.show_open;
+    let mut chosen = None;
+    egui::Window::new("Open a file")
+        .open(&mut open)
+        .collapsible(false)
+        .show(ctx, |ui| {
+            ui.label(
+                "A results file (.json) or data (.csv). Dropping a file on the window works too.",
+            );
+            ui.horizontal(|ui| {
+                let label = ui.label("Path");
+                let edit = ui
+                    .add(egui::TextEdit::singleline(&mut app.view.open_path).desired_width(360.0));
+                let edit = edit.labelled_by(label.id);
+                let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if ui.button("Open").clicked() || enter {
+                    chosen = Some(app.view.open_path.clone());
+                }
+            });
+        });
+    app.view.show_open = open;
+    if let Some(path) = chosen {
+        app.view.show_open = false;
+        #[cfg(not(target_arch = "wasm32"))]
+        app.open_path(&path);
+        #[cfg(target_arch = "wasm32")]
+        let _ = path;
+    }
+}

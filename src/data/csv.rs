@@ -1,0 +1,341 @@
+//! Bring your own data: a CSV of numeric feature columns and one label column.
+//!
+//! The label column is the one named `label`, `class`, `target` or `y` (any case), else the
+//! last. Labels may be numbers or words; classes are their distinct values in sorted order.
+//! A header row is recognised by a non-numeric feature cell; without one the columns are
+//! named `x0, x1, …`. Quoted fields (`"a, b"`) are read; `,` `;` and tab separate fields.
+//! Every problem is reported with its line (and column name) and nothing is kept.
+
+use ndarray::Array2;
+
+use super::{DataShape, DataSplits, Dataset};
+
+pub const MAX_BYTES: usize = 50 << 20;
+pub const MAX_ROWS: usize = 200_000;
+pub const MAX_FEATURES: usize = 2_000;
+pub const MAX_CLASSES: usize = 100;
+pub const MIN_ROWS: usize = 40;
+
+/// A parsed CSV: all rows, before the seeded split.
+#[derive(Clone, Debug)]
+pub struct ImportedData {
+    /// The file name it came from.
+    pub name: String,
+    /// A hash of the file's bytes: a link or a record names its data by it.
+    pub fingerprint: String,
+    pub feature_names: Vec<String>,
+    pub class_names: Vec<String>,
+    pub all: Dataset,
+}
+
+impl ImportedData {
+    /// 70 / 15 / 15 % seeded split, standardised on the training part, like the built-ins.
+    /// Binary data whose rarer class is under 20 % is scored by ROC AUC of that class.
+    pub fn splits(&self, seed: u64) -> DataSplits {
+        let classes = self.class_names.len();
+        let mut counts = vec![0usize; classes];
+        for &l in &self.all.labels {
+            counts[l as usize] += 1;
+        }
+        let positive_class = (classes == 2)
+            .then(|| if counts[1] <= counts[0] { 1u8 } else { 0u8 })
+            .filter(|&p| (counts[p as usize] as f64) < 0.2 * self.all.len() as f64);
+        super::three_way(
+            self.name.clone(),
+            DataShape::Tabular {
+                feature_names: self.feature_names.clone(),
+            },
+            classes,
+            positive_class,
+            &self.all,
+            seed,
+        )
+    }
+}
+
+/// FNV-1a, 64 bit, as 16 hex digits: stable across builds and platforms.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Split one line into fields, honouring double quotes (`""` is a quote inside quotes).
+fn fields(line: &str, sep: char) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' if quoted => quoted = false,
+            '"' if field.trim().is_empty() && !was_quoted => {
+                field.clear();
+                quoted = true;
+                was_quoted = true;
+            }
+            c if c == sep && !quoted => {
+                out.push(std::mem::take(&mut field));
+                was_quoted = false;
+            }
+            c => field.push(c),
+        }
+    }
+    if quoted {
+        return Err("a quote is not closed".into());
+    }
+    out.push(field);
+    Ok(out.into_iter().map(|f| f.trim().to_string()).collect())
+}
+
+pub fn parse(name: &str, text: &str) -> Result<ImportedData, String> {
+    if text.len() > MAX_BYTES {
+        return Err(format!(
+            "the file is {} MB; CSV data up to {} MB is read",
+            text.len() >> 20,
+            MAX_BYTES >> 20
+        ));
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+    let (first_no, first) = lines.next().ok_or("the file has no rows")?;
+    let sep = [',', ';', '\t']
+        .into_iter()
+        .max_by_key(|&s| first.matches(s).count())
+        .filter(|&s| first.contains(s))
+        .ok_or_else(|| {
+            format!("line {first_no}: one column only; a label and at least one feature are needed")
+        })?;
+    let first_fields = fields(first, sep).map_err(|e| format!("line {first_no}: {e}"))?;
+    let columns = first_fields.len();
+    if columns - 1 > MAX_FEATURES {
+        return Err(format!(
+            "line {first_no}: {} feature columns; at most {MAX_FEATURES} are read",
+            columns - 1
+        ));
+    }
+    // In order of preference: a column called `y` beside one called `label` is a feature.
+    let label_col = ["label", "class", "target", "y"]
+        .iter()
+        .find_map(|n| first_fields.iter().position(|f| f.eq_ignore_ascii_case(n)))
+        .unwrap_or(columns - 1);
+    let is_header = first_fields
+        .iter()
+        .enumerate()
+        .any(|(i, f)| i != label_col && f.parse::<f32>().is_err());
+    let names: Vec<String> = if is_header {
+        first_fields.clone()
+    } else {
+        (0..columns)
+            .map(|i| {
+                if i == label_col {
+                    "label".into()
+                } else {
+                    format!("x{}", i - usize::from(i > label_col))
+                }
+            })
+            .collect()
+    };
+    let feature_names: Vec<String> = names
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != label_col)
+        .map(|(_, n)| n.clone())
+        .collect();
+
+    let mut values: Vec<f32> = Vec::new();
+    let mut raw_labels: Vec<String> = Vec::new();
+    let data_lines = std::iter::once((first_no, first))
+        .filter(|_| !is_header)
+        .chain(lines);
+    for (no, line) in data_lines {
+        if raw_labels.len() >= MAX_ROWS {
+            return Err(format!("line {no}: more than {MAX_ROWS} rows"));
+        }
+        let row = fields(line, sep).map_err(|e| format!("line {no}: {e}"))?;
+        if row.len() != columns {
+            return Err(format!(
+                "line {no}: {} fields where the first row has {columns}",
+                row.len()
+            ));
+        }
+        for (i, cell) in row.iter().enumerate() {
+            if i == label_col {
+                if cell.is_empty() {
+                    return Err(format!(
+                        "line {no}, column '{}': the label is empty",
+                        names[i]
+                    ));
+                }
+                raw_labels.push(cell.clone());
+            } else {
+                match cell.parse::<f32>() {
+                    Ok(v) if v.is_finite() => values.push(v),
+                    _ => {
+                        return Err(format!(
+                            "line {no}, column '{}': '{}' is not a finite number",
+                            names[i],
+                            cell.chars().take(30).collect::<String>()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let rows = raw_labels.len();
+    if rows < MIN_ROWS {
+        return Err(format!(
+            "{rows} rows; at least {MIN_ROWS} are needed to split and train"
+        ));
+    }
+    // Classes: the distinct labels, numerically sorted when they are all numbers.
+    let mut class_names: Vec<String> = raw_labels.clone();
+    class_names.sort();
+    class_names.dedup();
+    if class_names.iter().all(|c| c.parse::<f64>().is_ok()) {
+        class_names.sort_by(|a, b| {
+            a.parse::<f64>()
+                .unwrap_or(0.0)
+                .total_cmp(&b.parse::<f64>().unwrap_or(0.0))
+        });
+    }
+    if class_names.len() < 2 {
+        return Err("the label column has only one class: nothing to learn".into());
+    }
+    if class_names.len() > MAX_CLASSES {
+        return Err(format!(
+            "the label column has {} different values; at most {MAX_CLASSES} classes (is the \
+             label column right? it is the one named label/class/target/y, else the last)",
+            class_names.len()
+        ));
+    }
+    let index: std::collections::HashMap<&str, u8> = class_names
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u8))
+        .collect();
+    let labels = raw_labels.iter().map(|l| index[l.as_str()]).collect();
+    let features = Array2::from_shape_vec((rows, columns - 1), values)
+        .map_err(|e| format!("internal: {e}"))?;
+    Ok(ImportedData {
+        name: name.chars().take(80).collect(),
+        fingerprint: fingerprint(text.as_bytes()),
+        feature_names,
+        class_names,
+        all: Dataset::new(features, labels),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng as _, SeedableRng as _};
+
+    fn sample(rows: usize) -> String {
+        let mut text = String::from("age,\"income, k€\",label\n");
+        for i in 0..rows {
+            let class = if i % 3 == 0 { "yes" } else { "no" };
+            text += &format!("{},{}.5,{class}\n", 20 + i % 50, i % 7);
+        }
+        text
+    }
+
+    #[test]
+    fn a_csv_with_header_and_word_labels_becomes_a_dataset() {
+        let data = parse("people.csv", &sample(100)).unwrap();
+        let y_feature = parse("p.csv", &sample(60).replacen("age,", "y,", 1)).unwrap();
+        assert_eq!(
+            y_feature.feature_names,
+            ["y", "income, k€"],
+            "label wins over y"
+        );
+        assert_eq!(data.feature_names, ["age", "income, k€"]);
+        assert_eq!(data.class_names, ["no", "yes"]);
+        assert_eq!(data.all.len(), 100);
+        assert_eq!(data.all.features[[1, 0]], 21.0);
+        assert_eq!(data.all.features[[1, 1]], 1.5);
+        assert_eq!(data.all.labels[0], 1, "yes");
+        let splits = data.splits(3);
+        assert_eq!(
+            splits.train.len() + splits.val.len() + splits.test.len(),
+            100
+        );
+        assert_eq!(splits.n_classes, 2);
+        // Seeded: the same split again.
+        assert_eq!(data.splits(3).test.labels, splits.test.labels);
+    }
+
+    #[test]
+    fn without_header_the_last_column_is_the_label() {
+        let text: String = (0..60)
+            .map(|i| format!("{};{};{}\n", i, i * 2, i % 4))
+            .collect();
+        let data = parse("n.csv", &text).unwrap();
+        assert_eq!(data.feature_names, ["x0", "x1"]);
+        assert_eq!(data.class_names, ["0", "1", "2", "3"]);
+        assert_eq!(data.all.len(), 60);
+    }
+
+    #[test]
+    fn problems_are_named_by_line_and_column() {
+        let mut text = sample(60);
+        text = text.replacen("25,5.5", "25,abc", 1);
+        let err = parse("x.csv", &text).unwrap_err();
+        assert!(err.contains("line 7, column 'income, k€': 'abc'"), "{err}");
+        let err = parse("x.csv", &sample(60).replacen("21,1.5,no", "21,no", 1)).unwrap_err();
+        assert!(err.starts_with("line 3: 2 fields"), "{err}");
+        assert!(parse("x.csv", "").is_err());
+        assert!(
+            parse("x.csv", &sample(10))
+                .unwrap_err()
+                .contains("at least")
+        );
+        let one_class: String = (0..50).map(|i| format!("{i},1\n")).collect();
+        assert!(
+            parse("x.csv", &one_class)
+                .unwrap_err()
+                .contains("one class")
+        );
+        let too_many: String = (0..500).map(|i| format!("{i},{i}\n")).collect();
+        assert!(parse("x.csv", &too_many).unwrap_err().contains("classes"));
+        assert!(parse("x.csv", "a,\"b\n").unwrap_err().contains("quote"));
+        assert!(parse("x.csv", &sample(60).replacen("20,0.5", "NaN,0.5", 1)).is_err());
+    }
+
+    #[test]
+    fn fuzzed_files_never_panic() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(2);
+        let base = sample(60).into_bytes();
+        for case in 0..3_000 {
+            let mut bytes = base.clone();
+            for _ in 0..rng.random_range(1..6) {
+                let at = rng.random_range(0..bytes.len());
+                match case % 3 {
+                    0 => bytes[at] = b",;\t\"\n\r0123456789.-eyesno"[rng.random_range(0..24)],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, b",\"\n"[rng.random_range(0..3)]),
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(data) = parse("f.csv", &text) {
+                let splits = data.splits(1);
+                assert!(splits.train.features.iter().all(|v| v.is_finite()));
+                assert_eq!(splits.n_classes, data.class_names.len());
+            }
+        }
+    }
+}
