@@ -251,3 +251,73 @@ pub fn pick_file(
     input.set_onchange(Some(on_change.unchecked_ref()));
     input.click();
 }
+
+#[wasm_bindgen(module = "/web/store.js")]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn store_put(key: &str, value: &str) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn store_get(key: &str) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn store_clear() -> Result<js_sys::Promise, JsValue>;
+}
+
+/// The saved experiment's pieces in the browser's IndexedDB (see web/store.js).
+pub struct WebStore;
+
+impl WebStore {
+    async fn get(key: &str) -> Option<String> {
+        let promise = store_get(key).ok()?;
+        wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .ok()?
+            .as_string()
+    }
+
+    /// Every piece there is: `link`, `head`, `csv` and the rounds the head counts.
+    pub async fn read_all() -> std::collections::HashMap<String, String> {
+        let mut pieces = std::collections::HashMap::new();
+        for key in ["link", "head", "csv"] {
+            if let Some(value) = Self::get(key).await {
+                pieces.insert(key.to_string(), value);
+            }
+        }
+        let rounds = pieces
+            .get("head")
+            .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
+            .and_then(|h| h["rounds"].as_u64())
+            .unwrap_or(0)
+            .min(1_000);
+        for i in 0..rounds {
+            let key = format!("round/{i}");
+            match Self::get(&key).await {
+                Some(value) => pieces.insert(key, value),
+                None => break,
+            };
+        }
+        pieces
+    }
+
+    fn settle(what: &'static str, promise: Result<js_sys::Promise, JsValue>) {
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = match promise {
+                Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            // Saving is a convenience: a full or blocked storage loses only the reload.
+            if let Err(e) = result {
+                log::warn!("could not {what} the saved experiment: {e:?}");
+            }
+        });
+    }
+}
+
+impl crate::app::saved::Store for WebStore {
+    fn put(&self, key: &str, value: String) {
+        Self::settle("write", store_put(key, &value));
+    }
+
+    fn clear(&self) {
+        Self::settle("clear", store_clear());
+    }
+}

@@ -386,3 +386,101 @@ fn an_imported_csv_trains_like_a_built_in_dataset() {
     let dense = record.rounds[0].runs[0].accuracy().unwrap();
     assert!(dense > 0.8, "a disc in a square is learnable: {dense}");
 }
+
+fn app_with_store(dir: &std::path::Path) -> Harness<'static, LabApp> {
+    let dir = dir.to_path_buf();
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 720.0))
+        .wgpu()
+        .build_eframe(move |cc| {
+            let mut app = LabApp::from_creation_context(cc);
+            let store = lottery_lab::app::saved::DirStore { dir: dir.clone() };
+            app.restore(|key| store.read(key), None);
+            app.store = Some(Box::new(store));
+            app
+        })
+}
+
+#[test]
+fn reopening_the_app_keeps_the_experiment_and_it_continues_exactly() {
+    let dir = scratch_dir("saved");
+    // The uninterrupted run, for comparison.
+    let mut whole = harness();
+    whole.state_mut().start();
+    run_until(&mut whole, finished);
+    let expected = whole
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .experiment
+        .record()
+        .rounds
+        .clone();
+
+    // A run interrupted after two rounds ("the page is reloaded").
+    let mut first = app_with_store(&dir);
+    assert!(first.state().session.is_none(), "nothing saved yet");
+    first.state_mut().select_preset("tiny");
+    first.state_mut().start();
+    run_until(&mut first, |app| {
+        app.session
+            .as_ref()
+            .unwrap()
+            .experiment
+            .record()
+            .rounds
+            .len()
+            >= 2
+    });
+    first.run_steps(1);
+    drop(first);
+
+    let mut second = app_with_store(&dir);
+    second.run_steps(2);
+    let session = second.state().session.as_ref().expect("restored");
+    let restored_rounds = session.experiment.record().rounds.len();
+    assert!(restored_rounds >= 2, "{restored_rounds}");
+    assert!(
+        session.paused,
+        "restored paused, for the lecturer to resume"
+    );
+    assert_eq!(second.state().preset, "tiny");
+    second.get_by_label_contains("Restored from before the reload");
+    second.get_by_label("Resume").click();
+    run_until(&mut second, finished);
+    let rounds = &second
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .experiment
+        .record()
+        .rounds;
+    assert_eq!(
+        rounds, &expected,
+        "continued exactly as if never interrupted"
+    );
+
+    second.run_steps(1);
+    // A different link than the saved one is a different experiment: nothing is restored.
+    let store = lottery_lab::app::saved::DirStore { dir: dir.clone() };
+    let mut other = harness();
+    other
+        .state_mut()
+        .restore(|key| store.read(key), Some("#preset=spiral"));
+    assert!(other.state().session.is_none());
+    let saved_link = store.read("link").unwrap();
+    other
+        .state_mut()
+        .restore(|key| store.read(key), Some(&saved_link));
+    assert!(other.state().session.as_ref().unwrap().experiment.is_done());
+
+    // Reset forgets it: the next start of the app is empty.
+    second.state_mut().reset();
+    second.run_steps(1);
+    drop(second);
+    let third = app_with_store(&dir);
+    assert!(third.state().session.is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,6 +7,7 @@
 mod colors;
 pub mod files;
 mod panels;
+pub mod saved;
 mod session;
 mod stats;
 
@@ -123,6 +124,12 @@ pub struct LabApp {
     /// Files picked in the browser, and screenshots for the PNG export, land here.
     picked: files::Slot<files::Arrival>,
     screenshot: files::Slot<Arc<egui::ColorImage>>,
+    /// Where the experiment is saved as it grows, so that a reload keeps it (`None`: not
+    /// saved, as in tests), and what has been written.
+    pub store: Option<Box<dyn saved::Store>>,
+    saver: saved::Saver,
+    /// Changes whenever a different experiment is shown (start, open, reset).
+    session_id: u64,
     /// Natively: where exports are written (`None`: the default folder).
     #[cfg(not(target_arch = "wasm32"))]
     pub export_dir: Option<std::path::PathBuf>,
@@ -131,6 +138,12 @@ pub struct LabApp {
     /// The URL fragment last written to (or read from) the address bar.
     #[cfg(target_arch = "wasm32")]
     url_written: String,
+    /// The saved experiment's pieces once IndexedDB has answered, and the link the page was
+    /// opened with (a different link than the saved one is not overridden by it).
+    #[cfg(target_arch = "wasm32")]
+    restoring: files::Slot<std::collections::HashMap<String, String>>,
+    #[cfg(target_arch = "wasm32")]
+    opened_with: String,
 }
 
 impl LabApp {
@@ -150,6 +163,9 @@ impl LabApp {
             notices: Vec::new(),
             stats: FrameStats::default(),
             imported: None,
+            store: None,
+            saver: Default::default(),
+            session_id: 0,
             pending: Pending::Nothing,
             picked: Default::default(),
             screenshot: Default::default(),
@@ -159,6 +175,10 @@ impl LabApp {
             fetched: Default::default(),
             #[cfg(target_arch = "wasm32")]
             url_written: String::new(),
+            #[cfg(target_arch = "wasm32")]
+            restoring: Default::default(),
+            #[cfg(target_arch = "wasm32")]
+            opened_with: String::new(),
         };
         if let Err(why) = &app.gpu {
             app.notices.push(format!(
@@ -193,10 +213,29 @@ impl LabApp {
                 }
             }
         };
-        #[allow(unused_mut)]
         let mut app = Self::new(gpu);
+        // The hall's view settings (scale, theme, contrast) survive a reload.
+        if let Some((ui_scale, dark, high_contrast)) = cc
+            .storage
+            .and_then(|s| eframe::get_value::<(f32, bool, bool)>(s, VIEW_SETTINGS))
+        {
+            app.view.ui_scale = ui_scale.clamp(0.5, 3.0);
+            app.view.dark = dark;
+            app.view.high_contrast = high_contrast;
+        }
         #[cfg(target_arch = "wasm32")]
-        app.sync_url();
+        {
+            app.opened_with = crate::web::location_hash();
+            app.sync_url();
+            app.store = Some(Box::new(crate::web::WebStore));
+            let slot = app.restoring.clone();
+            let repaint = cc.egui_ctx.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let pieces = crate::web::WebStore::read_all().await;
+                *slot.lock().expect("not poisoned") = Some(pieces);
+                repaint.request_repaint();
+            });
+        }
         app
     }
 
@@ -274,6 +313,7 @@ impl LabApp {
             Ok(session) => {
                 self.notices.retain(|n| !n.starts_with("Cannot"));
                 self.session = Some(session);
+                self.session_id += 1;
                 self.view.round = 0;
                 self.view.follow_latest = true;
             }
@@ -328,6 +368,7 @@ impl LabApp {
                     .map_or(self.preset.clone(), |p| p.id.to_string());
                 self.config = config;
                 self.session = Some(session);
+                self.session_id += 1;
                 self.view.follow_latest = false;
                 self.view.round = rounds.saturating_sub(1);
                 self.notices.push(if done {
@@ -366,6 +407,7 @@ impl LabApp {
 
     pub fn reset(&mut self) {
         self.session = None;
+        self.session_id += 1;
         // Keep how the user set up the screen; forget what was selected.
         let ViewState {
             show_setup,
@@ -454,6 +496,19 @@ impl LabApp {
         }
         if self.view.fade(now) < 1.0 {
             ctx.request_repaint();
+        }
+        if self.store.is_some() {
+            let fragment = self.link().to_fragment();
+            self.save_link(&fragment);
+            self.save_progress();
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let pieces = self.restoring.lock().expect("not poisoned").take();
+            if let Some(pieces) = pieces {
+                let opened_with = std::mem::take(&mut self.opened_with);
+                self.restore(|key| pieces.get(key).cloned(), Some(&opened_with));
+            }
         }
         if self.view.playing {
             let rounds = self
@@ -568,6 +623,9 @@ impl LabApp {
     }
 }
 
+/// Where eframe keeps the view settings (local storage on the web).
+const VIEW_SETTINGS: &str = "view-settings";
+
 /// Work that waits for the digits to arrive.
 enum Pending {
     Nothing,
@@ -603,6 +661,15 @@ impl eframe::App for LabApp {
         if matches!(self.digits, Digits::NotRequested) && self.stats.count() > 1 {
             self.request_digits();
         }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        let v = &self.view;
+        eframe::set_value(
+            storage,
+            VIEW_SETTINGS,
+            &(v.ui_scale, v.dark, v.high_contrast),
+        );
     }
 
     #[cfg(target_arch = "wasm32")]

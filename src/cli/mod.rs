@@ -202,6 +202,14 @@ fn open_window(link: Option<String>) -> Result<()> {
             if let Some(link) = &link {
                 app.apply_link(link);
             }
+            // The experiment of the last session comes back (not when a link was given).
+            if let Some(dir) = eframe::storage_dir("Lottery Lab") {
+                let store = lottery_lab::app::saved::DirStore {
+                    dir: dir.join("experiment"),
+                };
+                app.restore(|key| store.read(key), link.as_deref());
+                app.store = Some(Box::new(store));
+            }
             Ok(Box::new(app))
         }),
     )

@@ -26,6 +26,8 @@ pub struct ImportedData {
     pub feature_names: Vec<String>,
     pub class_names: Vec<String>,
     pub all: Dataset,
+    /// The file's text, so that a saved experiment can bring its data back after a reload.
+    pub source: std::sync::Arc<str>,
 }
 
 impl ImportedData {
@@ -235,6 +237,7 @@ pub fn parse(name: &str, text: &str) -> Result<ImportedData, String> {
         feature_names,
         class_names,
         all: Dataset::new(features, labels),
+        source: text.into(),
     })
 }
 

@@ -160,6 +160,22 @@ pub struct ExperimentRecord {
 pub const RECORD_FORMAT: &str = "lottery-lab-record/1";
 
 impl ExperimentRecord {
+    /// Everything but the rounds (without copying them: they hold the weights).
+    pub fn clone_without_rounds(&self) -> Self {
+        Self {
+            format: self.format.clone(),
+            config: self.config.clone(),
+            spec: self.spec.clone(),
+            data: self.data.clone(),
+            engine: self.engine.clone(),
+            theta_init: self.theta_init.clone(),
+            theta_rewind: self.theta_rewind.clone(),
+            rounds: Vec::new(),
+            status: self.status.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+
     /// Drop the weights (theta_0 and trained), keeping masks and curves: a small file.
     pub fn without_weights(&self) -> Self {
         let mut record = self.clone();

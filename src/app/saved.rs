@@ -1,0 +1,225 @@
+//! Reloading keeps the experiment. Its record is saved piece by piece as it grows: each
+//! finished round once (`round/<i>`), and a small `head` (config, status, notes) whenever it
+//! changes — never the whole record per frame. On the web the pieces go to IndexedDB
+//! (web/store.js), natively to files in the app's data folder. A fresh start or Reset clears
+//! them. Restoring goes through the same checks as opening a results file.
+
+use serde::{Deserialize, Serialize};
+
+use super::LabApp;
+use crate::experiment::{ExperimentRecord, RoundRecord, Status};
+use crate::train::gpu::BackendPreference;
+
+pub const SAVED_FORMAT: &str = "lottery-lab-saved/1";
+
+/// The record without its rounds, and what else the app needs to show it again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Head {
+    pub format: String,
+    pub preset: String,
+    pub backend: BackendPreference,
+    pub rounds: usize,
+    /// `rounds` empty; theta_0 left out (the seed gives it again).
+    pub record: ExperimentRecord,
+    /// The imported CSV's file name, when the experiment trains on one (its text is `csv`).
+    #[serde(default)]
+    pub csv_name: Option<String>,
+}
+
+/// Where the pieces go.
+pub trait Store {
+    fn put(&self, key: &str, value: String);
+    fn clear(&self);
+}
+
+/// What has been written for the current session.
+#[derive(Default)]
+pub struct Saver {
+    session: u64,
+    rounds: usize,
+    status: Option<Status>,
+    notes: usize,
+    wrote_anything: bool,
+    link: String,
+}
+
+impl Saver {
+    /// The state just restored is already saved.
+    pub fn restored(session: u64, record: &ExperimentRecord) -> Self {
+        Self {
+            session,
+            rounds: record.rounds.len(),
+            status: Some(record.status.clone()),
+            notes: record.notes.len(),
+            wrote_anything: true,
+            link: String::new(),
+        }
+    }
+}
+
+impl LabApp {
+    /// Per frame: write what changed since the last save (usually nothing).
+    pub(super) fn save_progress(&mut self) {
+        let Some(store) = &self.store else { return };
+        let Some(session) = &self.session else {
+            if self.saver.wrote_anything {
+                store.clear();
+                self.saver = Saver::default();
+            }
+            return;
+        };
+        let record = session.experiment.record();
+        if self.saver.session != self.session_id {
+            store.clear();
+            self.saver = Saver {
+                session: self.session_id,
+                ..Saver::default()
+            };
+            // Cleared with the rest: write the link again.
+            store.put("link", self.link().to_fragment());
+            self.saver.link = self.link().to_fragment();
+            if let (crate::data::DatasetConfig::Imported { .. }, Some(data)) =
+                (&record.config.dataset, &self.imported)
+            {
+                store.put("csv", data.source.to_string());
+            }
+        }
+        let saver = &mut self.saver;
+        let changed = saver.rounds != record.rounds.len()
+            || saver.status.as_ref() != Some(&record.status)
+            || saver.notes != record.notes.len();
+        if !changed {
+            return;
+        }
+        for (i, round) in record.rounds.iter().enumerate().skip(saver.rounds) {
+            match serde_json::to_string(round) {
+                Ok(json) => store.put(&format!("round/{i}"), json),
+                Err(e) => log::warn!("round {i} was not saved: {e}"),
+            }
+        }
+        let mut head_record = record.clone_without_rounds();
+        head_record.theta_init = None;
+        let head = Head {
+            format: SAVED_FORMAT.into(),
+            preset: self.preset.clone(),
+            backend: self.backend,
+            rounds: record.rounds.len(),
+            record: head_record,
+            csv_name: match &record.config.dataset {
+                crate::data::DatasetConfig::Imported { name, .. } => Some(name.clone()),
+                _ => None,
+            },
+        };
+        if let Ok(json) = serde_json::to_string(&head) {
+            store.put("head", json);
+        }
+        saver.rounds = record.rounds.len();
+        saver.status = Some(record.status.clone());
+        saver.notes = record.notes.len();
+        saver.wrote_anything = true;
+    }
+
+    /// Remember the setup's link beside the pieces: a reload restores the saved experiment
+    /// only if the page opens with that link (a different link is a different experiment).
+    pub(super) fn save_link(&mut self, fragment: &str) {
+        if let Some(store) = &self.store
+            && self.saver.link != fragment
+        {
+            store.put("link", fragment.to_string());
+            self.saver.link = fragment.to_string();
+        }
+    }
+
+    /// Pieces read back (by key): reassemble, check and show them, paused. `opened_with` is
+    /// the link the page or window was opened with, if any.
+    pub fn restore(&mut self, read: impl Fn(&str) -> Option<String>, opened_with: Option<&str>) {
+        if self.session.is_some() {
+            // The user started something before the saved state was read: theirs wins.
+            return;
+        }
+        if let Some(link) = opened_with.map(|l| l.trim_start_matches('#'))
+            && !link.is_empty()
+            && read("link").as_deref().map(|l| l.trim_start_matches('#')) != Some(link)
+        {
+            return;
+        }
+        let Some(head) = read("head") else { return };
+        let head = match serde_json::from_str::<Head>(&head) {
+            Ok(head) if head.format == SAVED_FORMAT => head,
+            Ok(_) | Err(_) => {
+                self.notices
+                    .push("The experiment saved before the reload was made by another version and was not restored.".into());
+                return;
+            }
+        };
+        let mut rounds: Vec<RoundRecord> = Vec::new();
+        for i in 0..head.rounds.min(1_000) {
+            match read(&format!("round/{i}")).map(|json| serde_json::from_str(&json)) {
+                Some(Ok(round)) => rounds.push(round),
+                // A round missing or torn (the page closed while writing): keep the rounds
+                // before it; the experiment continues from there.
+                _ => break,
+            }
+        }
+        if let (Some(name), Some(text)) = (head.csv_name.clone(), read("csv")) {
+            self.import_csv(&name, &text);
+        }
+        let mut record = head.record;
+        if rounds.len() < head.rounds && record.status != Status::Running {
+            record.status = Status::Running;
+        }
+        record.rounds = rounds;
+        self.preset = head.preset;
+        self.backend = head.backend;
+        self.notices.retain(|n| !n.starts_with("Imported "));
+        self.open_record(record);
+        if let Some(session) = &self.session {
+            self.saver = Saver::restored(self.session_id, session.experiment.record());
+            if let Some(notice) = self.notices.last_mut()
+                && notice.starts_with("Opened")
+            {
+                *notice = notice.replacen("Opened", "Restored from before the reload:", 1);
+            }
+        }
+    }
+}
+
+/// Natively: one file per piece in the app's data folder.
+#[cfg(not(target_arch = "wasm32"))]
+pub struct DirStore {
+    pub dir: std::path::PathBuf,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl DirStore {
+    fn path(&self, key: &str) -> std::path::PathBuf {
+        self.dir.join(format!("{}.json", key.replace('/', "-")))
+    }
+
+    pub fn read(&self, key: &str) -> Option<String> {
+        std::fs::read_to_string(self.path(key)).ok()
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Store for DirStore {
+    fn put(&self, key: &str, value: String) {
+        // Write then rename: a crash mid-write leaves the previous piece, not a torn one.
+        let path = self.path(key);
+        let tmp = path.with_extension("tmp");
+        let result = std::fs::create_dir_all(&self.dir)
+            .and_then(|_| std::fs::write(&tmp, value))
+            .and_then(|_| std::fs::rename(&tmp, &path));
+        if let Err(e) = result {
+            log::warn!("could not save {}: {e}", path.display());
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
