@@ -141,6 +141,48 @@ impl WebHandle {
     }
 }
 
+#[wasm_bindgen]
+impl WebHandle {
+    /// What the File menu does: `"csv"`, `"json"`, `"ticket"` (of the selected round) or
+    /// `"plots"` (PNG, on a later frame). On the web each is a download.
+    pub fn export(&self, what: &str) -> Result<(), JsValue> {
+        let mut app = self
+            .runner
+            .app_mut::<LabApp>()
+            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        if app.session.is_none() {
+            return Err(JsValue::from_str(
+                "nothing to export: run an experiment first",
+            ));
+        }
+        match what {
+            "csv" => app.export_csv(),
+            "json" => app.export_json(),
+            "ticket" => app.export_ticket(),
+            "plots" => {
+                let ctx = self.ctx.borrow().clone().ok_or("no context")?;
+                app.export_plots(&ctx);
+            }
+            _ => return Err(JsValue::from_str("export csv, json, ticket or plots")),
+        }
+        drop(app);
+        self.wake();
+        Ok(())
+    }
+
+    /// Open a file's contents as if picked in the File menu (a results JSON or a data CSV).
+    pub fn open_file(&self, name: &str, bytes: &[u8]) -> Result<(), JsValue> {
+        let mut app = self
+            .runner
+            .app_mut::<LabApp>()
+            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        app.open_file(name, bytes);
+        drop(app);
+        self.wake();
+        Ok(())
+    }
+}
+
 impl WebHandle {
     /// An idle app does not repaint: a change made from the page asks for a frame.
     fn wake(&self) {

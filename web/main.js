@@ -48,6 +48,15 @@ async function main() {
   };
   window.lotteryLabReady = true;
 
+  // Offline use: the service worker caches this build (dist/sw.js, written by the build).
+  // Failing to register loses only offline use, so it is reported, not fatal.
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("sw.js").then(
+      (registration) => (window.lotteryLabServiceWorker = registration.scope),
+      (e) => console.warn("Lottery Lab: no offline use:", e),
+    );
+  }
+
   const watch = setInterval(() => {
     if (handle.has_panicked()) {
       clearInterval(watch);

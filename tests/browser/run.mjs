@@ -66,6 +66,7 @@ const MIME = {
   ".gz": "application/gzip",
   ".json": "application/json",
   ".png": "image/png",
+  ".webmanifest": "application/manifest+json",
 };
 
 function serve() {
@@ -231,7 +232,9 @@ function ticketAccuracies(s) {
 
 // ---- one launch ---------------------------------------------------------------------------
 
-async function launch(name, args, body) {
+async function launch(name, args, body, startUrl = () => baseUrl) {
+  // LAUNCHES=C runs only launch C (while working on it); CI runs them all.
+  if (process.env.LAUNCHES && !process.env.LAUNCHES.includes(name[0])) return;
   console.log(`\n=== launch ${name}`);
   const console_ = [];
   const failedBefore = failed;
@@ -255,7 +258,7 @@ async function launch(name, args, body) {
     });
 
     const started = Date.now();
-    await page.goto(baseUrl, { waitUntil: "load", timeout: 30_000 });
+    await page.goto(startUrl(), { waitUntil: "load", timeout: 30_000 });
     check(
       "the loading message shows while the wasm downloads",
       (await page.locator("#loading").textContent()).includes("Loading Lottery Lab"),
@@ -423,6 +426,147 @@ async function fallback(page, browser) {
   }
 }
 
+/// Wait until the app is ready on `page` (after a navigation or reload).
+async function ready(page) {
+  await waitFor("the app to start", 90_000, () =>
+    page.evaluate(() => (window.lotteryLabReady ? true : window.lotteryLabError ? "error" : null)),
+  );
+  return page.evaluate(() => window.lotteryLabError ?? null);
+}
+
+/// The file a download carries (with a timeout), as a Buffer.
+async function downloaded(page, what, trigger) {
+  const [download] = await Promise.all([
+    page.waitForEvent("download", { timeout: 60_000 }),
+    trigger(),
+  ]);
+  const file = path.join(out, download.suggestedFilename());
+  await withTimeout(`saving ${what}`, 60_000, download.saveAs(file));
+  return { name: download.suggestedFilename(), bytes: fs.readFileSync(file) };
+}
+
+// Launch C: links, files, reload and offline (issue 5), on the CPU engine.
+async function sharing(page, browser) {
+  // 1. A preset link (opened at launch: #preset=spiral&lecture=1&seed=7).
+  let s = await status(page);
+  check("link: the page opened with a preset link shows that preset", s.preset === "spiral", s.preset);
+  check(
+    "link: its config is the preset's with the link's seed",
+    s.config.dataset.kind === "toy2d" && s.config.dataset.shape.toLowerCase() === "spiral" &&
+      JSON.stringify(s.config.hidden) === "[64,64]" && s.config.seed === 7,
+    JSON.stringify(s.config.dataset) + ` seed ${s.config.seed}`,
+  );
+  check("link: lecture=1 gives the lecture view", s.lecture_view === true);
+  const hash = await page.evaluate(() => location.hash);
+  check("link: the address bar carries the whole config", hash.includes("hidden=64,64") && hash.includes("seed=7") && hash.includes("lecture=1"), hash);
+  await page.screenshot({ path: path.join(out, "preset-link-lecture-view.png"), timeout: 30_000 });
+
+  // 2. That full link, opened in a fresh page, gives the same config.
+  const other = await browser.newPage({ viewport: VIEWPORT });
+  try {
+    await other.goto(`${baseUrl}#${s.link}`, { waitUntil: "load", timeout: 30_000 });
+    const err = await ready(other);
+    const s2 = await status(other);
+    check("link: a copied link reproduces the config exactly", !err && JSON.stringify(s2.config) === JSON.stringify(s.config) && !s2.notices.some((n) => n.startsWith("Link:")), err ?? JSON.stringify(s2.notices));
+  } finally {
+    await other.close();
+  }
+
+  // 3. A pasted link with bad fields (same document: only the fragment changes).
+  await page.goto(`${baseUrl}#preset=fraud&lr=fast&colour=red&batch=64`, { timeout: 30_000 });
+  s = await waitFor("the pasted link to be read", 20_000, async () => {
+    const st = await status(page);
+    return st.preset === "fraud" ? st : null;
+  });
+  const notices = s.notices.join(" | ");
+  check("link: bad fields are named, good ones taken", notices.includes("Link: lr: 'fast' is not a number") && notices.includes("unknown field 'colour'") && s.config.batch_size === 64, notices);
+  check("link: the bad learning rate kept the preset's", Math.abs(s.config.optimizer.lr - 0.001) < 1e-9, String(s.config.optimizer.lr));
+
+  // 4. Edits update the address bar.
+  await page.evaluate(() => window.lotteryLab.run({ preset: "tiny", config: { seed: 42 } }));
+  const edited = await waitFor("the address bar to follow the config", 10_000, () =>
+    page.evaluate(() => (location.hash.includes("seed=42") ? location.hash : null)),
+  );
+  check("link: editing the setup updates the link", edited.includes("preset=tiny"), edited);
+  const run = await runToEnd(page, { preset: "tiny", config: { seed: 42 } }, 120_000);
+  const rounds = run.status.rounds;
+
+  // 5. Exports download.
+  const csv = await downloaded(page, "csv", () => page.evaluate(() => window.lotteryLab.handle.export("csv")));
+  check("export: CSV downloads with a row per run", csv.name === "lottery-lab-tiny-seed42.csv" && csv.bytes.toString().startsWith("round,run,density") && csv.bytes.toString().trim().split("\n").length === 1 + rounds.reduce((n, r) => n + Object.keys(r.accuracy).length, 0), csv.name);
+  const json = await downloaded(page, "json", () => page.evaluate(() => window.lotteryLab.handle.export("json")));
+  const record = JSON.parse(json.bytes.toString());
+  check("export: JSON downloads with the config embedded", record.format === "lottery-lab-record/1" && record.config.seed === 42 && record.rounds.length === rounds.length, json.name);
+  const ticket = await downloaded(page, "ticket", () => page.evaluate(() => window.lotteryLab.handle.export("ticket")));
+  const t = JSON.parse(ticket.bytes.toString());
+  check("export: the ticket downloads with its masks and θ₀", t.format === "lottery-lab-ticket/1" && t.mask && t.theta_init, ticket.name);
+  const png = await downloaded(page, "plots", () => page.evaluate(() => window.lotteryLab.handle.export("plots")));
+  check("export: plots download as PNG", png.name.endsWith(".png") && png.bytes.subarray(1, 4).toString() === "PNG" && png.bytes.length > 2000, `${png.name}, ${png.bytes.length} bytes`);
+
+  // 6. A reload keeps the experiment (IndexedDB).
+  await sleep(1500);
+  await page.reload({ waitUntil: "load", timeout: 30_000 });
+  await ready(page);
+  s = await waitFor("the saved experiment to come back", 30_000, async () => {
+    const st = await status(page);
+    return st.rounds.length > 0 ? st : null;
+  });
+  check("reload: the finished rounds come back", s.finished && JSON.stringify(s.rounds) === JSON.stringify(rounds), `${s.rounds.length} rounds; ${s.notices.join(" | ")}`);
+
+  // 7. Import: the exported JSON in a fresh page shows the same rounds; a bad file changes nothing.
+  const fresh = await browser.newPage({ viewport: VIEWPORT });
+  try {
+    await fresh.goto(baseUrl, { waitUntil: "load", timeout: 30_000 });
+    await ready(fresh);
+    const bytes = [...json.bytes];
+    await fresh.evaluate((b) => window.lotteryLab.handle.open_file("r.json", new Uint8Array(b)), bytes);
+    const opened = await waitFor("the results to open", 60_000, async () => {
+      const st = await status(fresh);
+      return st.rounds.length ? st : null;
+    });
+    check("import: a results JSON shows the finished experiment again", opened.finished && JSON.stringify(opened.rounds) === JSON.stringify(rounds));
+    await fresh.evaluate(() => window.lotteryLab.handle.open_file("bad.json", new TextEncoder().encode('{"format": "lottery-lab-record/1", "rounds": [')));
+    await sleep(500);
+    const after = await status(fresh);
+    check("import: a broken file is refused with its place, nothing changes", after.notices.some((n) => n.startsWith("bad.json was not opened (nothing changed)") && n.includes("line 1 column")) && JSON.stringify(after.rounds) === JSON.stringify(rounds), after.notices.join(" | "));
+    // A CSV of data: imported, then trained on.
+    let text = "a,b,label\n";
+    for (let i = 0; i < 300; i++) {
+      const a = (i % 20) / 10 - 1, b = Math.floor(i / 20) / 7.5 - 1;
+      text += `${a},${b},${a * b > 0 ? "same" : "different"}\n`;
+    }
+    await fresh.evaluate((t) => window.lotteryLab.handle.open_file("quadrants.csv", new TextEncoder().encode(t)), text);
+    await sleep(300);
+    const imported = await status(fresh);
+    check("import: a CSV becomes the data", imported.config.dataset.kind === "imported" && imported.config.dataset.name === "quadrants.csv", JSON.stringify(imported.config.dataset));
+    const csvRun = await runToEnd(fresh, { preset: "tiny", config: { dataset: imported.config.dataset } }, 120_000);
+    check("import: the imported data trains to the end", csvRun.status.rounds.length >= 2 && csvRun.status.rounds[0].accuracy.ticket > 0.7, JSON.stringify(ticketAccuracies(csvRun.status)));
+  } finally {
+    await fresh.close();
+  }
+
+  // 8. Offline: the service worker caches this build under a name carrying its hash.
+  const cacheName = fs.readFileSync(path.join(dist, "sw.js"), "utf8").match(/const CACHE = "([^"]+)"/)?.[1];
+  const active = await withTimeout("the service worker", 60_000, page.evaluate(() => navigator.serviceWorker.ready.then((r) => r.active?.scriptURL)));
+  const caches_ = await waitFor("the build to be cached", 60_000, async () => {
+    const names = await page.evaluate(() => caches.keys());
+    return names.includes(cacheName) ? names : null;
+  });
+  check("offline: the service worker caches this build's files", active.endsWith("/sw.js") && caches_.length === 1, `${cacheName}; caches ${JSON.stringify(caches_)}`);
+  await page.context().setOffline(true);
+  try {
+    await page.reload({ waitUntil: "load", timeout: 30_000 });
+    const err = await ready(page);
+    const digits = await waitFor("the digits offline", 60_000, async () => {
+      const d = (await status(page)).digits;
+      return d.startsWith("ready") || d.startsWith("failed") ? d : null;
+    });
+    check("offline: the page starts and loads its digits with no network", !err && digits.startsWith("ready"), err ?? digits);
+  } finally {
+    await page.context().setOffline(false);
+  }
+}
+
 // ---- main ---------------------------------------------------------------------------------
 
 if (!fs.existsSync(path.join(dist, "pkg/lottery_lab_bg.wasm"))) {
@@ -444,6 +588,7 @@ const t0 = Date.now();
 
 await launch("A (WebGPU through SwiftShader)", [...BASE_FLAGS, ...WEBGPU_FLAGS], webgpu);
 await launch("B (no WebGPU: WebGL2 + CPU engine)", BASE_FLAGS, fallback);
+await launch("C (links, files, reload, offline)", BASE_FLAGS, sharing, () => `${baseUrl}#preset=spiral&lecture=1&seed=7`);
 
 server?.close();
 fs.writeFileSync(path.join(out, "report.json"), JSON.stringify(report, null, 2));

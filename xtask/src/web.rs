@@ -62,7 +62,15 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     )
     .context("assets/mnist-digits.bin.gz")?;
 
-    println!("=== dist/ ({:.1} s)", started.elapsed().as_secs_f64());
+    std::fs::remove_file(dist.join("web/sw.template.js")).context("web/sw.template.js")?;
+    let template = std::fs::read_to_string(root.join("web/sw.template.js"))?;
+    let files = site_files(&dist)?;
+    let hash = build_hash(&files);
+    std::fs::write(dist.join("sw.js"), service_worker(&template, &hash, &files))?;
+    println!(
+        "=== dist/ ({:.1} s), build {hash}",
+        started.elapsed().as_secs_f64()
+    );
     for file in [format!("{STEM}_bg.wasm"), format!("{STEM}.js")] {
         let path = pkg.join(&file);
         let bytes = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
@@ -75,6 +83,56 @@ pub fn build(root: &Path) -> Result<PathBuf> {
         );
     }
     Ok(dist)
+}
+
+/// Every file of the site (relative paths, `/`-separated, sorted) with its bytes.
+fn site_files(dist: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, base, out)?;
+            } else {
+                let rel = path
+                    .strip_prefix(base)?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, std::fs::read(&path)?));
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dist, dist, &mut files)?;
+    files.retain(|(name, _)| name != "sw.js");
+    files.sort();
+    Ok(files)
+}
+
+/// A hash of every file's name and bytes (FNV-1a 64): any change to the build changes it.
+pub fn build_hash(files: &[(String, Vec<u8>)]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (name, bytes) in files {
+        feed(name.as_bytes());
+        feed(&(bytes.len() as u64).to_le_bytes());
+        feed(bytes);
+    }
+    format!("{hash:016x}")
+}
+
+/// dist/sw.js: the template with this build's cache name and file list.
+pub fn service_worker(template: &str, hash: &str, files: &[(String, Vec<u8>)]) -> String {
+    let mut urls = vec!["./".to_string()];
+    urls.extend(files.iter().map(|(name, _)| name.clone()));
+    template
+        .replace("__BUILD_HASH__", hash)
+        .replace("__FILES__", &serde_json::to_string(&urls).expect("strings"))
 }
 
 /// `cargo xtask serve [--port N]`: build, then serve `dist/` until stopped.
@@ -283,6 +341,7 @@ fn mime(path: &Path) -> &'static str {
         "wasm" => "application/wasm",
         "gz" => "application/gzip",
         "json" => "application/json",
+        "webmanifest" => "application/manifest+json",
         "png" => "image/png",
         "svg" => "image/svg+xml",
         "ico" => "image/x-icon",
@@ -341,6 +400,38 @@ mod tests {
         assert_eq!(resolve(&dist, "/%zz"), Err("400 Bad Request"));
         assert_eq!(resolve(&dist, "http://x/"), Err("400 Bad Request"));
         std::fs::remove_dir_all(dist).unwrap();
+    }
+
+    #[test]
+    fn the_cache_name_changes_with_the_build() {
+        let files = |wasm: &[u8]| {
+            vec![
+                ("index.html".to_string(), b"<html>".to_vec()),
+                ("pkg/lottery_lab_bg.wasm".to_string(), wasm.to_vec()),
+            ]
+        };
+        let template = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/sw.template.js"),
+        )
+        .unwrap();
+        let a = files(b"\0asm1");
+        let b = files(b"\0asm2");
+        let (hash_a, hash_b) = (build_hash(&a), build_hash(&b));
+        assert_ne!(hash_a, hash_b, "one changed byte, a new cache");
+        assert_eq!(
+            hash_a,
+            build_hash(&files(b"\0asm1")),
+            "the same build, the same cache"
+        );
+        // A file renamed (same bytes) is a different build too.
+        let mut renamed = a.clone();
+        renamed[0].0 = "other.html".into();
+        assert_ne!(build_hash(&renamed), hash_a);
+        let sw = service_worker(&template, &hash_a, &a);
+        assert!(sw.contains(&format!("const CACHE = \"lottery-lab-{hash_a}\";")));
+        assert!(sw.contains(r#"const FILES = ["./","index.html","pkg/lottery_lab_bg.wasm"];"#));
+        assert!(!sw.contains("__"), "every placeholder filled");
+        assert_ne!(sw, service_worker(&template, &hash_b, &b));
     }
 
     #[test]
