@@ -84,7 +84,8 @@ pub const ALL: &[Preset] = &[
     Preset {
         id: "find-the-cliff",
         title: "Find the cliff",
-        explanation: "MNIST-1D pruned 20% per round for 20 rounds, down to about 2% of the weights, \
+        explanation: "MNIST-1D pruned 20% per round (output layer too) for 21 rounds, down to about 1% \
+            of the weights, \
             against random pruning at the same densities. Watch for the round where the ticket \
             finally falls off — far later than the random mask. Drag the sparsity slider to see \
             where the trained network breaks without retraining.",
@@ -144,7 +145,13 @@ fn find_the_cliff() -> ExperimentConfig {
         hidden: vec![100, 100],
         optimizer: Optimizer::adam(1e-2),
         iterations: 1_000,
-        schedule: Schedule::Iterative { rounds: 20 },
+        pruning: PruneRates {
+            scope: Scope::Layerwise,
+            rate: 0.2,
+            output_rate: 0.2,
+        },
+        // 0.8^21 = 0.9%: the slider's 99% end, reached by training.
+        schedule: Schedule::Iterative { rounds: 21 },
         controls: Controls {
             reinit: false,
             random_prune: true,
