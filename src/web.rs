@@ -316,7 +316,7 @@ impl WebStore {
             .as_string()
     }
 
-    /// Every piece there is: `link`, `head`, `csv` and the rounds the head counts.
+    /// Every piece there is: `link`, `head`, `csv` and the runs of the rounds the head counts.
     pub async fn read_all() -> std::collections::HashMap<String, String> {
         let mut pieces = std::collections::HashMap::new();
         for key in ["link", "head", "csv"] {
@@ -324,18 +324,19 @@ impl WebStore {
                 pieces.insert(key.to_string(), value);
             }
         }
-        let rounds = pieces
+        let runs: Vec<u64> = pieces
             .get("head")
             .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
-            .and_then(|h| h["rounds"].as_u64())
-            .unwrap_or(0)
-            .min(1_000);
-        for i in 0..rounds {
-            let key = format!("round/{i}");
-            match Self::get(&key).await {
-                Some(value) => pieces.insert(key, value),
-                None => break,
-            };
+            .and_then(|h| serde_json::from_value(h["runs"].clone()).ok())
+            .unwrap_or_default();
+        for (i, &n) in runs.iter().enumerate().take(1_000) {
+            for j in 0..n.min(16) {
+                let key = format!("run/{i}/{j}");
+                match Self::get(&key).await {
+                    Some(value) => pieces.insert(key, value),
+                    None => return pieces,
+                };
+            }
         }
         pieces
     }

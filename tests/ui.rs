@@ -433,14 +433,28 @@ fn reopening_the_app_keeps_the_experiment_and_it_continues_exactly() {
             .len()
             >= 2
     });
-    first.run_steps(1);
+    // Paused (the lecturer stops here), the saving catches up: one run per frame.
+    first.state_mut().session.as_mut().unwrap().paused = true;
+    let rounds_then = first
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .experiment
+        .record()
+        .rounds
+        .clone();
+    first.run_steps(12);
     drop(first);
 
     let mut second = app_with_store(&dir);
     second.run_steps(2);
     let session = second.state().session.as_ref().expect("restored");
-    let restored_rounds = session.experiment.record().rounds.len();
-    assert!(restored_rounds >= 2, "{restored_rounds}");
+    assert_eq!(
+        session.experiment.record().rounds,
+        rounds_then,
+        "every finished round comes back"
+    );
     assert!(
         session.paused,
         "restored paused, for the lecturer to resume"
@@ -462,7 +476,7 @@ fn reopening_the_app_keeps_the_experiment_and_it_continues_exactly() {
         "continued exactly as if never interrupted"
     );
 
-    second.run_steps(1);
+    second.run_steps(12);
     // A different link than the saved one is a different experiment: nothing is restored.
     let store = lottery_lab::app::saved::DirStore { dir: dir.clone() };
     let mut other = harness();
@@ -478,9 +492,49 @@ fn reopening_the_app_keeps_the_experiment_and_it_continues_exactly() {
 
     // Reset forgets it: the next start of the app is empty.
     second.state_mut().reset();
-    second.run_steps(1);
+    second.run_steps(12);
     drop(second);
     let third = app_with_store(&dir);
     assert!(third.state().session.is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_experiment_on_imported_data_comes_back_with_its_data() {
+    let dir = scratch_dir("saved-csv");
+    let mut csv = String::from("u,v,class\n");
+    for i in 0..200 {
+        let (u, v) = ((i % 10) as f32, (i / 10) as f32);
+        csv += &format!("{u},{v},{}\n", if u > 4.5 { "right" } else { "left" });
+    }
+    let mut first = app_with_store(&dir);
+    first.state_mut().select_preset("tiny");
+    first.state_mut().open_file("halves.csv", csv.as_bytes());
+    first.state_mut().start();
+    run_until(&mut first, finished);
+    first.run_steps(20);
+    let rounds = first
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .experiment
+        .record()
+        .rounds
+        .clone();
+    drop(first);
+
+    let mut second = app_with_store(&dir);
+    second.run_steps(2);
+    let app = second.state();
+    assert!(
+        app.imported
+            .as_ref()
+            .is_some_and(|d| d.name == "halves.csv")
+    );
+    let session = app.session.as_ref().expect("restored");
+    assert!(session.experiment.is_done());
+    assert_eq!(session.experiment.record().rounds, rounds);
+    assert_eq!(session.experiment.data().name, "halves.csv");
     let _ = std::fs::remove_dir_all(&dir);
 }

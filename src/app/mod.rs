@@ -500,7 +500,9 @@ impl LabApp {
         if self.store.is_some() {
             let fragment = self.link().to_fragment();
             self.save_link(&fragment);
-            self.save_progress();
+            if self.save_progress() {
+                ctx.request_repaint();
+            }
         }
         #[cfg(target_arch = "wasm32")]
         {

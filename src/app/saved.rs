@@ -1,6 +1,7 @@
-//! Reloading keeps the experiment. Its record is saved piece by piece as it grows: each
-//! finished round once (`round/<i>`), and a small `head` (config, status, notes) whenever it
-//! changes — never the whole record per frame. On the web the pieces go to IndexedDB
+//! Reloading keeps the experiment. Its record is saved piece by piece as it grows: each run of
+//! each finished round once (`run/<round>/<run>`, at most one per frame: a LeNet run with its
+//! weights is ~1.4 MB of JSON), and a small `head` (config, status, notes, which rounds are
+//! complete) whenever it changes — never the whole record in one frame. On the web the pieces go to IndexedDB
 //! (web/store.js), natively to files in the app's data folder. A fresh start or Reset clears
 //! them. Restoring goes through the same checks as opening a results file.
 
@@ -18,7 +19,8 @@ pub struct Head {
     pub format: String,
     pub preset: String,
     pub backend: BackendPreference,
-    pub rounds: usize,
+    /// How many runs each saved round has (`run/<i>/<j>` for `j < runs[i]`).
+    pub runs: Vec<usize>,
     /// `rounds` empty; theta_0 left out (the seed gives it again).
     pub record: ExperimentRecord,
     /// The imported CSV's file name, when the experiment trains on one (its text is `csv`).
@@ -36,7 +38,9 @@ pub trait Store {
 #[derive(Default)]
 pub struct Saver {
     session: u64,
+    /// Rounds written completely (the head counts them), and runs written of the next one.
     rounds: usize,
+    runs: usize,
     status: Option<Status>,
     notes: usize,
     wrote_anything: bool,
@@ -49,6 +53,7 @@ impl Saver {
         Self {
             session,
             rounds: record.rounds.len(),
+            runs: 0,
             status: Some(record.status.clone()),
             notes: record.notes.len(),
             wrote_anything: true,
@@ -58,15 +63,18 @@ impl Saver {
 }
 
 impl LabApp {
-    /// Per frame: write what changed since the last save (usually nothing).
-    pub(super) fn save_progress(&mut self) {
-        let Some(store) = &self.store else { return };
+    /// Per frame: write what changed since the last save (usually nothing). True while
+    /// pieces are left to write (the caller asks for another frame, even when idle).
+    pub(super) fn save_progress(&mut self) -> bool {
+        let Some(store) = &self.store else {
+            return false;
+        };
         let Some(session) = &self.session else {
             if self.saver.wrote_anything {
                 store.clear();
                 self.saver = Saver::default();
             }
-            return;
+            return false;
         };
         let record = session.experiment.record();
         if self.saver.session != self.session_id {
@@ -85,25 +93,48 @@ impl LabApp {
             }
         }
         let saver = &mut self.saver;
-        let changed = saver.rounds != record.rounds.len()
-            || saver.status.as_ref() != Some(&record.status)
-            || saver.notes != record.notes.len();
-        if !changed {
-            return;
-        }
-        for (i, round) in record.rounds.iter().enumerate().skip(saver.rounds) {
-            match serde_json::to_string(round) {
-                Ok(json) => store.put(&format!("round/{i}"), json),
-                Err(e) => log::warn!("round {i} was not saved: {e}"),
+        // One run per frame, then the head that counts its round as saved.
+        if let Some(round) = record.rounds.get(saver.rounds)
+            && let Some(run) = round.runs.get(saver.runs)
+        {
+            match serde_json::to_string(run) {
+                Ok(json) => store.put(&format!("run/{}/{}", saver.rounds, saver.runs), json),
+                Err(e) => log::warn!("a run was not saved: {e}"),
             }
+            saver.runs += 1;
+            saver.wrote_anything = true;
+            return true;
+        }
+        let round_complete = saver.rounds < record.rounds.len();
+        if round_complete {
+            saver.rounds += 1;
+            saver.runs = 0;
+        }
+        let all_written = saver.rounds == record.rounds.len();
+        // Until every round is written, the saved state says running (it can continue).
+        let status = if all_written {
+            record.status.clone()
+        } else {
+            crate::experiment::Status::Running
+        };
+        let changed = round_complete
+            || saver.status.as_ref() != Some(&status)
+            || saver.notes != record.notes.len()
+            || !saver.wrote_anything;
+        if !changed {
+            return false;
         }
         let mut head_record = record.clone_without_rounds();
         head_record.theta_init = None;
+        head_record.status = status.clone();
         let head = Head {
             format: SAVED_FORMAT.into(),
             preset: self.preset.clone(),
             backend: self.backend,
-            rounds: record.rounds.len(),
+            runs: record.rounds[..saver.rounds]
+                .iter()
+                .map(|r| r.runs.len())
+                .collect(),
             record: head_record,
             csv_name: match &record.config.dataset {
                 crate::data::DatasetConfig::Imported { name, .. } => Some(name.clone()),
@@ -113,10 +144,10 @@ impl LabApp {
         if let Ok(json) = serde_json::to_string(&head) {
             store.put("head", json);
         }
-        saver.rounds = record.rounds.len();
-        saver.status = Some(record.status.clone());
+        saver.status = Some(status);
         saver.notes = record.notes.len();
         saver.wrote_anything = true;
+        !all_written
     }
 
     /// Remember the setup's link beside the pieces: a reload restores the saved experiment
@@ -153,19 +184,23 @@ impl LabApp {
             }
         };
         let mut rounds: Vec<RoundRecord> = Vec::new();
-        for i in 0..head.rounds.min(1_000) {
-            match read(&format!("round/{i}")).map(|json| serde_json::from_str(&json)) {
-                Some(Ok(round)) => rounds.push(round),
-                // A round missing or torn (the page closed while writing): keep the rounds
-                // before it; the experiment continues from there.
-                _ => break,
+        'rounds: for (i, &n) in head.runs.iter().enumerate().take(1_000) {
+            let mut runs = Vec::new();
+            for j in 0..n.min(16) {
+                match read(&format!("run/{i}/{j}")).map(|json| serde_json::from_str(&json)) {
+                    Some(Ok(run)) => runs.push(run),
+                    // A piece missing or torn (the page closed while writing): keep the rounds
+                    // before it; the experiment continues from there.
+                    _ => break 'rounds,
+                }
             }
+            rounds.push(RoundRecord { round: i, runs });
         }
         if let (Some(name), Some(text)) = (head.csv_name.clone(), read("csv")) {
             self.import_csv(&name, &text);
         }
         let mut record = head.record;
-        if rounds.len() < head.rounds && record.status != Status::Running {
+        if rounds.len() < head.runs.len() && record.status != Status::Running {
             record.status = Status::Running;
         }
         record.rounds = rounds;
