@@ -87,13 +87,17 @@ impl WebHandle {
             .map_err(|e| JsValue::from_str(&e.to_string()))
     }
 
-    /// Start measuring the GPU engine (on the page's WebGPU device) on LeNet-300-100.
+    /// Start measuring the GPU engine (on the page's WebGPU device) on LeNet-300-100, with
+    /// the matrix-product kernels the engine picks for this adapter or, to compare, `matmul`
+    /// ("tiled" or "direct").
     pub fn bench_gpu_start(
         &self,
         batch: usize,
         steps_per_job: usize,
         jobs: usize,
+        matmul: Option<String>,
     ) -> Result<(), JsValue> {
+        use crate::train::gpu::kernels::Matmul;
         use crate::train::throughput::{AsyncThroughput, lenet_config, synthetic_splits};
         let app = self
             .runner
@@ -105,7 +109,12 @@ impl WebHandle {
             .map_err(|why| JsValue::from_str(&format!("no WebGPU compute: {why}")))?;
         let (spec, cfg) = lenet_config(batch.max(1));
         let data = std::sync::Arc::new(synthetic_splits(&spec, 2_000.max(batch * 4)));
-        let engine = crate::train::gpu::GpuEngine::new(ctx, data)
+        let matmul = match matmul.as_deref() {
+            None => Matmul::for_adapter(&ctx.adapter),
+            Some(name) => Matmul::from_name(name)
+                .ok_or_else(|| JsValue::from_str("matmul must be tiled or direct"))?,
+        };
+        let engine = crate::train::gpu::GpuEngine::with_matmul(ctx, data, matmul)
             .map_err(|e| JsValue::from_str(&e.to_string()))?;
         let bench = AsyncThroughput::start(
             Box::new(engine),

@@ -4,6 +4,7 @@
 mod common;
 
 use lottery_lab::train::gpu::GpuContext;
+use lottery_lab::train::gpu::kernels::Matmul;
 use lottery_lab::train::gpu::testing::KernelRunner;
 use lottery_lab::train::matmul::matmul;
 use lottery_lab::train::{Optimizer, cpu, metrics};
@@ -48,24 +49,34 @@ const SHAPES: [(usize, usize, usize); 7] = [
     (2, 300, 100),
 ];
 
+/// Both matrix-product kernels (tiled for GPUs, direct for CPU adapters) on this adapter.
+fn runners(ctx: &GpuContext) -> Vec<KernelRunner<'_>> {
+    Matmul::ALL
+        .into_iter()
+        .map(|m| KernelRunner::with_matmul(ctx, m))
+        .collect()
+}
+
 #[test]
 fn linear_forward_matches_the_cpu() {
     let ctx = context();
-    let runner = KernelRunner::new(&ctx);
-    for (i, &(m, k, n)) in SHAPES.iter().enumerate() {
-        let (x, w) = (random(m, k, i as u64), random(k, n, 100 + i as u64));
-        let b = random(1, n, 200 + i as u64).row(0).to_owned();
-        for relu in [false, true] {
-            let mut want = product(x.view(), w.view()) + &b;
-            if relu {
-                want.mapv_inplace(|v| v.max(0.0));
+    for runner in runners(&ctx) {
+        let kind = runner.kernels.matmul.name();
+        for (i, &(m, k, n)) in SHAPES.iter().enumerate() {
+            let (x, w) = (random(m, k, i as u64), random(k, n, 100 + i as u64));
+            let b = random(1, n, 200 + i as u64).row(0).to_owned();
+            for relu in [false, true] {
+                let mut want = product(x.view(), w.view()) + &b;
+                if relu {
+                    want.mapv_inplace(|v| v.max(0.0));
+                }
+                let got = runner.forward(&x, &w, &b, relu).unwrap();
+                let err = relative_error(&got, &want);
+                assert!(
+                    err <= 1e-4,
+                    "{kind} forward {m}x{k}x{n} relu={relu}: relative error {err}"
+                );
             }
-            let got = runner.forward(&x, &w, &b, relu).unwrap();
-            let err = relative_error(&got, &want);
-            assert!(
-                err <= 1e-4,
-                "forward {m}x{k}x{n} relu={relu}: relative error {err}"
-            );
         }
     }
 }
@@ -73,28 +84,33 @@ fn linear_forward_matches_the_cpu() {
 #[test]
 fn linear_input_and_weight_gradients_match_the_cpu() {
     let ctx = context();
-    let runner = KernelRunner::new(&ctx);
-    for (i, &(rows, fan_in, fan_out)) in SHAPES.iter().enumerate() {
-        let delta = random(rows, fan_out, i as u64);
-        let w = random(fan_in, fan_out, 10 + i as u64);
-        let act = random(rows, fan_in, 20 + i as u64).mapv(|v| v.max(0.0));
-        let want = product(delta.view(), w.t()) * act.mapv(|a| if a > 0.0 { 1.0 } else { 0.0 });
-        let got = runner.input_grad(&delta, &w, &act).unwrap();
-        assert!(
-            relative_error(&got, &want) <= 1e-4,
-            "input_grad {rows}x{fan_in}x{fan_out}"
-        );
+    for runner in runners(&ctx) {
+        let kind = runner.kernels.matmul.name();
+        for (i, &(rows, fan_in, fan_out)) in SHAPES.iter().enumerate() {
+            let delta = random(rows, fan_out, i as u64);
+            let w = random(fan_in, fan_out, 10 + i as u64);
+            let act = random(rows, fan_in, 20 + i as u64).mapv(|v| v.max(0.0));
+            let want = product(delta.view(), w.t()) * act.mapv(|a| if a > 0.0 { 1.0 } else { 0.0 });
+            let got = runner.input_grad(&delta, &w, &act).unwrap();
+            assert!(
+                relative_error(&got, &want) <= 1e-4,
+                "{kind} input_grad {rows}x{fan_in}x{fan_out}"
+            );
 
-        let x = random(rows, fan_in, 30 + i as u64);
-        let want = product(x.t(), delta.view());
-        let got = runner.weight_grad(&x, &delta).unwrap();
-        let err = relative_error(&got, &want);
-        assert!(err <= 1e-4, "weight_grad {rows}x{fan_in}x{fan_out}: {err}");
+            let x = random(rows, fan_in, 30 + i as u64);
+            let want = product(x.t(), delta.view());
+            let got = runner.weight_grad(&x, &delta).unwrap();
+            let err = relative_error(&got, &want);
+            assert!(
+                err <= 1e-4,
+                "{kind} weight_grad {rows}x{fan_in}x{fan_out}: {err}"
+            );
 
-        let want: Array1<f32> = delta.sum_axis(Axis(0));
-        let got = runner.bias_grad(&delta).unwrap();
-        let err = relative_error(&got.insert_axis(Axis(0)), &want.insert_axis(Axis(0)));
-        assert!(err <= 1e-4, "bias_grad {rows}x{fan_out}: {err}");
+            let want: Array1<f32> = delta.sum_axis(Axis(0));
+            let got = runner.bias_grad(&delta).unwrap();
+            let err = relative_error(&got.insert_axis(Axis(0)), &want.insert_axis(Axis(0)));
+            assert!(err <= 1e-4, "{kind} bias_grad {rows}x{fan_out}: {err}");
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use lottery_lab::model::{Init, Mask, MlpSpec, Network};
 use lottery_lab::prune::{self, PruneRates, Scope};
 use lottery_lab::rng::rng;
 use lottery_lab::train::gpu::GpuEngine;
+use lottery_lab::train::gpu::kernels::Matmul;
 use lottery_lab::train::{CpuEngine, Engine, EvalPoint, Job, JobResult, Optimizer, TrainConfig};
 
 /// Submit and poll until the engine answers (the GPU answers asynchronously).
@@ -71,21 +72,28 @@ fn the_same_steps_give_the_same_weights_and_the_same_pruned_mask() {
     );
     let ctx = Arc::new(common::gpu_context());
 
-    for optimizer in [Optimizer::adam(3e-3), Optimizer::sgd(0.05, 0.9)] {
+    // Both matrix-product kernels: the tiled one (GPUs) and the direct one (CPU adapters).
+    let cases = [Optimizer::adam(3e-3), Optimizer::sgd(0.05, 0.9)]
+        .into_iter()
+        .flat_map(|o| Matmul::ALL.map(|m| (o, m)));
+    for (optimizer, matmul) in cases {
         let cfg = TrainConfig {
             optimizer,
             batch_size: 32,
             order_seed: 7,
         };
         let mut cpu = CpuEngine::new(data.clone());
-        let mut gpu = GpuEngine::new(ctx.clone(), data.clone()).unwrap();
+        let mut gpu = GpuEngine::with_matmul(ctx.clone(), data.clone(), matmul).unwrap();
         cpu.load(&theta_0, &mask, &cfg).unwrap();
         gpu.load(&theta_0, &mask, &cfg).unwrap();
         // 40 steps cross two epochs' reshuffles (600 / 32 = 18 steps an epoch).
         let (cpu_point, gpu_point) = (evaluate(&mut cpu, 40), evaluate(&mut gpu, 40));
         let (cpu_net, gpu_net) = (weights(&mut cpu), weights(&mut gpu));
         let diff = max_relative_difference(&gpu_net, &cpu_net);
-        assert!(diff <= 1e-3, "{optimizer:?}: weights differ by {diff}");
+        assert!(
+            diff <= 1e-3,
+            "{optimizer:?} {matmul:?}: weights differ by {diff}"
+        );
         assert_eq!(
             gpu_net.masked(&mask),
             gpu_net,

@@ -89,7 +89,7 @@ fn prune_figure(spec: &MlpSpec) {
 
 /// The GPU engine on the same network, and its matrix-product kernel alone.
 fn gpu_figures(spec: &MlpSpec, args: &BenchArgs) -> Result<()> {
-    use lottery_lab::train::gpu::{GpuContext, GpuEngine, testing::KernelRunner};
+    use lottery_lab::train::gpu::{GpuContext, GpuEngine, kernels::Matmul, testing::KernelRunner};
     use lottery_lab::train::throughput::{AsyncThroughput, synthetic_splits};
     let ctx = match GpuContext::new_native() {
         Ok(ctx) => Arc::new(ctx),
@@ -105,33 +105,46 @@ fn gpu_figures(spec: &MlpSpec, args: &BenchArgs) -> Result<()> {
         if software { "a software" } else { "a hardware" }
     );
     let flops = train_flops_per_sample(spec);
-    for &batch in &args.batch {
-        let (_, cfg) = lenet_config(batch);
-        let data = Arc::new(synthetic_splits(spec, 2_000.max(batch * 4)));
-        let engine = GpuEngine::new(ctx.clone(), data)?;
-        // A software adapter is slow: fewer steps there, many on a real GPU.
-        let (steps, jobs) = if software { (8, 3) } else { (200, 10) };
-        let mut bench = AsyncThroughput::start(Box::new(engine), spec, &cfg, steps, jobs)?;
-        let samples = loop {
-            if let Some(samples) = bench.poll()? {
-                break samples;
+    let chosen = Matmul::for_adapter(&ctx.adapter);
+    // Both matrix-product kernels side by side in the same run; the engine uses `chosen`.
+    for matmul in Matmul::ALL {
+        println!(
+            "  {} matrix products{}:",
+            matmul.name(),
+            if matmul == chosen {
+                " (the engine's choice here)"
+            } else {
+                ""
             }
-            std::thread::sleep(std::time::Duration::from_micros(100));
-        };
-        println!(
-            "  batch {batch:>4}: {samples:>9.0} samples/s  {:>6.1} GFLOP/s (matrix products, whole step timed, {} steps)",
-            samples * flops / 1e9,
-            steps * jobs
         );
-    }
-    let runner = KernelRunner::new(&ctx);
-    for (m, k, n) in [(60, 784, 300), (256, 784, 300), (1024, 1024, 1024)] {
-        let repeat = if ctx.adapter.is_software { 3 } else { 200 };
-        let secs = runner.time_forward(m, k, n, repeat)?;
-        println!(
-            "  matmul kernel {m}x{k}x{n}: {:7.1} GFLOP/s ({repeat} dispatches, upload and readback included)",
-            2.0 * (m * k * n * repeat) as f64 / secs / 1e9
-        );
+        for &batch in &args.batch {
+            let (_, cfg) = lenet_config(batch);
+            let data = Arc::new(synthetic_splits(spec, 2_000.max(batch * 4)));
+            let engine = GpuEngine::with_matmul(ctx.clone(), data, matmul)?;
+            // A software adapter is slow: fewer steps there, many on a real GPU.
+            let (steps, jobs) = if software { (8, 3) } else { (200, 10) };
+            let mut bench = AsyncThroughput::start(Box::new(engine), spec, &cfg, steps, jobs)?;
+            let samples = loop {
+                if let Some(samples) = bench.poll()? {
+                    break samples;
+                }
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            };
+            println!(
+                "  batch {batch:>4}: {samples:>9.0} samples/s  {:>6.1} GFLOP/s (matrix products, whole step timed, {} steps)",
+                samples * flops / 1e9,
+                steps * jobs
+            );
+        }
+        let runner = KernelRunner::with_matmul(&ctx, matmul);
+        for (m, k, n) in [(60, 784, 300), (256, 784, 300), (1024, 1024, 1024)] {
+            let repeat = if ctx.adapter.is_software { 3 } else { 200 };
+            let secs = runner.time_forward(m, k, n, repeat)?;
+            println!(
+                "  matmul kernel {m}x{k}x{n}: {:7.1} GFLOP/s ({repeat} dispatches, upload and readback included)",
+                2.0 * (m * k * n * repeat) as f64 / secs / 1e9
+            );
+        }
     }
     Ok(())
 }

@@ -181,10 +181,21 @@ pub struct GpuEngine {
 }
 
 impl GpuEngine {
-    /// Compile the kernels and upload the dataset (once; every run reuses it).
+    /// Compile the kernels and upload the dataset (once; every run reuses it). The matrix
+    /// products suit the adapter (see [`kernels::Matmul`]).
     pub fn new(ctx: Arc<GpuContext>, data: Arc<DataSplits>) -> Result<Self, EngineError> {
+        let matmul = kernels::Matmul::for_adapter(&ctx.adapter);
+        Self::with_matmul(ctx, data, matmul)
+    }
+
+    /// [`GpuEngine::new`] with a chosen matrix-product kernel (benchmarks compare them).
+    pub fn with_matmul(
+        ctx: Arc<GpuContext>,
+        data: Arc<DataSplits>,
+        matmul: kernels::Matmul,
+    ) -> Result<Self, EngineError> {
         let device = &ctx.device;
-        let kernels = Kernels::new(device);
+        let kernels = Kernels::new(device, matmul);
         let train = GpuSplit::upload(device, &data.train, "train");
         let val = GpuSplit::upload(device, &data.val, "val");
         let test = GpuSplit::upload(device, &data.test, "test");

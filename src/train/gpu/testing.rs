@@ -106,10 +106,15 @@ pub struct KernelRunner<'a> {
 }
 
 impl<'a> KernelRunner<'a> {
+    /// With the matrix-product kernels the engine would pick for this adapter.
     pub fn new(ctx: &'a GpuContext) -> Self {
+        Self::with_matmul(ctx, kernels::Matmul::for_adapter(&ctx.adapter))
+    }
+
+    pub fn with_matmul(ctx: &'a GpuContext, matmul: kernels::Matmul) -> Self {
         Self {
             ctx,
-            kernels: Kernels::new(&ctx.device),
+            kernels: Kernels::new(&ctx.device, matmul),
         }
     }
 

@@ -5,6 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 pub const LINEAR_WGSL: &str = include_str!("linear.wgsl");
+pub const LINEAR_DIRECT_WGSL: &str = include_str!("linear_direct.wgsl");
 pub const LOSS_WGSL: &str = include_str!("loss.wgsl");
 pub const BATCH_WGSL: &str = include_str!("batch.wgsl");
 pub const OPTIMIZER_WGSL: &str = include_str!("optimizer.wgsl");
@@ -71,7 +72,40 @@ pub struct Step {
     pub _pad: f32,
 }
 
+/// Which matrix-product kernels: tiled through workgroup memory (linear.wgsl, for GPUs) or
+/// direct, without barriers (linear_direct.wgsl, for CPU-based adapters such as SwiftShader
+/// and lavapipe, where a barrier is a context switch). Same entry points, same results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Matmul {
+    Tiled,
+    Direct,
+}
+
+impl Matmul {
+    pub const ALL: [Matmul; 2] = [Matmul::Tiled, Matmul::Direct];
+
+    pub fn for_adapter(adapter: &super::AdapterSummary) -> Self {
+        if adapter.is_software {
+            Matmul::Direct
+        } else {
+            Matmul::Tiled
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Matmul::Tiled => "tiled",
+            Matmul::Direct => "direct",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
 pub struct Kernels {
+    pub matmul: Matmul,
     pub linear_layout: wgpu::BindGroupLayout,
     pub loss_layout: wgpu::BindGroupLayout,
     pub gather_layout: wgpu::BindGroupLayout,
@@ -113,7 +147,11 @@ fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
 }
 
 impl Kernels {
-    pub fn new(device: &wgpu::Device) -> Self {
+    pub fn new(device: &wgpu::Device, matmul: Matmul) -> Self {
+        let linear_source = match matmul {
+            Matmul::Tiled => LINEAR_WGSL,
+            Matmul::Direct => LINEAR_DIRECT_WGSL,
+        };
         let layout = |label, entries: &[wgpu::BindGroupLayoutEntry]| {
             device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some(label),
@@ -187,20 +225,26 @@ impl Kernels {
                 })
             };
         Self {
-            forward: pipeline("linear forward", LINEAR_WGSL, &linear_layout, "forward"),
+            matmul,
+            forward: pipeline("linear forward", linear_source, &linear_layout, "forward"),
             input_grad: pipeline(
                 "linear input_grad",
-                LINEAR_WGSL,
+                linear_source,
                 &linear_layout,
                 "input_grad",
             ),
             weight_grad: pipeline(
                 "linear weight_grad",
-                LINEAR_WGSL,
+                linear_source,
                 &linear_layout,
                 "weight_grad",
             ),
-            bias_grad: pipeline("linear bias_grad", LINEAR_WGSL, &linear_layout, "bias_grad"),
+            bias_grad: pipeline(
+                "linear bias_grad",
+                linear_source,
+                &linear_layout,
+                "bias_grad",
+            ),
             train_loss: pipeline("loss train", LOSS_WGSL, &loss_layout, "train_loss"),
             eval_metrics: pipeline("loss eval", LOSS_WGSL, &loss_layout, "eval_metrics"),
             gather: pipeline("gather", BATCH_WGSL, &gather_layout, "gather"),
