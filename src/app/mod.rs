@@ -584,6 +584,7 @@ impl LabApp {
                 "work_p95": self.stats.work_p95_ms(),
                 "frames": self.stats.count(),
                 "samples": self.stats.samples(),
+                "slow": self.stats.slow,
             },
             "samples_per_s": session.map(|s| s.samples_per_s),
             "slider": session.and_then(|s| s.cache.slider.as_ref()).map(|r| serde_json::json!({
@@ -656,9 +657,10 @@ impl eframe::App for LabApp {
         let ctx = ui.ctx().clone();
         let training = self.is_training();
         self.tick(&ctx);
+        let ticked = started.elapsed().as_secs_f32() * 1000.0;
         panels::show(self, ui);
-        self.stats
-            .work(started.elapsed().as_secs_f32() * 1000.0, training);
+        let drawn = started.elapsed().as_secs_f32() * 1000.0 - ticked;
+        self.stats.work(ticked, drawn, training);
         // The digits are fetched once the first frame is on screen.
         if matches!(self.digits, Digits::NotRequested) && self.stats.count() > 1 {
             self.request_digits();

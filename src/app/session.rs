@@ -37,6 +37,19 @@ pub struct Session {
 pub struct ViewCache {
     pub textures: std::collections::HashMap<String, egui::TextureHandle>,
     pub slider: Option<SliderResult>,
+    /// The slider's evaluation in progress (a few hundred test rows per frame).
+    pub slider_job: Option<SliderJob>,
+}
+
+/// The pruned network being evaluated for the slider, chunk by chunk across frames.
+pub struct SliderJob {
+    pub key: (usize, crate::experiment::RunKind, u32),
+    pub pruned: crate::model::Network,
+    pub density: f64,
+    pub partial: crate::train::cpu::Partial,
+    pub buffers: crate::train::cpu::EvalBuffers,
+    /// Compute time so far (pruning and the chunks evaluated), not the frames between.
+    pub spent_ms: f64,
 }
 
 /// The selected network pruned to the slider's density, evaluated on the test set.
@@ -121,7 +134,10 @@ impl Session {
         let started = Instant::now();
         let progress = self.experiment.advance(steps);
         let elapsed = started.elapsed().as_secs_f64();
-        if progress.steps_done > 0 && !progress.waiting {
+        // The CPU engine "waits" only while an evaluation spans frames: its steps were done
+        // in this call, so their time is measured as usual.
+        let cpu = self.experiment.record().engine.kind == "cpu";
+        if progress.steps_done > 0 && (!progress.waiting || cpu) {
             let cost = elapsed / progress.steps_done as f64;
             self.step_cost_s = 0.7 * self.step_cost_s + 0.3 * cost;
         } else if progress.waiting && progress.steps_done > 0 {

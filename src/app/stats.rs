@@ -13,6 +13,16 @@ pub struct FrameStats {
     intervals_ms: VecDeque<f32>,
     work_ms: VecDeque<f32>,
     frames: usize,
+    /// The last frames over budget (16 ms of our own work), with where the time went.
+    pub slow: VecDeque<SlowFrame>,
+}
+
+/// A frame whose own work took over 16 ms: the training slice (`tick`) or the panels.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct SlowFrame {
+    pub frame: usize,
+    pub tick_ms: f32,
+    pub draw_ms: f32,
 }
 
 fn push(window: &mut VecDeque<f32>, value: f32) {
@@ -45,10 +55,20 @@ impl FrameStats {
         self.last = Some(now);
     }
 
-    /// Time our code spent in the frame just drawn (training slice and panels).
-    pub fn work(&mut self, ms: f32, active: bool) {
+    /// Time our code spent in the frame just drawn: the training slice and the panels.
+    pub fn work(&mut self, tick_ms: f32, draw_ms: f32, active: bool) {
         if active {
-            push(&mut self.work_ms, ms);
+            push(&mut self.work_ms, tick_ms + draw_ms);
+            if tick_ms + draw_ms > 16.0 {
+                if self.slow.len() == 20 {
+                    self.slow.pop_front();
+                }
+                self.slow.push_back(SlowFrame {
+                    frame: self.frames,
+                    tick_ms,
+                    draw_ms,
+                });
+            }
         }
     }
 

@@ -62,6 +62,27 @@ struct PlannedRun {
     mask: Mask,
 }
 
+/// A run of the round, made ready only when its turn comes: drawing fresh weights or a random
+/// mask, or pruning the dense network, takes milliseconds for LeNet, and doing all of a
+/// round's at once would stall the app's frame that finishes the round.
+enum Planned {
+    Ready(PlannedRun),
+    /// The ticket's mask with fresh random weights.
+    Reinit {
+        mask: Mask,
+    },
+    /// A random mask with the ticket's per-layer sizes, from the ticket's starting weights.
+    RandomPrune {
+        like: Mask,
+        start: Network,
+    },
+    /// The dense trained network pruned straight to the round's size.
+    OneShot {
+        target: PruneTarget,
+        start: Network,
+    },
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Awaiting {
     Trained,
@@ -91,7 +112,7 @@ pub struct Experiment {
     /// The ticket's mask and trained weights after the last finished round.
     ticket_mask: Mask,
     ticket_trained: Option<Network>,
-    queue: VecDeque<PlannedRun>,
+    queue: VecDeque<Planned>,
     active: Option<ActiveRun>,
     round: usize,
     current_round: Vec<RunRecord>,
@@ -154,11 +175,11 @@ impl Experiment {
         };
         let dense = Mask::dense(&spec);
         let mut experiment = Self {
-            queue: VecDeque::from([PlannedRun {
+            queue: VecDeque::from([Planned::Ready(PlannedRun {
                 kind: RunKind::Ticket,
                 start: theta_init.clone(),
                 mask: dense.clone(),
-            }]),
+            })]),
             runs_in_round: 1,
             config,
             data,
@@ -324,7 +345,7 @@ impl Experiment {
         while !self.is_done() {
             match self.advance_once(&mut budget, &mut steps_done) {
                 Ok(Flow::Continue) => {}
-                Ok(Flow::OutOfBudget) => break,
+                Ok(Flow::OutOfBudget) | Ok(Flow::Yield) => break,
                 Ok(Flow::Waiting) => {
                     waiting = true;
                     break;
@@ -390,16 +411,26 @@ impl Experiment {
     ) -> Result<Flow, EngineError> {
         let Some(active) = &mut self.active else {
             match self.queue.pop_front() {
-                Some(plan) => {
+                Some(planned) => {
+                    let ready = matches!(planned, Planned::Ready(_));
+                    let plan = self.make_ready(planned);
                     self.active = Some(ActiveRun {
                         plan,
                         loaded: false,
                         iteration: 0,
                         curve: Vec::new(),
                         awaiting: None,
-                    })
+                    });
+                    if !ready {
+                        // That took a few milliseconds: loading can wait for the next call.
+                        return Ok(Flow::Yield);
+                    }
                 }
-                None => self.finish_round(),
+                None => {
+                    self.finish_round();
+                    // Pruning for the next round is done: give the frame back.
+                    return Ok(Flow::Yield);
+                }
             }
             return Ok(Flow::Continue);
         };
@@ -559,7 +590,6 @@ impl Experiment {
             .ticket_trained
             .clone()
             .expect("the ticket of the previous round finished");
-        let dense = self.dense_trained.clone().expect("round 0 finished");
         let target = self.target(round);
         let mask = prune::magnitude_prune(&trained, &self.ticket_mask, &target);
         let collapsed = mask.collapsed_layers();
@@ -591,43 +621,67 @@ impl Experiment {
             ResetMode::FineTune => trained.clone(),
         };
 
-        let mut plans = vec![PlannedRun {
+        let mut plans = vec![Planned::Ready(PlannedRun {
             kind: RunKind::Ticket,
             start: ticket_start,
             mask: mask.clone(),
-        }];
+        })];
         let controls = self.config.controls;
         if controls.reinit {
-            plans.push(PlannedRun {
-                kind: RunKind::Reinit,
-                start: fresh("reinit"),
-                mask: mask.clone(),
-            });
+            plans.push(Planned::Reinit { mask: mask.clone() });
         }
         if controls.random_prune {
-            let random = prune::random_prune(
-                &Mask::dense(&self.spec),
-                &PruneTarget::like(&mask),
-                &mut rng::rng_indexed(self.config.seed, "random-mask", round as u64),
-            );
-            plans.push(PlannedRun {
-                kind: RunKind::RandomPrune,
+            plans.push(Planned::RandomPrune {
+                like: mask.clone(),
                 start: reset_start.clone(),
-                mask: random,
             });
         }
         let iterative = matches!(self.config.schedule, Schedule::Iterative { .. });
         if controls.one_shot && iterative && round > 1 {
             // (At round 1 one-shot and iterative pruning are the same thing.)
-            let one_shot = prune::magnitude_prune(&dense, &Mask::dense(&self.spec), &target);
-            plans.push(PlannedRun {
-                kind: RunKind::OneShot,
+            plans.push(Planned::OneShot {
+                target,
                 start: reset_start,
-                mask: one_shot,
             });
         }
         self.runs_in_round = plans.len();
         self.queue = plans.into();
+    }
+
+    /// Draw or prune what a planned run needs (the same draws, from the same named streams,
+    /// as if done when the round was planned).
+    fn make_ready(&self, planned: Planned) -> PlannedRun {
+        let round = self.round as u64;
+        match planned {
+            Planned::Ready(run) => run,
+            Planned::Reinit { mask } => PlannedRun {
+                kind: RunKind::Reinit,
+                start: Network::init(
+                    &self.spec,
+                    self.config.init,
+                    &mut rng::rng_indexed(self.config.seed, "reinit", round),
+                ),
+                mask,
+            },
+            Planned::RandomPrune { like, start } => PlannedRun {
+                kind: RunKind::RandomPrune,
+                start,
+                mask: prune::random_prune(
+                    &Mask::dense(&self.spec),
+                    &PruneTarget::like(&like),
+                    &mut rng::rng_indexed(self.config.seed, "random-mask", round),
+                ),
+            },
+            Planned::OneShot { target, start } => PlannedRun {
+                kind: RunKind::OneShot,
+                start,
+                mask: prune::magnitude_prune(
+                    self.dense_trained.as_ref().expect("round 0 finished"),
+                    &Mask::dense(&self.spec),
+                    &target,
+                ),
+            },
+        }
     }
 
     /// How many weights each round keeps.
@@ -650,4 +704,6 @@ enum Flow {
     Continue,
     OutOfBudget,
     Waiting,
+    /// A costly piece of bookkeeping was done: return, and go on at the next call.
+    Yield,
 }

@@ -16,8 +16,13 @@ use super::{
 use crate::data::{DataSplits, Dataset};
 use crate::model::{Mask, Network};
 
-/// Rows evaluated per forward pass: bounds the evaluation buffers' size.
-const EVAL_CHUNK: usize = 1_000;
+/// Rows evaluated per forward pass: bounds the evaluation buffers' size, and is the unit in
+/// which an evaluation is spread over frames (LeNet: ~5 ms of wasm per chunk).
+pub const EVAL_CHUNK: usize = 256;
+
+/// An evaluation in progress yields after this much time in one `poll`, so that the frame
+/// that polls stays short; the result does not depend on where it yields.
+const EVAL_SLICE_S: f64 = 0.004;
 
 /// Gradients of one layer: (weight `[fan_in, fan_out]`, bias).
 pub type LayerGradients = (Array2<f32>, Array1<f32>);
@@ -26,6 +31,16 @@ pub struct CpuEngine {
     data: Arc<DataSplits>,
     state: Option<State>,
     pending: Option<Job>,
+    /// The evaluation of the pending job, when it spans several polls.
+    evaluating: Option<EvalInProgress>,
+}
+
+/// An eval point being computed chunk by chunk: validation first, then test.
+struct EvalInProgress {
+    iteration: usize,
+    train_loss: Option<f32>,
+    val: Option<Evaluation>,
+    partial: Partial,
 }
 
 /// Everything one loaded network needs, allocated once.
@@ -74,6 +89,7 @@ impl CpuEngine {
             data,
             state: None,
             pending: None,
+            evaluating: None,
         }
     }
 
@@ -105,24 +121,63 @@ impl CpuEngine {
             .collect())
     }
 
-    fn evaluate(&mut self) -> Result<EvalPoint, EngineError> {
+    /// Start an eval point at the current weights (the mean training loss so far goes with it).
+    fn begin_evaluation(&mut self) -> Result<(), EngineError> {
         let state = self.state.as_mut().ok_or(EngineError::NotLoaded)?;
         let train_loss =
             (state.loss_steps > 0).then(|| (state.loss_sum / state.loss_steps as f64) as f32);
         state.loss_sum = 0.0;
         state.loss_steps = 0;
-        let positive = self.data.positive_class;
-        let val = evaluate_with(&state.net, &self.data.val, positive, &mut state.eval);
-        let test = evaluate_with(&state.net, &self.data.test, positive, &mut state.eval);
-        Ok(EvalPoint {
+        self.evaluating = Some(EvalInProgress {
             iteration: state.iteration,
             train_loss,
-            val_loss: val.loss,
-            val_accuracy: val.accuracy,
-            test_loss: test.loss,
-            test_accuracy: test.accuracy,
-            test_auc: test.auc,
-        })
+            val: None,
+            partial: Partial::default(),
+        });
+        Ok(())
+    }
+
+    /// Go on with the evaluation for about `EVAL_SLICE_S`; the point once it is complete.
+    fn continue_evaluation(&mut self) -> Result<Option<EvalPoint>, EngineError> {
+        let state = self.state.as_mut().ok_or(EngineError::NotLoaded)?;
+        let eval = self.evaluating.as_mut().ok_or(EngineError::NotLoaded)?;
+        let positive = self.data.positive_class;
+        let started = web_time::Instant::now();
+        loop {
+            let split = if eval.val.is_none() {
+                &self.data.val
+            } else {
+                &self.data.test
+            };
+            if let Some(done) = evaluate_chunk(
+                &state.net,
+                split,
+                positive,
+                &mut state.eval,
+                &mut eval.partial,
+            ) {
+                eval.partial = Partial::default();
+                match eval.val {
+                    None => eval.val = Some(done),
+                    Some(val) => {
+                        let point = EvalPoint {
+                            iteration: eval.iteration,
+                            train_loss: eval.train_loss,
+                            val_loss: val.loss,
+                            val_accuracy: val.accuracy,
+                            test_loss: done.loss,
+                            test_accuracy: done.accuracy,
+                            test_auc: done.auc,
+                        };
+                        self.evaluating = None;
+                        return Ok(Some(point));
+                    }
+                }
+            }
+            if started.elapsed().as_secs_f64() > EVAL_SLICE_S {
+                return Ok(None);
+            }
+        }
     }
 }
 
@@ -137,6 +192,7 @@ impl Engine for CpuEngine {
     fn load(&mut self, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Result<(), EngineError> {
         super::check_load(net, mask, cfg, &self.data)?;
         self.pending = None;
+        self.evaluating = None;
         self.state = Some(State::new(net, mask, cfg, self.data.train.len()));
         Ok(())
     }
@@ -158,14 +214,23 @@ impl Engine for CpuEngine {
         };
         match job {
             Job::Train { steps, evaluate } => {
-                for _ in 0..steps {
-                    self.train_step()?;
+                if self.evaluating.is_none() {
+                    for _ in 0..steps {
+                        self.train_step()?;
+                    }
+                    if !evaluate {
+                        let iteration = self.state.as_ref().map_or(0, |s| s.iteration);
+                        return Ok(Some(JobResult::Trained { iteration }));
+                    }
+                    self.begin_evaluation()?;
                 }
-                if evaluate {
-                    Ok(Some(JobResult::Evaluated(self.evaluate()?)))
-                } else {
-                    let iteration = self.state.as_ref().map_or(0, |s| s.iteration);
-                    Ok(Some(JobResult::Trained { iteration }))
+                // An evaluation spans polls (a frame each in the app); the steps are done.
+                match self.continue_evaluation()? {
+                    Some(point) => Ok(Some(JobResult::Evaluated(point))),
+                    None => {
+                        self.pending = Some(job);
+                        Ok(None)
+                    }
                 }
             }
             Job::ReadWeights => {
@@ -544,7 +609,7 @@ pub fn sgd_update(
 }
 
 /// Loss and accuracy of a network on a dataset.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation {
     pub loss: f32,
     pub accuracy: f32,
@@ -573,6 +638,31 @@ pub fn evaluate_with(
     positive: Option<u8>,
     buf: &mut EvalBuffers,
 ) -> Evaluation {
+    let mut partial = Partial::default();
+    loop {
+        if let Some(done) = evaluate_chunk(net, data, positive, buf, &mut partial) {
+            return done;
+        }
+    }
+}
+
+/// How far an evaluation has come: rows done and their running totals.
+#[derive(Default, Clone, Copy)]
+pub struct Partial {
+    start: usize,
+    loss_sum: f64,
+    correct: usize,
+}
+
+/// Evaluate the next [`EVAL_CHUNK`] rows; the result once the last row is in. Chunk by chunk
+/// or all at once, the totals are the same (the rows are summed in order).
+pub fn evaluate_chunk(
+    net: &Network,
+    data: &Dataset,
+    positive: Option<u8>,
+    buf: &mut EvalBuffers,
+    partial: &mut Partial,
+) -> Option<Evaluation> {
     let widths: Vec<usize> = net.layers.iter().map(|l| l.bias.len()).collect();
     let rows = EVAL_CHUNK.min(data.len()).max(1);
     let fits = buf.acts.len() == widths.len()
@@ -585,15 +675,16 @@ pub fn evaluate_with(
         buf.acts = widths.iter().map(|&w| Array2::zeros((rows, w))).collect();
     }
     buf.probs.resize(net.spec.output, 0.0);
-    buf.scores.clear();
-    buf.positives.clear();
-
-    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-    let mut start = 0;
-    while start < data.len() {
+    if partial.start == 0 {
+        buf.scores.clear();
+        buf.positives.clear();
+    }
+    let start = partial.start;
+    if start < data.len() {
         let end = (start + rows).min(data.len());
         let x = data.features.slice(s![start..end, ..]);
         let n = end - start;
+        let (mut loss_sum, mut correct) = (partial.loss_sum, partial.correct);
         if n != rows {
             // The last, shorter chunk gets buffers of its own size.
             let mut tail: Vec<Array2<f32>> =
@@ -620,14 +711,21 @@ pub fn evaluate_with(
             );
             buf.acts = acts;
         }
-        start = end;
+        *partial = Partial {
+            start: end,
+            loss_sum,
+            correct,
+        };
+        if end < data.len() {
+            return None;
+        }
     }
     let n = data.len().max(1) as f64;
-    Evaluation {
-        loss: (loss_sum / n) as f32,
-        accuracy: (correct as f64 / n) as f32,
+    Some(Evaluation {
+        loss: (partial.loss_sum / n) as f32,
+        accuracy: (partial.correct as f64 / n) as f32,
         auc: positive.and_then(|_| metrics::roc_auc(&buf.scores, &buf.positives)),
-    }
+    })
 }
 
 fn tally(

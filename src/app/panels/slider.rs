@@ -7,7 +7,7 @@ use web_time::Instant;
 
 use super::accuracy::metric;
 use crate::app::LabApp;
-use crate::app::session::SliderResult;
+use crate::app::session::{SliderJob, SliderResult};
 use crate::experiment::RunKind;
 use crate::prune::{Group, PruneTarget, magnitude_prune};
 use crate::train::cpu;
@@ -44,7 +44,13 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     });
     let density = (1.0 - f64::from(view.sparsity_percent) / 100.0).min(run.density);
     let key = (round.round, kind, (density * 10_000.0).round() as u32);
-    if session.cache.slider.as_ref().is_none_or(|s| s.key != key) {
+    let stale = session.cache.slider.as_ref().is_none_or(|s| s.key != key);
+    let started_already = session
+        .cache
+        .slider_job
+        .as_ref()
+        .is_some_and(|j| j.key == key);
+    if stale && !started_already {
         let started = Instant::now();
         // Every layer shrinks by the same factor, keeping the run's per-layer proportions
         // (at the run's own density nothing is pruned).
@@ -62,24 +68,57 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
                 .collect(),
         };
         let mask = magnitude_prune(trained, &run.mask, &target);
-        let pruned = trained.masked(&mask);
-        let data = session.experiment.data();
-        let eval = cpu::evaluate(&pruned, &data.test, data.positive_class);
-        let value = if data.positive_class.is_some() {
-            eval.auc.map_or(0.5, f64::from)
-        } else {
-            f64::from(eval.accuracy)
-        };
-        session.cache.slider = Some(SliderResult {
+        session.cache.slider_job = Some(SliderJob {
             key,
+            pruned: trained.masked(&mask),
             density: mask.density(),
-            metric: value,
-            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+            partial: Default::default(),
+            buffers: Default::default(),
+            spent_ms: started.elapsed().as_secs_f64() * 1e3,
         });
+    }
+    // Evaluate on the test set a few chunks per frame (about 4 ms), so that dragging the
+    // slider over a large network never stalls a frame; the result shows when complete.
+    if let Some(job) = &mut session.cache.slider_job {
+        let started = Instant::now();
+        let data = session.experiment.data();
+        let done = loop {
+            let chunk = cpu::evaluate_chunk(
+                &job.pruned,
+                &data.test,
+                data.positive_class,
+                &mut job.buffers,
+                &mut job.partial,
+            );
+            if chunk.is_some() || started.elapsed().as_secs_f64() > 0.004 {
+                break chunk;
+            }
+        };
+        job.spent_ms += started.elapsed().as_secs_f64() * 1e3;
+        match done {
+            Some(eval) => {
+                let value = if data.positive_class.is_some() {
+                    eval.auc.map_or(0.5, f64::from)
+                } else {
+                    f64::from(eval.accuracy)
+                };
+                session.cache.slider = Some(SliderResult {
+                    key: job.key,
+                    density: job.density,
+                    metric: value,
+                    elapsed_ms: job.spent_ms,
+                });
+                session.cache.slider_job = None;
+            }
+            None => ui.ctx().request_repaint(),
+        }
     }
     let Some(result) = &session.cache.slider else {
         return;
     };
+    if result.key != key {
+        ui.weak("evaluating…");
+    }
     let auc = record.data.positive_class.is_some();
     let show = |v: f64| {
         if auc {
