@@ -480,8 +480,18 @@ impl LabApp {
         let training = self.is_training();
         self.stats.frame(now, training);
         let frame_interval = self.stats.last_interval_ms();
+        // Saving first (a LeNet run is a few ms of JSON): training gets what is left.
+        let saving_started = web_time::Instant::now();
+        if self.store.is_some() {
+            let fragment = self.link().to_fragment();
+            self.save_link(&fragment);
+            if self.save_progress() {
+                ctx.request_repaint();
+            }
+        }
+        let spent_s = saving_started.elapsed().as_secs_f64();
         if let Some(session) = &mut self.session {
-            if session.tick(frame_interval) {
+            if session.tick(frame_interval, spent_s) {
                 ctx.request_repaint();
             }
             let finished_rounds = session.experiment.record().rounds.len();
@@ -496,13 +506,6 @@ impl LabApp {
         }
         if self.view.fade(now) < 1.0 {
             ctx.request_repaint();
-        }
-        if self.store.is_some() {
-            let fragment = self.link().to_fragment();
-            self.save_link(&fragment);
-            if self.save_progress() {
-                ctx.request_repaint();
-            }
         }
         #[cfg(target_arch = "wasm32")]
         {

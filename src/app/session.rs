@@ -113,8 +113,8 @@ impl Session {
     }
 
     /// One frame's slice of work; true while there is more to do. `frame_interval_ms` is the
-    /// measured time between frames, if known.
-    pub fn tick(&mut self, frame_interval_ms: Option<f32>) -> bool {
+    /// measured time between frames, if known; `spent_s` what this frame already used.
+    pub fn tick(&mut self, frame_interval_ms: Option<f32>, spent_s: f64) -> bool {
         if self.experiment.is_done() {
             return false;
         }
@@ -130,17 +130,23 @@ impl Session {
         let budget = frame_interval_ms.map_or(FRAME_BUDGET_S, |ms| {
             (f64::from(ms) / 1000.0 * 0.25).clamp(FRAME_BUDGET_S, MAX_FRAME_BUDGET_S)
         });
-        let steps = (budget / self.step_cost_s).clamp(1.0, 20_000.0) as usize;
+        // At least one step whenever the frame has time left: a step cost measured too high
+        // (a frame that also finished a round) must not stop training for good.
+        let steps = if spent_s >= budget {
+            0
+        } else {
+            ((budget - spent_s) / self.step_cost_s).clamp(1.0, 20_000.0) as usize
+        };
         let started = Instant::now();
         let progress = self.experiment.advance(steps);
         let elapsed = started.elapsed().as_secs_f64();
-        // The CPU engine "waits" only while an evaluation spans frames: its steps were done
-        // in this call, so their time is measured as usual.
+        // Steps are timed in calls that did nothing else. The CPU engine "waits" only while an
+        // evaluation spans frames (its steps are done, the time includes evaluating): skipped.
         let cpu = self.experiment.record().engine.kind == "cpu";
-        if progress.steps_done > 0 && (!progress.waiting || cpu) {
+        if progress.steps_done > 0 && !progress.waiting {
             let cost = elapsed / progress.steps_done as f64;
             self.step_cost_s = 0.7 * self.step_cost_s + 0.3 * cost;
-        } else if progress.waiting && progress.steps_done > 0 {
+        } else if progress.waiting && progress.steps_done > 0 && !cpu {
             // A GPU engine: the call only recorded work, so ask for more next frame.
             self.step_cost_s = (self.step_cost_s * 0.8).max(1e-6);
         }

@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: our CPU engine's figures, then numpy's matrix products on the same
-//! shapes, in one run so the ratio is measured side by side. numpy comes from PyPI into a
+//! shapes, in one run so the ratio is measured side by side; then the page's frame times while
+//! it trains, in headless Chromium (tests/browser/frames.mjs). numpy comes from PyPI into a
 //! virtual environment under `target/`, so nothing is installed by hand.
 
 use anyhow::{Context as _, Result};
@@ -35,5 +36,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 .env_remove("OPENBLAS_L2_SIZE"),
         )?;
     }
+
+    // The page's frame times while it trains (the built site in headless Chromium).
+    println!("\n=== the page in Chromium (builds dist/)");
+    super::web::build(root)?;
+    super::test::browser_setup(root)?;
+    run_cmd(Command::new("node").arg(root.join("tests/browser/frames.mjs")))?;
     Ok(())
 }

@@ -57,16 +57,8 @@ pub fn run(root: &Path) -> Result<()> {
 /// once with WebGPU (SwiftShader) and once without. No silent skip: anything missing fails.
 fn browser(root: &Path) -> Result<()> {
     step("browser test: Chromium, node and playwright-core");
-    super::apt::ensure(&["chromium"])?;
-    if Command::new("node").arg("--version").output().is_err() {
-        bail!("the browser test needs node (20 or newer) and npm on the PATH");
-    }
+    browser_setup(root)?;
     let dir = root.join("tests/browser");
-    run_cmd(
-        Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir),
-    )?;
     step("cargo xtask build (the page, into dist/)");
     super::web::build(root)?;
     step("node tests/browser/run.mjs");
@@ -74,6 +66,19 @@ fn browser(root: &Path) -> Result<()> {
         Command::new("node")
             .arg(dir.join("run.mjs"))
             .current_dir(root),
+    )
+}
+
+/// Debian's Chromium and the pinned playwright-core (npm ci), for the browser test and bench.
+pub fn browser_setup(root: &Path) -> Result<()> {
+    super::apt::ensure(&["chromium"])?;
+    if Command::new("node").arg("--version").output().is_err() {
+        bail!("the browser test needs node (20 or newer) and npm on the PATH");
+    }
+    run_cmd(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(root.join("tests/browser")),
     )
 }
 

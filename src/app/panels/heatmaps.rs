@@ -3,25 +3,34 @@
 //! networks a diagram whose edges thin out round by round.
 
 use crate::app::colors::{PRUNED, diverging, run_color};
+use crate::app::session::ViewCache;
 use crate::app::{Session, ViewState};
 use crate::data::DataShape;
 use crate::model::{Mask, Network};
 
+/// The cached texture for `key`, or a new one if this frame may still build one. A round
+/// change needs a texture per layer (LeNet's first is 235,200 pixels): one is built per frame,
+/// and until its turn a layer shows the previous round's.
 fn texture(
-    session: &mut Session,
+    cache: &mut ViewCache,
+    builds_left: &mut usize,
     ui: &egui::Ui,
     key: String,
     make: impl FnOnce() -> egui::ColorImage,
-) -> egui::TextureHandle {
-    session
-        .cache
-        .textures
-        .entry(key.clone())
-        .or_insert_with(|| {
-            ui.ctx()
-                .load_texture(key, make(), egui::TextureOptions::NEAREST)
-        })
-        .clone()
+) -> Option<egui::TextureHandle> {
+    if let Some(tex) = cache.textures.get(&key) {
+        return Some(tex.clone());
+    }
+    if *builds_left == 0 {
+        ui.ctx().request_repaint();
+        return None;
+    }
+    *builds_left -= 1;
+    let tex = ui
+        .ctx()
+        .load_texture(key.clone(), make(), egui::TextureOptions::NEAREST);
+    cache.textures.insert(key, tex.clone());
+    Some(tex)
 }
 
 /// Draw `current` in `rect`, cross-fading from `previous` while a round change settles.
@@ -29,11 +38,18 @@ fn cross_fade(
     ui: &egui::Ui,
     rect: egui::Rect,
     previous: Option<&egui::TextureHandle>,
-    current: &egui::TextureHandle,
+    current: Option<&egui::TextureHandle>,
     fade: f32,
 ) {
     let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
     let painter = ui.painter_at(rect);
+    let Some(current) = current else {
+        // Not built yet (next frame): the previous round's, as it was.
+        if let Some(previous) = previous {
+            painter.image(previous.id(), rect, uv, egui::Color32::WHITE);
+        }
+        return;
+    };
     if let Some(previous) = previous.filter(|_| fade < 1.0) {
         painter.image(
             previous.id(),
@@ -52,7 +68,12 @@ fn cross_fade(
 
 pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
     let fade = view.fade(ui.input(|i| i.time));
-    let record = session.experiment.record();
+    // The record is read while the texture cache is written: two fields, borrowed apart.
+    let Session {
+        experiment, cache, ..
+    } = session;
+    let mut builds_left = 1;
+    let record = experiment.record();
     let Some(round) = record.rounds.get(view.round) else {
         return;
     };
@@ -60,10 +81,10 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
         return;
     };
     let kind = run.kind;
-    let Some(trained) = run.trained.clone() else {
+    let Some(trained) = &run.trained else {
         return;
     };
-    let mask = run.mask.clone();
+    let mask = &run.mask;
     let shape = record.data.shape.clone();
     let (round_index, density) = (round.round, run.density);
     ui.strong(
@@ -77,15 +98,16 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
 
     if let DataShape::Image { width, height } = shape {
         let key = format!("pixels {round_index} {kind:?}");
-        let tex = texture(session, ui, key, || pixel_survival(&mask, width, height));
-        let previous = session
-            .cache
+        let tex = texture(cache, &mut builds_left, ui, key, || {
+            pixel_survival(mask, width, height)
+        });
+        let previous = cache
             .textures
             .get(&format!("pixels {} {kind:?}", view.previous_round))
             .cloned();
         ui.horizontal(|ui| {
             let (rect, _) = ui.allocate_exact_size(egui::vec2(width as f32 * 6.0, height as f32 * 6.0), egui::Sense::hover());
-            cross_fade(ui, rect, previous.as_ref(), &tex, fade);
+            cross_fade(ui, rect, previous.as_ref(), tex.as_ref(), fade);
             ui.label("Input pixels by how many of their\noutgoing weights survive:\nthe border empties first.");
         });
     }
@@ -93,9 +115,10 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
     for (l, (layer, keep)) in trained.layers.iter().zip(&mask.layers).enumerate() {
         let (fan_in, fan_out) = layer.weight.dim();
         let key = format!("layer {l} {round_index} {kind:?}");
-        let tex = texture(session, ui, key, || layer_image(&layer.weight, keep));
-        let previous = session
-            .cache
+        let tex = texture(cache, &mut builds_left, ui, key, || {
+            layer_image(&layer.weight, keep)
+        });
+        let previous = cache
             .textures
             .get(&format!("layer {l} {} {kind:?}", view.previous_round))
             .cloned();
@@ -109,13 +132,13 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
         let width = ui.available_width().min(900.0);
         let height = (width * fan_out as f32 / fan_in.max(1) as f32).clamp(8.0, 220.0);
         let (rect, _) = ui.allocate_exact_size(egui::vec2(width, height), egui::Sense::hover());
-        cross_fade(ui, rect, previous.as_ref(), &tex, fade);
+        cross_fade(ui, rect, previous.as_ref(), tex.as_ref(), fade);
     }
 
     if trained.spec.weight_count() <= 20_000
         && trained.layers.iter().all(|l| l.weight.ncols() <= 128)
     {
-        diagram(&trained, &mask, ui);
+        diagram(trained, mask, ui);
     }
 }
 
