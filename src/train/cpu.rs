@@ -621,6 +621,8 @@ pub struct Evaluation {
 #[derive(Default)]
 pub struct EvalBuffers {
     acts: Vec<Array2<f32>>,
+    /// For the last, shorter chunk of a split (kept: the same split is evaluated again).
+    tail: Vec<Array2<f32>>,
     probs: Vec<f32>,
     scores: Vec<f32>,
     positives: Vec<bool>,
@@ -686,9 +688,17 @@ pub fn evaluate_chunk(
         let n = end - start;
         let (mut loss_sum, mut correct) = (partial.loss_sum, partial.correct);
         if n != rows {
-            // The last, shorter chunk gets buffers of its own size.
-            let mut tail: Vec<Array2<f32>> =
-                widths.iter().map(|&w| Array2::zeros((n, w))).collect();
+            // The last, shorter chunk has buffers of its own size.
+            let tail_fits = buf.tail.len() == widths.len()
+                && buf
+                    .tail
+                    .iter()
+                    .zip(&widths)
+                    .all(|(a, &w)| a.dim() == (n, w));
+            if !tail_fits {
+                buf.tail = widths.iter().map(|&w| Array2::zeros((n, w))).collect();
+            }
+            let mut tail = std::mem::take(&mut buf.tail);
             forward(net, x, &mut tail);
             tally(
                 &tail[tail.len() - 1],
@@ -698,6 +708,7 @@ pub fn evaluate_chunk(
                 &mut loss_sum,
                 &mut correct,
             );
+            buf.tail = tail;
         } else {
             let mut acts = std::mem::take(&mut buf.acts);
             forward(net, x, &mut acts);
