@@ -57,8 +57,10 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
     if !app.view.show_setup || app.view.plots_only {
         // The setup panel (and its explanation) is hidden: say what the hall is watching.
         if let Some(preset) = crate::experiment::presets::find(&app.preset) {
+            // Open before the first Run (what the hall is about to see), folded after.
             egui::CollapsingHeader::new(format!("About: {}", preset.title))
                 .id_salt("about")
+                .default_open(app.session.is_none())
                 .show(ui, |ui| ui.label(preset.explanation));
         }
     }
