@@ -7,13 +7,20 @@ use lottery_lab::app::LabApp;
 
 /// The app with the tiny preset selected (seconds, not minutes).
 fn harness() -> Harness<'static, LabApp> {
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1280.0, 720.0))
-        .wgpu()
-        .build_eframe(|cc| LabApp::from_creation_context(cc));
+    let mut harness = app_harness(LabApp::from_creation_context);
     assert_eq!(harness.state().preset, lottery_lab::app::DEFAULT_PRESET);
     harness.state_mut().select_preset("tiny");
     harness
+}
+
+/// The app at projector size (1280x720), rendered with wgpu, as `make` builds it.
+fn app_harness(
+    make: impl FnOnce(&eframe::CreationContext<'_>) -> LabApp + 'static,
+) -> Harness<'static, LabApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 720.0))
+        .wgpu()
+        .build_eframe(|cc| make(cc))
 }
 
 /// Step frames until `done` or a frame limit (the app slices work per frame).
@@ -312,10 +319,7 @@ fn export_then_open_shows_the_same_experiment_and_plots_export_as_png() {
         .record()
         .clone();
     let json = std::fs::read(dir.join("lottery-lab-tiny-seed1.json")).unwrap();
-    let mut fresh = Harness::builder()
-        .with_size(egui::vec2(1280.0, 720.0))
-        .wgpu()
-        .build_eframe(|cc| LabApp::from_creation_context(cc));
+    let mut fresh = app_harness(LabApp::from_creation_context);
     fresh
         .state_mut()
         .open_file("lottery-lab-tiny-seed1.json", &json);
@@ -389,16 +393,13 @@ fn an_imported_csv_trains_like_a_built_in_dataset() {
 
 fn app_with_store(dir: &std::path::Path) -> Harness<'static, LabApp> {
     let dir = dir.to_path_buf();
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 720.0))
-        .wgpu()
-        .build_eframe(move |cc| {
-            let mut app = LabApp::from_creation_context(cc);
-            let store = lottery_lab::app::saved::DirStore { dir: dir.clone() };
-            app.restore(|key| store.read(key), None);
-            app.store = Some(Box::new(store));
-            app
-        })
+    app_harness(move |cc| {
+        let mut app = LabApp::from_creation_context(cc);
+        let store = lottery_lab::app::saved::DirStore { dir: dir.clone() };
+        app.restore(|key| store.read(key), None);
+        app.store = Some(Box::new(store));
+        app
+    })
 }
 
 #[test]

@@ -261,6 +261,14 @@ impl LabApp {
         fragment
     }
 
+    /// Put the share link on the clipboard, and say so.
+    pub fn copy_link(&mut self, ctx: &egui::Context) {
+        ctx.copy_text(self.share_url());
+        self.notices.retain(|n| !n.starts_with("Copied"));
+        self.notices
+            .push("Copied the link to this experiment.".into());
+    }
+
     /// Take the setup from a link (a whole URL or just its fragment). Fields the link gets
     /// wrong keep the preset's values, and each is named in a notice.
     pub fn apply_link(&mut self, link: &str) {
@@ -306,7 +314,7 @@ impl LabApp {
             self.notices.push(format!("Cannot start: {e}"));
             return;
         }
-        let Some(data) = self.load_data(&self.config.clone(), Pending::Start) else {
+        let Some(data) = self.load_data(&self.config.clone(), || Pending::Start) else {
             return;
         };
         match Session::start(self.config.clone(), data, self.backend, self.gpu.clone()) {
@@ -323,7 +331,11 @@ impl LabApp {
 
     /// The data `config` trains on, or `None` with a notice (or, while the digits are still
     /// downloading, with `then` remembered for when they arrive).
-    fn load_data(&mut self, config: &ExperimentConfig, then: Pending) -> Option<Arc<DataSplits>> {
+    fn load_data(
+        &mut self,
+        config: &ExperimentConfig,
+        then: impl FnOnce() -> Pending,
+    ) -> Option<Arc<DataSplits>> {
         let digits = match (&config.dataset, &self.digits) {
             (DatasetConfig::Mnist, Digits::Ready(d)) => Some(d.clone()),
             (DatasetConfig::Mnist, Digits::Failed(why)) => {
@@ -333,7 +345,7 @@ impl LabApp {
             }
             (DatasetConfig::Mnist, _) => {
                 self.request_digits();
-                self.pending = then;
+                self.pending = then();
                 return None;
             }
             _ => None,
@@ -355,7 +367,9 @@ impl LabApp {
     pub fn open_record(&mut self, record: ExperimentRecord) {
         let config = record.config.clone();
         let rounds = record.rounds.len();
-        let Some(data) = self.load_data(&config, Pending::Open(Box::new(record.clone()))) else {
+        // The record is copied only if it has to wait for the digits (it can be large).
+        let waiting = || Pending::Open(Box::new(record.clone()));
+        let Some(data) = self.load_data(&config, waiting) else {
             return;
         };
         match Session::resume(record, data, self.backend, self.gpu.clone()) {

@@ -70,21 +70,8 @@ impl Session {
         gpu: Result<Arc<GpuContext>, String>,
     ) -> Result<Self, String> {
         let (engine, choice) = choose_engine(preference, gpu, data.clone());
-        let mut experiment = Experiment::new(config, data, engine).map_err(|e| e.to_string())?;
-        let last_progress = experiment.advance(0);
-        Ok(Self {
-            experiment,
-            choice,
-            paused: false,
-            pause_at_rounds: None,
-            last_progress,
-            step_cost_s: 1e-3,
-            samples_per_s: 0.0,
-            steps_total: 0,
-            active_s: 0.0,
-            last_tick: None,
-            cache: ViewCache::default(),
-        })
+        let experiment = Experiment::new(config, data, engine).map_err(|e| e.to_string())?;
+        Ok(Self::with_experiment(experiment, choice))
     }
 
     /// A saved record picked up again (see [`Experiment::resume`]).
@@ -95,9 +82,13 @@ impl Session {
         gpu: Result<Arc<GpuContext>, String>,
     ) -> Result<Self, String> {
         let (engine, choice) = choose_engine(preference, gpu, data.clone());
-        let mut experiment = Experiment::resume(record, data, engine)?;
+        let experiment = Experiment::resume(record, data, engine)?;
+        Ok(Self::with_experiment(experiment, choice))
+    }
+
+    fn with_experiment(mut experiment: Experiment, choice: BackendChoice) -> Self {
         let last_progress = experiment.advance(0);
-        Ok(Self {
+        Self {
             experiment,
             choice,
             paused: false,
@@ -109,7 +100,7 @@ impl Session {
             active_s: 0.0,
             last_tick: None,
             cache: ViewCache::default(),
-        })
+        }
     }
 
     /// One frame's slice of work; true while there is more to do. `frame_interval_ms` is the

@@ -53,9 +53,7 @@ pub fn menu(app: &mut LabApp, ui: &mut egui::Ui) {
             ui.close();
         }
         if ui.button("Copy link").clicked() {
-            ctx.copy_text(app.share_url());
-            app.notices.retain(|n| !n.starts_with("Copied"));
-            app.notices.push("Copied the link to this experiment.".into());
+            app.copy_link(&ctx);
             ui.close();
         }
     });

@@ -216,16 +216,12 @@ fn dataset_kind(d: &DatasetConfig) -> &'static str {
 /// The link that reproduces this setup (the address bar carries it too, on the web).
 fn share(app: &mut LabApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
-        let link = app.share_url();
         if ui
             .button("Copy link")
             .on_hover_text("A link that opens exactly this experiment (config and seed)")
             .clicked()
         {
-            ui.ctx().copy_text(link);
-            app.notices.retain(|n| !n.starts_with("Copied"));
-            app.notices
-                .push("Copied the link to this experiment.".into());
+            app.copy_link(ui.ctx());
         }
         let mut lecture = !app.view.show_setup;
         if ui

@@ -1,5 +1,5 @@
-// Masked linear layer for software adapters (SwiftShader, lavapipe): the same entry points,
-// bindings and results as linear.wgsl (CPU reference: `train::cpu::forward` and
+// Masked linear layer for software adapters (SwiftShader, lavapipe): the same product entry
+// points (forward, input_grad, weight_grad), bindings and results as linear.wgsl (CPU reference: `train::cpu::forward` and
 // `State::forward_backward`), without workgroup memory or barriers.
 //
 // Why a second kernel: a CPU-based Vulkan runs a workgroup's invocations as coroutines on a
@@ -155,16 +155,4 @@ fn weight_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
-// out[n] = Σ_rows lhs[m, n]: the bias gradient (column sums of the delta).
-@compute @workgroup_size(64)
-fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if c >= dims.n {
-        return;
-    }
-    var sum = 0.0;
-    for (var r = 0u; r < dims.m; r++) {
-        sum += lhs[r * dims.n + c];
-    }
-    out[c] = sum;
-}
+// The bias gradient (column sums) has no product to tile: linear.wgsl's `bias_grad` serves both.

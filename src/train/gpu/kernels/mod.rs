@@ -239,12 +239,8 @@ impl Kernels {
                 &linear_layout,
                 "weight_grad",
             ),
-            bias_grad: pipeline(
-                "linear bias_grad",
-                linear_source,
-                &linear_layout,
-                "bias_grad",
-            ),
+            // Column sums need no tiling: linear.wgsl's kernel serves both variants.
+            bias_grad: pipeline("linear bias_grad", LINEAR_WGSL, &linear_layout, "bias_grad"),
             train_loss: pipeline("loss train", LOSS_WGSL, &loss_layout, "train_loss"),
             eval_metrics: pipeline("loss eval", LOSS_WGSL, &loss_layout, "eval_metrics"),
             gather: pipeline("gather", BATCH_WGSL, &gather_layout, "gather"),
