@@ -137,6 +137,20 @@ impl WebHandle {
         bench.poll().map_err(|e| JsValue::from_str(&e.to_string()))
     }
 
+    /// Draw and measure frames for `seconds` whether or not anything trains, with the frame
+    /// figures in `status().frame_ms` started afresh (the frame benchmark's two phases).
+    pub fn measure_frames(&self, seconds: f64) -> Result<(), JsValue> {
+        let mut app = self
+            .runner
+            .app_mut::<LabApp>()
+            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        let ctx = self.ctx.borrow().clone();
+        if let Some(ctx) = ctx {
+            app.measure_frames(&ctx, seconds);
+        }
+        Ok(())
+    }
+
     /// Move the sparsity slider (percent), as a user dragging it would.
     pub fn set_sparsity(&self, percent: f32) -> Result<(), JsValue> {
         let mut app = self

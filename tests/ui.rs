@@ -434,7 +434,8 @@ fn reopening_the_app_keeps_the_experiment_and_it_continues_exactly() {
             .len()
             >= 2
     });
-    // Paused (the lecturer stops here), the saving catches up: one run per frame.
+    // Paused (the lecturer stops here), the saving catches up: one run per frame, once the
+    // panels have built what the round end gave them.
     first.state_mut().session.as_mut().unwrap().paused = true;
     let rounds_then = first
         .state()
@@ -445,7 +446,7 @@ fn reopening_the_app_keeps_the_experiment_and_it_continues_exactly() {
         .record()
         .rounds
         .clone();
-    first.run_steps(12);
+    first.run_steps(40);
     drop(first);
 
     let mut second = app_with_store(&dir);

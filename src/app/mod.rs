@@ -9,7 +9,7 @@ pub mod files;
 mod panels;
 pub mod saved;
 mod session;
-mod stats;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -117,6 +117,9 @@ pub struct LabApp {
     /// Readable notices (bad input, fallbacks, errors), newest last.
     pub notices: Vec<String>,
     pub stats: FrameStats,
+    /// Frames are drawn and measured until this time (egui's clock) even with nothing to
+    /// train: the benchmark's "drawing only" figures, set by `measure_frames`.
+    measure_frames_until: f64,
     /// A CSV the user brought (the `Imported` dataset).
     pub imported: Option<Arc<ImportedData>>,
     /// What to do once the digits arrive.
@@ -162,6 +165,7 @@ impl LabApp {
             view: ViewState::default(),
             notices: Vec::new(),
             stats: FrameStats::default(),
+            measure_frames_until: f64::NEG_INFINITY,
             imported: None,
             store: None,
             saver: Default::default(),
@@ -466,8 +470,17 @@ impl LabApp {
         }
     }
 
+    /// Start the frame figures afresh and, for `seconds`, draw frames continuously whether or
+    /// not anything trains: with nothing training this measures what drawing alone costs.
+    pub fn measure_frames(&mut self, ctx: &egui::Context, seconds: f64) {
+        self.stats.reset();
+        self.measure_frames_until = ctx.input(|i| i.time) + seconds.clamp(0.0, 600.0);
+        ctx.request_repaint();
+    }
+
     /// Per frame, before drawing: receive fetched data, then give the experiment its slice.
-    pub fn tick(&mut self, ctx: &egui::Context) {
+    /// `cpu_s` is eframe's frame time of the previous frame, where it measures one.
+    pub fn tick(&mut self, ctx: &egui::Context, cpu_s: Option<f32>) {
         #[cfg(target_arch = "wasm32")]
         self.sync_url();
         #[cfg(target_arch = "wasm32")]
@@ -492,11 +505,19 @@ impl LabApp {
         }
         let now = ctx.input(|i| i.time);
         let training = self.is_training();
-        self.stats.frame(now, training);
-        let frame_interval = self.stats.last_interval_ms();
-        // Saving first (a LeNet run is a few ms of JSON): training gets what is left.
+        self.stats
+            .frame(now, training || self.measure_frames_until > now, cpu_s);
+        if self.measure_frames_until > now {
+            ctx.request_repaint();
+        }
+        // The panels left work for this frame (new heatmaps, the slider): it goes first.
+        let view_busy = self
+            .session
+            .as_mut()
+            .is_some_and(|s| std::mem::take(&mut s.cache.view_work_pending));
+        // Then saving (a LeNet run is ~9 ms of JSON in wasm): training gets what is left.
         let saving_started = web_time::Instant::now();
-        if self.store.is_some() {
+        if self.store.is_some() && !view_busy {
             let fragment = self.link().to_fragment();
             self.save_link(&fragment);
             if self.save_progress() {
@@ -505,7 +526,12 @@ impl LabApp {
         }
         let spent_s = saving_started.elapsed().as_secs_f64();
         if let Some(session) = &mut self.session {
-            if session.tick(frame_interval, spent_s) {
+            let other_s = if view_busy {
+                f64::INFINITY // one step
+            } else {
+                spent_s + self.stats.other_work_s()
+            };
+            if session.tick(other_s) {
                 ctx.request_repaint();
             }
             let finished_rounds = session.experiment.record().rounds.len();
@@ -597,6 +623,8 @@ impl LabApp {
             "frame_ms": {
                 "mean": self.stats.mean_ms(),
                 "p95": self.stats.p95_ms(),
+                "cpu_p50": self.stats.cpu_p50_ms(),
+                "cpu_p95": self.stats.cpu_p95_ms(),
                 "work_p50": self.stats.work_p50_ms(),
                 "work_p95": self.stats.work_p95_ms(),
                 "frames": self.stats.count(),
@@ -669,19 +697,23 @@ fn merge(base: &mut serde_json::Value, patch: &serde_json::Value) {
 }
 
 impl eframe::App for LabApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let started = web_time::Instant::now();
         let ctx = ui.ctx().clone();
-        let training = self.is_training();
-        self.tick(&ctx);
+        let measured = self.is_training() || self.measure_frames_until > ctx.input(|i| i.time);
+        self.tick(&ctx, frame.info().cpu_usage);
         let ticked = started.elapsed().as_secs_f32() * 1000.0;
         panels::show(self, ui);
         let drawn = started.elapsed().as_secs_f32() * 1000.0 - ticked;
-        self.stats.work(ticked, drawn, training);
+        self.stats.work(ticked, drawn, measured);
         // The digits are fetched once the first frame is on screen.
         if matches!(self.digits, Digits::NotRequested) && self.stats.count() > 1 {
             self.request_digits();
         }
+    }
+
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        visuals.panel_fill.to_normalized_gamma_f32()
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

@@ -9,11 +9,12 @@ use crate::experiment::{Experiment, ExperimentConfig, Progress};
 use crate::train::choose_engine;
 use crate::train::gpu::{BackendChoice, BackendPreference, GpuContext};
 
-/// Work per frame: a 60 Hz frame has 16.7 ms; leave the rest to drawing.
-const FRAME_BUDGET_S: f64 = 0.008;
-/// Where drawing itself is slow (a software rasteriser paints a frame in 100+ ms), training
-/// may take a quarter of the measured frame interval, up to this much.
-const MAX_FRAME_BUDGET_S: f64 = 0.030;
+/// The CPU time a frame may take, training included: a 60 Hz frame has 16.7 ms and our
+/// budget is a frame time under 16 ms at p95; the margin is for frames that also end a round
+/// (saving, a new heatmap). The training slice gets what the rest of the frame leaves.
+const FRAME_TARGET_S: f64 = 0.012;
+/// Training's least share of a frame, however much the rest costs (at least one step).
+const MIN_TRAINING_S: f64 = 0.002;
 
 pub struct Session {
     pub experiment: Experiment,
@@ -39,6 +40,11 @@ pub struct ViewCache {
     pub slider: Option<SliderResult>,
     /// The slider's evaluation in progress (a few hundred test rows per frame).
     pub slider_job: Option<SliderJob>,
+    /// The panels left work for the next frame (a heatmap not built yet, the slider's
+    /// evaluation): that frame trains one step only and saves nothing, to give them room
+    /// (a round's end otherwise piles its saving, new heatmaps and training into a few
+    /// frames over budget).
+    pub view_work_pending: bool,
 }
 
 /// The pruned network being evaluated for the slider, chunk by chunk across frames.
@@ -103,9 +109,11 @@ impl Session {
         }
     }
 
-    /// One frame's slice of work; true while there is more to do. `frame_interval_ms` is the
-    /// measured time between frames, if known; `spent_s` what this frame already used.
-    pub fn tick(&mut self, frame_interval_ms: Option<f32>, spent_s: f64) -> bool {
+    /// One frame's slice of work; true while there is more to do. `other_s` is what the
+    /// frame costs besides training (already spent, and still to come: panels, painting).
+    /// A slow painter (a software rasteriser) does not enlarge the slice: the frame time
+    /// stays in budget, and on a real GPU the frame rate with it.
+    pub fn tick(&mut self, other_s: f64) -> bool {
         if self.experiment.is_done() {
             return false;
         }
@@ -118,29 +126,47 @@ impl Session {
             self.active_s += now.duration_since(previous).as_secs_f64();
         }
         self.last_tick = Some(now);
-        let budget = frame_interval_ms.map_or(FRAME_BUDGET_S, |ms| {
-            (f64::from(ms) / 1000.0 * 0.25).clamp(FRAME_BUDGET_S, MAX_FRAME_BUDGET_S)
-        });
-        // At least one step whenever the frame has time left: a step cost measured too high
-        // (a frame that also finished a round) must not stop training for good.
-        let steps = if spent_s >= budget {
-            0
-        } else {
-            ((budget - spent_s) / self.step_cost_s).clamp(1.0, 20_000.0) as usize
-        };
-        let started = Instant::now();
-        let progress = self.experiment.advance(steps);
-        let elapsed = started.elapsed().as_secs_f64();
-        // Steps are timed in calls that did nothing else. The CPU engine "waits" only while an
-        // evaluation spans frames (its steps are done, the time includes evaluating): skipped.
+        let budget = (FRAME_TARGET_S - other_s).max(MIN_TRAINING_S);
+        // Steps in a few calls, watching the clock: where other threads share the cores (a
+        // software rasteriser) a step's cost varies, and one call planned from the average
+        // overshoots the frame.
         let cpu = self.experiment.record().engine.kind == "cpu";
-        if progress.steps_done > 0 && !progress.waiting {
-            let cost = elapsed / progress.steps_done as f64;
-            self.step_cost_s = 0.7 * self.step_cost_s + 0.3 * cost;
-        } else if progress.waiting && progress.steps_done > 0 && !cpu {
-            // A GPU engine: the call only recorded work, so ask for more next frame.
-            self.step_cost_s = (self.step_cost_s * 0.8).max(1e-6);
-        }
+        let started = Instant::now();
+        let mut steps_done = 0;
+        let mut progress = loop {
+            let left = budget - started.elapsed().as_secs_f64();
+            // One step until a step has been timed (a guessed cost can be 50x off), and at
+            // least one always: a step cost measured too high (a frame that also finished a
+            // round) must not stop training for good. Then half of what is left per call.
+            let steps = if self.steps_total + steps_done == 0 {
+                1
+            } else {
+                (left / self.step_cost_s / 2.0).clamp(1.0, 20_000.0) as usize
+            };
+            let call = Instant::now();
+            let progress = self.experiment.advance(steps);
+            let elapsed = call.elapsed().as_secs_f64();
+            // Steps are timed in calls that did nothing else. The CPU engine "waits" only
+            // while an evaluation spans frames (its steps are done, the time includes
+            // evaluating): skipped.
+            if progress.steps_done > 0 && !progress.waiting {
+                let cost = elapsed / progress.steps_done as f64;
+                self.step_cost_s = 0.7 * self.step_cost_s + 0.3 * cost;
+            } else if progress.waiting && progress.steps_done > 0 && !cpu {
+                // A GPU engine: the call only recorded work, so ask for more next frame.
+                self.step_cost_s = (self.step_cost_s * 0.8).max(1e-6);
+            }
+            steps_done += progress.steps_done;
+            let left = budget - started.elapsed().as_secs_f64();
+            if progress.waiting
+                || progress.finished
+                || progress.steps_done == 0
+                || left < 1.2 * self.step_cost_s
+            {
+                break progress;
+            }
+        };
+        progress.steps_done = steps_done;
         // Throughput over the whole run so far: right for engines that answer later too.
         self.steps_total += progress.steps_done;
         if self.active_s > 0.0 {

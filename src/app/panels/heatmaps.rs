@@ -22,6 +22,7 @@ fn texture(
         return Some(tex.clone());
     }
     if *builds_left == 0 {
+        cache.view_work_pending = true;
         ui.ctx().request_repaint();
         return None;
     }

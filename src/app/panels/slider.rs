@@ -113,6 +113,9 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
             None => ui.ctx().request_repaint(),
         }
     }
+    if session.cache.slider_job.is_some() {
+        session.cache.view_work_pending = true;
+    }
     let Some(result) = &session.cache.slider else {
         return;
     };
