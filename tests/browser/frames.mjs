@@ -7,7 +7,8 @@
 // per frame, the 16 ms budget —, the part of it in our code, and the interval between frames);
 // then the same for the finished screen drawn continuously with nothing training
 // (handle.measure_frames), which shows what the browser's painting costs by itself.
-// Usage: node tests/browser/frames.mjs   (CHROMIUM=/path overrides the browser)
+// Usage: node tests/browser/frames.mjs   (CHROMIUM=/path overrides the browser; LAUNCH=webgpu or
+// webgl runs one launch; SLOW=1 lists the frames over 16 ms with their parts)
 
 import { chromium } from "playwright-core";
 import http from "node:http";
@@ -81,6 +82,6 @@ async function measure(name, args) {
 }
 
 console.log(`frames while the default preset trains (LeNet-300-100, 2 rounds x 300 iterations, 1280x720, ${url})`);
-if (!process.env.ONLY_GL) await measure("WebGPU (SwiftShader)", [...BASE, ...WEBGPU]);
-await measure("WebGL2 (no WebGPU)", BASE);
+if (process.env.LAUNCH !== "webgl") await measure("WebGPU (SwiftShader)", [...BASE, ...WEBGPU]);
+if (process.env.LAUNCH !== "webgpu") await measure("WebGL2 (no WebGPU)", BASE);
 server.close();
