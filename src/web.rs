@@ -151,6 +151,18 @@ impl WebHandle {
         Ok(())
     }
 
+    /// Show or hide the debug overlay (frame time, interval, throughput), as its toggle does.
+    pub fn show_overlay(&self, on: bool) -> Result<(), JsValue> {
+        let mut app = self
+            .runner
+            .app_mut::<LabApp>()
+            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        app.view.show_overlay = on;
+        drop(app);
+        self.wake();
+        Ok(())
+    }
+
     /// Move the sparsity slider (percent), as a user dragging it would.
     pub fn set_sparsity(&self, percent: f32) -> Result<(), JsValue> {
         let mut app = self

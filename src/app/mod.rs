@@ -611,6 +611,7 @@ impl LabApp {
             "config": self.config,
             "link": self.link().to_fragment(),
             "lecture_view": !self.view.show_setup,
+            "overlay": self.view.show_overlay,
             "current_round": session.map(|s| s.last_progress.round),
             "rounds": rounds,
             "notices": self.notices,

@@ -345,6 +345,8 @@ async function webgpu(page) {
   // The frame budget, over what a lecture looks like: the default preset (LeNet-300-100 on
   // the digits) training the dense round and one pruned round, the round end included.
   // Reported, not asserted: speed is a benchmark figure (`cargo xtask bench` has more).
+  // The debug overlay is on, as a lecturer checking the numbers would have it.
+  await page.evaluate(() => window.lotteryLab.handle.show_overlay(true));
   const lecture = await runToEnd(
     page,
     { preset: "digits-quick", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 300 } },
@@ -360,6 +362,9 @@ async function webgpu(page) {
       `${lf.slow.length} of the last frames over 16 ms, worst ${Math.max(0, ...lf.slow.map((f) => f.cpu_ms)).toFixed(1)} ms`,
   );
   console.log(`  probe during the lecture run: ${fmt(lecture.frames)}`);
+  check("lecture run: the debug overlay is on", lecture.status.overlay === true, `overlay: ${lecture.status.overlay}`);
+  await screenshot(page, "lecture-run-overlay.png", "the default preset's run with the debug overlay");
+  await page.evaluate(() => window.lotteryLab.handle.show_overlay(false));
 
   const gpu = await runToEnd(
     page,
