@@ -527,7 +527,7 @@ impl LabApp {
         let spent_s = saving_started.elapsed().as_secs_f64();
         if let Some(session) = &mut self.session {
             let other_s = if view_busy {
-                f64::INFINITY // one step
+                f64::INFINITY // training's least slice (`MIN_TRAINING_S`)
             } else {
                 spent_s + self.stats.other_work_s()
             };

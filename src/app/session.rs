@@ -43,9 +43,9 @@ pub struct ViewCache {
     /// The slider's evaluation in progress (a few hundred test rows per frame).
     pub slider_job: Option<SliderJob>,
     /// The panels left work for the next frame (a heatmap not built yet, the slider's
-    /// evaluation): that frame trains one step only and saves nothing, to give them room
-    /// (a round's end otherwise piles its saving, new heatmaps and training into a few
-    /// frames over budget).
+    /// evaluation): that frame trains only its least slice (2 ms) and saves nothing, to give
+    /// them room (a round's end otherwise piles its saving, new heatmaps and training into a
+    /// few frames over budget).
     pub view_work_pending: bool,
 }
 
