@@ -64,10 +64,7 @@ impl WebHandle {
 
     /// Start an experiment: `{"preset": id, "config": {...}, "backend": "auto"|"gpu"|"cpu"}`.
     pub fn run(&self, request_json: &str) -> Result<(), JsValue> {
-        let mut app = self
-            .runner
-            .app_mut::<LabApp>()
-            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        let mut app = self.app()?;
         app.run_json(request_json)
             .map_err(|e| JsValue::from_str(&e))?;
         // The app repaints only on input or when it asks to: an idle app would never take
@@ -99,10 +96,7 @@ impl WebHandle {
     ) -> Result<(), JsValue> {
         use crate::train::gpu::kernels::Matmul;
         use crate::train::throughput::{AsyncThroughput, lenet_config, synthetic_splits};
-        let app = self
-            .runner
-            .app_mut::<LabApp>()
-            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        let app = self.app()?;
         let ctx = app
             .gpu
             .clone()
@@ -140,10 +134,7 @@ impl WebHandle {
     /// Draw and measure frames for `seconds` whether or not anything trains, with the frame
     /// figures in `status().frame_ms` started afresh (the frame benchmark's two phases).
     pub fn measure_frames(&self, seconds: f64) -> Result<(), JsValue> {
-        let mut app = self
-            .runner
-            .app_mut::<LabApp>()
-            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        let mut app = self.app()?;
         let ctx = self.ctx.borrow().clone();
         if let Some(ctx) = ctx {
             app.measure_frames(&ctx, seconds);
@@ -153,10 +144,7 @@ impl WebHandle {
 
     /// Show or hide the debug overlay (frame time, interval, throughput), as its toggle does.
     pub fn show_overlay(&self, on: bool) -> Result<(), JsValue> {
-        let mut app = self
-            .runner
-            .app_mut::<LabApp>()
-            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        let mut app = self.app()?;
         app.view.show_overlay = on;
         drop(app);
         self.wake();
@@ -165,10 +153,7 @@ impl WebHandle {
 
     /// Move the sparsity slider (percent), as a user dragging it would.
     pub fn set_sparsity(&self, percent: f32) -> Result<(), JsValue> {
-        let mut app = self
-            .runner
-            .app_mut::<LabApp>()
-            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        let mut app = self.app()?;
         app.view.sparsity_percent = percent.clamp(0.0, 99.0);
         drop(app);
         self.wake();
@@ -181,10 +166,7 @@ impl WebHandle {
     /// What the File menu does: `"csv"`, `"json"`, `"ticket"` (of the selected round) or
     /// `"plots"` (PNG, on a later frame). On the web each is a download.
     pub fn export(&self, what: &str) -> Result<(), JsValue> {
-        let mut app = self
-            .runner
-            .app_mut::<LabApp>()
-            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        let mut app = self.app()?;
         if app.session.is_none() {
             return Err(JsValue::from_str(
                 "nothing to export: run an experiment first",
@@ -207,10 +189,7 @@ impl WebHandle {
 
     /// Open a file's contents as if picked in the File menu (a results JSON or a data CSV).
     pub fn open_file(&self, name: &str, bytes: &[u8]) -> Result<(), JsValue> {
-        let mut app = self
-            .runner
-            .app_mut::<LabApp>()
-            .ok_or_else(|| JsValue::from_str("the app is not running"))?;
+        let mut app = self.app()?;
         app.open_file(name, bytes);
         drop(app);
         self.wake();
@@ -219,6 +198,13 @@ impl WebHandle {
 }
 
 impl WebHandle {
+    /// The running app, or why the page's call cannot reach it.
+    fn app(&self) -> Result<std::cell::RefMut<'_, LabApp>, JsValue> {
+        self.runner
+            .app_mut::<LabApp>()
+            .ok_or_else(|| JsValue::from_str("the app is not running"))
+    }
+
     /// An idle app does not repaint: a change made from the page asks for a frame.
     fn wake(&self) {
         if let Some(ctx) = self.ctx.borrow().as_ref() {

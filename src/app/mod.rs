@@ -479,8 +479,7 @@ impl LabApp {
     }
 
     /// Per frame, before drawing: receive fetched data, then give the experiment its slice.
-    /// `cpu_s` is eframe's frame time of the previous frame, where it measures one.
-    pub fn tick(&mut self, ctx: &egui::Context, cpu_s: Option<f32>) {
+    pub fn tick(&mut self, ctx: &egui::Context) {
         #[cfg(target_arch = "wasm32")]
         self.sync_url();
         #[cfg(target_arch = "wasm32")]
@@ -504,9 +503,6 @@ impl LabApp {
             ctx.request_repaint();
         }
         let now = ctx.input(|i| i.time);
-        let training = self.is_training();
-        self.stats
-            .frame(now, training || self.measure_frames_until > now, cpu_s);
         if self.measure_frames_until > now {
             ctx.request_repaint();
         }
@@ -701,8 +697,12 @@ impl eframe::App for LabApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let started = web_time::Instant::now();
         let ctx = ui.ctx().clone();
-        let measured = self.is_training() || self.measure_frames_until > ctx.input(|i| i.time);
-        self.tick(&ctx, frame.info().cpu_usage);
+        // Frames are measured while training (or for the frame benchmark); eframe reports the
+        // previous frame's CPU time now.
+        let now = ctx.input(|i| i.time);
+        let measured = self.is_training() || self.measure_frames_until > now;
+        self.stats.frame(now, measured, frame.info().cpu_usage);
+        self.tick(&ctx);
         let ticked = started.elapsed().as_secs_f32() * 1000.0;
         panels::show(self, ui);
         let drawn = started.elapsed().as_secs_f32() * 1000.0 - ticked;

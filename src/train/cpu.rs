@@ -667,15 +667,6 @@ pub fn evaluate_chunk(
 ) -> Option<Evaluation> {
     let widths: Vec<usize> = net.layers.iter().map(|l| l.bias.len()).collect();
     let rows = EVAL_CHUNK.min(data.len()).max(1);
-    let fits = buf.acts.len() == widths.len()
-        && buf
-            .acts
-            .iter()
-            .zip(&widths)
-            .all(|(a, &w)| a.dim() == (rows, w));
-    if !fits {
-        buf.acts = widths.iter().map(|&w| Array2::zeros((rows, w))).collect();
-    }
     buf.probs.resize(net.spec.output, 0.0);
     if partial.start == 0 {
         buf.scores.clear();
@@ -687,40 +678,31 @@ pub fn evaluate_chunk(
         let x = data.features.slice(s![start..end, ..]);
         let n = end - start;
         let (mut loss_sum, mut correct) = (partial.loss_sum, partial.correct);
-        if n != rows {
-            // The last, shorter chunk has buffers of its own size.
-            let tail_fits = buf.tail.len() == widths.len()
-                && buf
-                    .tail
-                    .iter()
-                    .zip(&widths)
-                    .all(|(a, &w)| a.dim() == (n, w));
-            if !tail_fits {
-                buf.tail = widths.iter().map(|&w| Array2::zeros((n, w))).collect();
-            }
-            let mut tail = std::mem::take(&mut buf.tail);
-            forward(net, x, &mut tail);
-            tally(
-                &tail[tail.len() - 1],
-                &data.labels[start..end],
-                positive,
-                buf,
-                &mut loss_sum,
-                &mut correct,
-            );
-            buf.tail = tail;
+        // The last, shorter chunk has buffers of its own size.
+        let slot = if n == rows {
+            &mut buf.acts
         } else {
-            let mut acts = std::mem::take(&mut buf.acts);
-            forward(net, x, &mut acts);
-            tally(
-                &acts[acts.len() - 1],
-                &data.labels[start..end],
-                positive,
-                buf,
-                &mut loss_sum,
-                &mut correct,
-            );
+            &mut buf.tail
+        };
+        let mut acts = std::mem::take(slot);
+        let fits =
+            acts.len() == widths.len() && acts.iter().zip(&widths).all(|(a, &w)| a.dim() == (n, w));
+        if !fits {
+            acts = widths.iter().map(|&w| Array2::zeros((n, w))).collect();
+        }
+        forward(net, x, &mut acts);
+        tally(
+            &acts[acts.len() - 1],
+            &data.labels[start..end],
+            positive,
+            buf,
+            &mut loss_sum,
+            &mut correct,
+        );
+        if n == rows {
             buf.acts = acts;
+        } else {
+            buf.tail = acts;
         }
         *partial = Partial {
             start: end,
