@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use lottery_lab::model::{Init, Mask, MlpSpec, Network};
+use lottery_lab::model::{Init, Mask, NetSpec, Network};
 use lottery_lab::prune::{self, PruneRates, Scope};
 use lottery_lab::rng::rng;
 use lottery_lab::train::{CpuEngine, Engine, Job, JobResult, Optimizer, TrainConfig};
@@ -38,7 +38,7 @@ fn reference_loss(net: &Network, data: &lottery_lab::data::Dataset, rows: &[usiz
 #[test]
 fn gradients_match_finite_differences_for_every_layer() {
     let data = Arc::new(common::random_splits(64, 7, 4, 1));
-    let spec = MlpSpec::new(7, &[6, 5], 4);
+    let spec = NetSpec::mlp(7, &[6, 5], 4);
     let mut net = Network::init(&spec, Init::KaimingNormal, &mut rng(1, "init"));
     // Non-zero biases so their gradients are exercised away from the ReLU kinks' symmetry.
     for layer in &mut net.layers {
@@ -69,7 +69,7 @@ fn gradients_match_finite_differences_for_every_layer() {
     };
     let close = |fd: f64, analytic: f64| (fd - analytic).abs() <= 1e-5 + 1e-3 * analytic.abs();
     let mut checked = 0;
-    for (l, (grad_w, grad_b)) in grads.iter().enumerate() {
+    for (l, (grad_w, grad_b)) in grads.iter().map(|g| (&g.weight, &g.bias)).enumerate() {
         for ((i, o), &g) in grad_w.indexed_iter() {
             let fd = central_difference(&|n: &mut Network, d: f32| {
                 n.layers[l].weight[(i, o)] += d;
@@ -99,11 +99,11 @@ fn gradients_match_finite_differences_for_every_layer() {
 #[test]
 fn engine_loss_matches_the_reference_loss() {
     let data = Arc::new(common::random_splits(50, 9, 3, 2));
-    let spec = MlpSpec::new(9, &[8], 3);
+    let spec = NetSpec::mlp(9, &[8], 3);
     let net = Network::init(&spec, Init::GlorotNormal, &mut rng(2, "init"));
     let rows: Vec<usize> = (0..data.train.len()).collect();
     let expected = reference_loss(&net, &data.train, &rows);
-    let got = lottery_lab::train::cpu::evaluate(&net, &data.train, None).loss;
+    let got = lottery_lab::model::infer::evaluate(&net, &data.train, None).loss;
     assert!(
         (f64::from(got) - expected).abs() < 1e-5,
         "{got} vs {expected}"
@@ -112,12 +112,13 @@ fn engine_loss_matches_the_reference_loss() {
 
 fn train_masked(optimizer: Optimizer, steps: usize) -> (Network, Mask) {
     let data = Arc::new(common::random_splits(300, 12, 3, 3));
-    let spec = MlpSpec::new(12, &[20, 10], 3);
+    let spec = NetSpec::mlp(12, &[20, 10], 3);
     let net = Network::init(&spec, Init::KaimingNormal, &mut rng(3, "init"));
     let rates = PruneRates {
         scope: Scope::Layerwise,
         rate: 0.6,
         output_rate: 0.3,
+        conv_rate: None,
     };
     let mask = prune::random_prune(
         &Mask::dense(&spec),
@@ -176,12 +177,12 @@ fn training_is_deterministic_and_learns() {
     assert_eq!(a, b, "same seed, same weights bit for bit");
 
     let data = Arc::new(common::random_splits(300, 12, 3, 3));
-    let before = lottery_lab::train::cpu::evaluate(
+    let before = lottery_lab::model::infer::evaluate(
         &Network::init(&a.spec, Init::KaimingNormal, &mut rng(3, "init")),
         &data.test,
         None,
     );
-    let after = lottery_lab::train::cpu::evaluate(&a, &data.test, None);
+    let after = lottery_lab::model::infer::evaluate(&a, &data.test, None);
     assert!(
         after.loss < 0.7 * before.loss,
         "loss {} -> {}",
@@ -195,7 +196,7 @@ fn training_is_deterministic_and_learns() {
 fn engine_rejects_mismatched_networks_and_batches() {
     let data = Arc::new(common::random_splits(40, 5, 2, 4));
     let mut engine = CpuEngine::new(data);
-    let wrong = MlpSpec::new(6, &[4], 2);
+    let wrong = NetSpec::mlp(6, &[4], 2);
     let net = Network::init(&wrong, Init::GlorotNormal, &mut rng(1, "init"));
     let cfg = TrainConfig {
         optimizer: Optimizer::adam(1e-3),
@@ -203,7 +204,7 @@ fn engine_rejects_mismatched_networks_and_batches() {
         order_seed: 1,
     };
     assert!(engine.load(&net, &Mask::dense(&wrong), &cfg).is_err());
-    let spec = MlpSpec::new(5, &[4], 2);
+    let spec = NetSpec::mlp(5, &[4], 2);
     let net = Network::init(&spec, Init::GlorotNormal, &mut rng(1, "init"));
     let huge = TrainConfig {
         batch_size: 1_000,

@@ -264,7 +264,10 @@ fn invalid_configs_are_refused_with_the_field_named() {
         ("lr", Box::new(|c| c.optimizer = Optimizer::adam(-1.0))),
         ("rate", Box::new(|c| c.pruning.rate = 1.5)),
         ("hidden", Box::new(|c| c.hidden = vec![])),
-        ("hidden", Box::new(|c| c.hidden = vec![0])),
+        (
+            "hidden",
+            Box::new(|c| c.hidden = lottery_lab::model::dense_layers(&[0])),
+        ),
         ("batch", Box::new(|c| c.batch_size = 0)),
         (
             "rounds",

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use lottery_lab::experiment::{Experiment, RunKind, Status, presets};
-use lottery_lab::model::{Init, Mask, MlpSpec, Network};
+use lottery_lab::model::{Init, Mask, NetSpec, Network};
 use lottery_lab::prune::{self, PruneRates, Scope};
 use lottery_lab::rng::rng;
 use lottery_lab::train::gpu::GpuEngine;
@@ -58,12 +58,13 @@ fn max_relative_difference(a: &Network, b: &Network) -> f32 {
 #[test]
 fn the_same_steps_give_the_same_weights_and_the_same_pruned_mask() {
     let data = Arc::new(common::random_splits(600, 24, 5, 7));
-    let spec = MlpSpec::new(24, &[70, 33], 5);
+    let spec = NetSpec::mlp(24, &[70, 33], 5);
     let theta_0 = Network::init(&spec, Init::KaimingNormal, &mut rng(7, "init"));
     let rates = PruneRates {
         scope: Scope::Layerwise,
         rate: 0.5,
         output_rate: 0.2,
+        conv_rate: None,
     };
     let mask = prune::random_prune(
         &Mask::dense(&spec),
@@ -120,12 +121,13 @@ fn the_same_steps_give_the_same_weights_and_the_same_pruned_mask() {
 #[test]
 fn pruned_weights_stay_exactly_zero_on_the_gpu_after_hundreds_of_steps() {
     let data = Arc::new(common::random_splits(300, 12, 3, 3));
-    let spec = MlpSpec::new(12, &[20, 10], 3);
+    let spec = NetSpec::mlp(12, &[20, 10], 3);
     let net = Network::init(&spec, Init::KaimingNormal, &mut rng(3, "init"));
     let rates = PruneRates {
         scope: Scope::Layerwise,
         rate: 0.6,
         output_rate: 0.3,
+        conv_rate: None,
     };
     let mask = prune::random_prune(
         &Mask::dense(&spec),
@@ -236,18 +238,39 @@ fn auto_never_picks_a_software_adapter_and_says_why() {
     let data = Arc::new(common::random_splits(100, 4, 2, 1));
     let ctx = Arc::new(common::gpu_context());
     let software = ctx.adapter.is_software;
-    let (engine, choice) = choose_engine(BackendPreference::Auto, Ok(ctx.clone()), data.clone());
+    let mlp = NetSpec::mlp(4, &[8], 2);
+    let (engine, choice) =
+        choose_engine(BackendPreference::Auto, Ok(ctx.clone()), data.clone(), &mlp);
     assert_eq!(choice.use_gpu, !software, "{}", choice.reason);
     assert_eq!(engine.info().kind, if software { "cpu" } else { "gpu" });
     if software {
         assert!(choice.reason.contains("software"), "{}", choice.reason);
     }
-    let (engine, choice) = choose_engine(BackendPreference::Gpu, Ok(ctx), data.clone());
+    let (engine, choice) =
+        choose_engine(BackendPreference::Gpu, Ok(ctx.clone()), data.clone(), &mlp);
     assert!(
         choice.use_gpu && engine.info().kind == "gpu",
         "{}",
         choice.reason
     );
-    let (engine, choice) = choose_engine(BackendPreference::Gpu, Err("no adapter".into()), data);
+    let (engine, choice) = choose_engine(
+        BackendPreference::Gpu,
+        Err("no adapter".into()),
+        data.clone(),
+        &mlp,
+    );
     assert!(!choice.use_gpu && engine.info().kind == "cpu" && choice.reason.contains("no adapter"));
+    // A conv net trains on the CPU engine, which says why, even where a GPU is asked for.
+    let conv = NetSpec::new(
+        lottery_lab::model::Shape {
+            height: 1,
+            width: 4,
+            channels: 1,
+        },
+        &lottery_lab::model::parse_layers("conv2k3").unwrap(),
+        2,
+    );
+    let (engine, choice) = choose_engine(BackendPreference::Auto, Ok(ctx), data, &conv);
+    assert!(!choice.use_gpu && engine.info().kind == "cpu");
+    assert!(choice.reason.contains("conv"), "{}", choice.reason);
 }

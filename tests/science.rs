@@ -7,7 +7,7 @@ use lottery_lab::experiment::{Controls, ExperimentConfig, RunKind, Schedule, Sta
 /// Real digits, a 784-100-10 network, halving the weights each round down to 6.7%.
 fn small_digits(seed: u64) -> ExperimentConfig {
     let mut config = ExperimentConfig::lenet_mnist();
-    config.hidden = vec![100];
+    config.hidden = lottery_lab::model::dense_layers(&[100]);
     config.iterations = 600;
     config.eval_every = 100;
     config.pruning.rate = 0.5;

@@ -540,3 +540,54 @@ fn an_experiment_on_imported_data_comes_back_with_its_data() {
     assert_eq!(session.experiment.data().name, "halves.csv");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_conv_net_trains_in_the_app_and_shows_its_filters_as_tiles() {
+    use lottery_lab::experiment::{Controls, Schedule};
+    let mut harness = harness();
+    harness.state_mut().select_preset("mnist1d-cnn");
+    {
+        let config = &mut harness.state_mut().config;
+        config.iterations = 100;
+        config.eval_every = 50;
+        config.schedule = Schedule::Iterative { rounds: 2 };
+        config.controls = Controls::NONE;
+    }
+    // The setup panel lists the layers with their kinds, and their text form.
+    harness.run_steps(2);
+    harness.get_by_label_contains("as text: conv25k5s2p1,conv25k3s2p1,conv25k3s2p1");
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    harness.run_steps(6);
+    // A conv net trains on the CPU engine, and the app says why.
+    assert!(
+        app_reason(&harness).contains("conv"),
+        "{}",
+        app_reason(&harness)
+    );
+    let record = harness
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .experiment
+        .record();
+    assert_eq!(record.rounds.len(), 3);
+    let ticket = record.rounds[2]
+        .run(lottery_lab::experiment::RunKind::Ticket)
+        .unwrap();
+    // Conv layers lose 15% a round, the output 10%: two rounds leave 72.2% and 81%.
+    let densities = &ticket.layer_density;
+    assert!(
+        (densities[0] - 0.85f64.powi(2)).abs() < 0.02,
+        "{densities:?}"
+    );
+    assert!((densities[3] - 0.81).abs() < 0.01, "{densities:?}");
+    // Each conv layer's filters are drawn as tiles, with what survives.
+    harness.get_by_label_contains("layer 1 (conv 1×5, 1 to 25 channels");
+    harness
+        .get_by_label_contains("layer 2 (conv 1×3, 25 to 25 channels")
+        .scroll_to_me();
+    harness.run_steps(4);
+    harness.snapshot("conv_filters");
+}

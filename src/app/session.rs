@@ -54,8 +54,8 @@ pub struct SliderJob {
     pub key: (usize, crate::experiment::RunKind, u32),
     pub pruned: crate::model::Network,
     pub density: f64,
-    pub partial: crate::train::cpu::Partial,
-    pub buffers: crate::train::cpu::EvalBuffers,
+    pub partial: crate::model::infer::Partial,
+    pub buffers: crate::model::infer::EvalBuffers,
     /// Compute time so far (pruning and the chunks evaluated), not the frames between.
     pub spent_ms: f64,
 }
@@ -77,7 +77,8 @@ impl Session {
         preference: BackendPreference,
         gpu: Result<Arc<GpuContext>, String>,
     ) -> Result<Self, String> {
-        let (engine, choice) = choose_engine(preference, gpu, data.clone());
+        let spec = config.spec(&data);
+        let (engine, choice) = choose_engine(preference, gpu, data.clone(), &spec);
         let experiment = Experiment::new(config, data, engine).map_err(|e| e.to_string())?;
         Ok(Self::with_experiment(experiment, choice))
     }
@@ -89,7 +90,8 @@ impl Session {
         preference: BackendPreference,
         gpu: Result<Arc<GpuContext>, String>,
     ) -> Result<Self, String> {
-        let (engine, choice) = choose_engine(preference, gpu, data.clone());
+        let spec = record.config.spec(&data);
+        let (engine, choice) = choose_engine(preference, gpu, data.clone(), &spec);
         let experiment = Experiment::resume(record, data, engine)?;
         Ok(Self::with_experiment(experiment, choice))
     }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use lottery_lab::model::{Init, Mask, MlpSpec, Network};
-use lottery_lab::train::throughput::{cpu_samples_per_s, lenet_config};
+use lottery_lab::model::{Init, Mask, NetSpec, Network};
+use lottery_lab::train::throughput::{conv_digits_config, cpu_samples_per_s, lenet_config};
 
 #[derive(clap::Parser)]
 pub struct BenchArgs {
@@ -23,7 +23,7 @@ pub struct BenchArgs {
 
 /// FLOPs of one training step of an MLP per sample: forward (2·in·out per layer), weight
 /// gradient (2·in·out) and input gradient (2·in·out, not for the first layer).
-pub fn train_flops_per_sample(spec: &MlpSpec) -> f64 {
+pub fn train_flops_per_sample(spec: &NetSpec) -> f64 {
     spec.layer_shapes()
         .iter()
         .enumerate()
@@ -50,6 +50,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
             batch as f64 / samples * 1e6
         );
     }
+    let (conv, _) = conv_digits_config(60);
+    println!(
+        "CPU engine, the Conv-2-style digits net ({}), Adam, fp32",
+        conv.label()
+    );
+    for &batch in &args.batch {
+        let (_, cfg) = conv_digits_config(batch);
+        let samples = cpu_samples_per_s(&conv, &cfg, args.seconds)?;
+        // A step is about three forward passes' worth of products (forward, weight and
+        // input gradients; the first layer's input gradient is skipped).
+        println!(
+            "  batch {batch:>4}: {samples:>9.0} samples/s  {:>6.1} GFLOP/s (≈3 forward passes per step)",
+            samples * 3.0 * conv.forward_flops() as f64 / 1e9
+        );
+    }
     for &batch in &args.batch {
         gemm_figures(&spec, batch, args.seconds);
     }
@@ -62,7 +77,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 }
 
 /// How long magnitude pruning of LeNet takes on the CPU (why the GPU engine prunes there).
-fn prune_figure(spec: &MlpSpec) {
+fn prune_figure(spec: &NetSpec) {
     use lottery_lab::prune::{PruneRates, Scope, magnitude_prune};
     let net = Network::init(
         spec,
@@ -73,6 +88,7 @@ fn prune_figure(spec: &MlpSpec) {
         scope: Scope::Layerwise,
         rate: 0.2,
         output_rate: 0.1,
+        conv_rate: None,
     }
     .target_after(spec, 1.0);
     let start = Instant::now();
@@ -88,7 +104,7 @@ fn prune_figure(spec: &MlpSpec) {
 }
 
 /// The GPU engine on the same network, and its matrix-product kernel alone.
-fn gpu_figures(spec: &MlpSpec, args: &BenchArgs) -> Result<()> {
+fn gpu_figures(spec: &NetSpec, args: &BenchArgs) -> Result<()> {
     use lottery_lab::train::gpu::{GpuContext, GpuEngine, kernels::Matmul, testing::KernelRunner};
     use lottery_lab::train::throughput::{AsyncThroughput, synthetic_splits};
     let ctx = match GpuContext::new_native() {
@@ -159,7 +175,7 @@ type Product = (
 
 /// The matrix products of one step alone, through the same `matmul` the engine
 /// uses: the figure to hold against numpy's (`xtask/bench_numpy.py` measures the same set).
-fn gemm_figures(spec: &MlpSpec, batch: usize, seconds: f64) {
+fn gemm_figures(spec: &NetSpec, batch: usize, seconds: f64) {
     use lottery_lab::train::matmul::matmul;
     use ndarray::Array2;
     let mut rng = lottery_lab::rng::rng(1, "bench");

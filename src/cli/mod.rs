@@ -14,6 +14,7 @@ use lottery_lab::experiment::{
     Controls, Experiment, ExperimentConfig, ExperimentRecord, ResetMode, RoundRecord, RunKind,
     Schedule, Status, presets,
 };
+use lottery_lab::model::LayerSpec;
 use lottery_lab::prune::Scope;
 use lottery_lab::train::choose_engine;
 use lottery_lab::train::gpu::{BackendPreference, GpuContext};
@@ -67,6 +68,9 @@ struct RunArgs {
     /// The same for the output layer.
     #[arg(long)]
     output_rate: Option<f64>,
+    /// The same for conv layers (default: --rate).
+    #[arg(long)]
+    conv_rate: Option<f64>,
     #[arg(long, value_enum)]
     scope: Option<ScopeArg>,
     /// init | rewind:K | reinit | fine-tune
@@ -83,9 +87,10 @@ struct RunArgs {
     lr: Option<f32>,
     #[arg(long)]
     batch: Option<usize>,
-    /// Hidden widths, e.g. 300,100.
-    #[arg(long, value_delimiter = ',')]
-    hidden: Option<Vec<usize>>,
+    /// Hidden layers: dense widths (300,100) and conv / pooling layers
+    /// (conv8k3,pool2,64: 8 channels, kernel 3; s<stride>, p<padding> may follow).
+    #[arg(long, value_parser = parse_hidden)]
+    hidden: Option<Vec<LayerSpec>>,
     /// Controls to run beside the ticket: any of reinit,random,one-shot, or none.
     #[arg(long, value_delimiter = ',')]
     controls: Option<Vec<ControlArg>>,
@@ -266,6 +271,9 @@ fn build_config(args: &RunArgs) -> Result<ExperimentConfig> {
     if let Some(rate) = args.output_rate {
         c.pruning.output_rate = rate;
     }
+    if let Some(rate) = args.conv_rate {
+        c.pruning.conv_rate = Some(rate);
+    }
     if let Some(scope) = args.scope {
         c.pruning.scope = match scope {
             ScopeArg::Layerwise => Scope::Layerwise,
@@ -291,7 +299,7 @@ fn build_config(args: &RunArgs) -> Result<ExperimentConfig> {
         c.batch_size = batch;
     }
     if let Some(hidden) = &args.hidden {
-        c.hidden = hidden.clone();
+        c.hidden.clone_from(hidden);
     }
     if let Some(controls) = &args.controls {
         c.controls = if controls.contains(&ControlArg::None) {
@@ -341,7 +349,8 @@ fn run(args: RunArgs) -> Result<()> {
         imported.as_ref(),
     )?);
     let preference = args.backend.preference();
-    let (engine, choice) = choose_engine(preference, native_gpu(preference), data.clone());
+    let spec = config.spec(&data);
+    let (engine, choice) = choose_engine(preference, native_gpu(preference), data.clone(), &spec);
     if preference == BackendPreference::Gpu && !choice.use_gpu {
         bail!("--backend gpu: {}", choice.reason);
     }
@@ -350,7 +359,7 @@ fn run(args: RunArgs) -> Result<()> {
 
     let spec = experiment.spec().clone();
     println!(
-        "{} on {} ({} train / {} val / {} test), {} weights, {} lr {}, batch {}, {} iterations per run, {}, {:?} pruning {}% per round (output {}%), seed {}",
+        "{} on {} ({} train / {} val / {} test), {} weights, {} lr {}, batch {}, {} iterations per run, {}, {:?} pruning {}% per round (output {}%{}), seed {}",
         spec.label(),
         experiment.data().name,
         experiment.data().train.len(),
@@ -365,6 +374,10 @@ fn run(args: RunArgs) -> Result<()> {
         config.pruning.scope,
         config.pruning.rate * 100.0,
         config.pruning.output_rate * 100.0,
+        config
+            .pruning
+            .conv_rate
+            .map_or(String::new(), |r| format!(", conv {}%", r * 100.0)),
         config.seed,
     );
     let metric = if experiment.data().positive_class.is_some() {
@@ -481,4 +494,8 @@ fn save(record: &ExperimentRecord, out: &std::path::Path) -> Result<()> {
         .with_context(|| format!("writing {}", csv_path.display()))?;
     println!("wrote {} and {}", out.display(), csv_path.display());
     Ok(())
+}
+
+fn parse_hidden(text: &str) -> Result<Vec<LayerSpec>, String> {
+    lottery_lab::model::parse_layers(text)
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetConfig;
-use crate::model::{Init, MlpSpec};
+use crate::model::{Init, LayerSpec, NetSpec, Shape};
 use crate::prune::{PruneRates, Scope};
 use crate::train::Optimizer;
 
@@ -68,8 +68,9 @@ impl Controls {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentConfig {
     pub dataset: DatasetConfig,
-    /// Hidden layer widths; input and output follow from the data.
-    pub hidden: Vec<usize>,
+    /// The hidden layers (dense widths, conv and pooling layers); input and output follow
+    /// from the data. Written as tokens: `[300, 100]`, `["conv8k3", "pool2", 64]`.
+    pub hidden: Vec<LayerSpec>,
     pub init: Init,
     pub optimizer: Optimizer,
     pub batch_size: usize,
@@ -110,6 +111,8 @@ fn check(
 
 pub const MAX_ROUNDS: usize = 40;
 pub const MAX_WIDTH: usize = 4_096;
+pub const MAX_CHANNELS: usize = 256;
+pub const MAX_KERNEL: usize = 11;
 pub const MAX_LAYERS: usize = 8;
 pub const MAX_ITERATIONS: usize = 1_000_000;
 
@@ -130,11 +133,30 @@ impl ExperimentConfig {
                 )
             },
         )?;
-        check(
-            self.hidden.iter().all(|&w| (1..=MAX_WIDTH).contains(&w)),
-            "hidden",
-            || format!("layer widths must be between 1 and {MAX_WIDTH}"),
-        )?;
+        for layer in &self.hidden {
+            let ok = match *layer {
+                LayerSpec::Dense { units } => (1..=MAX_WIDTH).contains(&units),
+                LayerSpec::Conv {
+                    channels,
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    (1..=MAX_CHANNELS).contains(&channels)
+                        && (1..=MAX_KERNEL).contains(&kernel)
+                        && (1..=kernel).contains(&stride)
+                        && padding < kernel
+                }
+                LayerSpec::MaxPool { size } => (1..=MAX_KERNEL).contains(&size),
+                LayerSpec::Flatten => true,
+            };
+            check(ok, "hidden", || {
+                format!(
+                    "{}: dense widths 1 to {MAX_WIDTH}; conv channels 1 to {MAX_CHANNELS}, kernel 1 to {MAX_KERNEL}, stride 1 to the kernel, padding below the kernel; pool 1 to {MAX_KERNEL}",
+                    layer.token()
+                )
+            })?;
+        }
         let lr = self.optimizer.lr();
         check(lr.is_finite() && lr > 0.0, "lr", || {
             format!("the learning rate must be a positive number, not {lr}")
@@ -179,7 +201,9 @@ impl ExperimentConfig {
         })?;
         let rates_ok = |r: f64| (0.0..1.0).contains(&r);
         check(
-            rates_ok(self.pruning.rate) && rates_ok(self.pruning.output_rate),
+            rates_ok(self.pruning.rate)
+                && rates_ok(self.pruning.output_rate)
+                && self.pruning.conv_rate.is_none_or(rates_ok),
             "rate",
             || {
                 format!(
@@ -206,9 +230,9 @@ impl ExperimentConfig {
         Ok(())
     }
 
-    /// The network for this config's data (input and output widths from the dataset).
-    pub fn spec(&self, input: usize, classes: usize) -> MlpSpec {
-        MlpSpec::new(input, &self.hidden, classes)
+    /// The network for this config's data (input shape and classes from the dataset).
+    pub fn spec(&self, data: &crate::data::DataSplits) -> NetSpec {
+        NetSpec::new(input_shape(data), &self.hidden, data.n_classes)
     }
 
     pub fn rounds(&self) -> usize {
@@ -222,7 +246,7 @@ impl ExperimentConfig {
     pub fn lenet_mnist() -> Self {
         Self {
             dataset: DatasetConfig::Mnist,
-            hidden: vec![300, 100],
+            hidden: vec![LayerSpec::dense(300), LayerSpec::dense(100)],
             init: Init::GlorotNormal,
             optimizer: Optimizer::adam(1.2e-3),
             batch_size: 60,
@@ -234,6 +258,7 @@ impl ExperimentConfig {
                 scope: Scope::Layerwise,
                 rate: 0.2,
                 output_rate: 0.1,
+                conv_rate: None,
             },
             schedule: Schedule::Iterative { rounds: 15 },
             reset: ResetMode::Init,
@@ -241,5 +266,30 @@ impl ExperimentConfig {
             seed: 1,
             keep_weights: true,
         }
+    }
+}
+
+/// What a conv layer slides over: digits are 28×28 images, MNIST-1D a 1-D signal; other data
+/// is flat.
+pub fn input_shape(data: &crate::data::DataSplits) -> Shape {
+    let features = data.input_dim();
+    let shape = match data.shape {
+        crate::data::DataShape::Image { width, height } => Shape {
+            height,
+            width,
+            channels: 1,
+        },
+        crate::data::DataShape::Signal { length } => Shape {
+            height: 1,
+            width: length,
+            channels: 1,
+        },
+        _ => Shape::flat(features),
+    };
+    // A shape that does not account for every feature is treated as flat.
+    if shape.len() == features {
+        shape
+    } else {
+        Shape::flat(features)
     }
 }

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ExperimentConfig, ExperimentRecord, ResetMode, RunKind};
-use crate::model::{Mask, MlpSpec, Network};
+use crate::model::{Mask, NetSpec, Network};
 use crate::rng;
 
 /// Larger files are refused before parsing (a LeNet record with every weight is ~60 MB).
@@ -21,7 +21,7 @@ pub const TICKET_FORMAT: &str = "lottery-lab-ticket/1";
 pub struct TicketFile {
     pub format: String,
     pub config: ExperimentConfig,
-    pub spec: MlpSpec,
+    pub spec: NetSpec,
     pub round: usize,
     pub density: f64,
     pub layer_density: Vec<f64>,

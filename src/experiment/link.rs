@@ -63,8 +63,7 @@ impl LinkState {
                 fields.push(("fp", fingerprint.clone()));
             }
         }
-        let hidden: Vec<String> = c.hidden.iter().map(|w| w.to_string()).collect();
-        fields.push(("hidden", hidden.join(",")));
+        fields.push(("hidden", crate::model::layers_text(&c.hidden)));
         fields.push((
             "init",
             match c.init {
@@ -105,6 +104,9 @@ impl LinkState {
         ));
         fields.push(("rate", num(c.pruning.rate)));
         fields.push(("out_rate", num(c.pruning.output_rate)));
+        if let Some(rate) = c.pruning.conv_rate {
+            fields.push(("conv_rate", num(rate)));
+        }
         match c.schedule {
             Schedule::Iterative { rounds } => fields.push(("rounds", rounds.to_string())),
             Schedule::OneShot { density } => fields.push(("oneshot", num(density))),
@@ -221,12 +223,9 @@ impl LinkState {
                     Some(parse_num::<usize>(value).ok_or_else(|| bad("a whole number"))?)
             }
             "hidden" => {
-                let widths: Option<Vec<usize>> = value
-                    .split(',')
-                    .take(super::MAX_LAYERS + 1)
-                    .map(parse_num::<usize>)
-                    .collect();
-                c.hidden = widths.ok_or_else(|| bad("a list of layer widths like 300,100"))?;
+                let tokens: Vec<&str> = value.split(',').take(super::MAX_LAYERS + 1).collect();
+                c.hidden = crate::model::parse_layers(&tokens.join(","))
+                    .map_err(|_| bad("a list of layers like 300,100 or conv8k3,pool2,64"))?;
             }
             "init" => {
                 c.init = match value {
@@ -257,6 +256,9 @@ impl LinkState {
                 }
             }
             "rate" => c.pruning.rate = parse_num(value).ok_or_else(|| bad("a number"))?,
+            "conv_rate" => {
+                c.pruning.conv_rate = Some(parse_num(value).ok_or_else(|| bad("a number"))?)
+            }
             "out_rate" => {
                 c.pruning.output_rate = parse_num(value).ok_or_else(|| bad("a number"))?
             }

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::data::DataSplits;
-use crate::model::{Mask, MlpSpec, Network};
+use crate::model::{Mask, NetSpec, Network};
 use crate::prune::{self, PruneTarget};
 use crate::rng;
 use crate::train::{Engine, EngineError, EvalPoint, Job, JobResult, TrainConfig};
@@ -103,7 +103,7 @@ pub struct Experiment {
     config: ExperimentConfig,
     data: Arc<DataSplits>,
     engine: Box<dyn Engine>,
-    spec: MlpSpec,
+    spec: NetSpec,
     train_config: TrainConfig,
     record: ExperimentRecord,
     theta_init: Network,
@@ -146,7 +146,11 @@ impl Experiment {
             }
             .into());
         }
-        let spec = config.spec(data.input_dim(), data.n_classes);
+        let spec = config.spec(&data);
+        spec.check().map_err(|e| ConfigError {
+            field: "hidden",
+            message: format!("{e} (input {})", spec.input_shape().label()),
+        })?;
         let theta_init = Network::init(&spec, config.init, &mut rng::rng(config.seed, "init"));
         let train_config = TrainConfig {
             optimizer: config.optimizer,
@@ -300,7 +304,7 @@ impl Experiment {
         &self.data
     }
 
-    pub fn spec(&self) -> &MlpSpec {
+    pub fn spec(&self) -> &NetSpec {
         &self.spec
     }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ExperimentConfig;
-use crate::model::{Mask, MlpSpec, Network};
+use crate::model::{Mask, NetSpec, Network};
 use crate::train::{EngineInfo, EvalPoint};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -140,7 +140,7 @@ pub struct DataSummary {
 pub struct ExperimentRecord {
     pub format: String,
     pub config: ExperimentConfig,
-    pub spec: MlpSpec,
+    pub spec: NetSpec,
     pub data: DataSummary,
     pub engine: EngineInfo,
     /// theta_0 (present when the config keeps weights).
@@ -158,6 +158,10 @@ pub struct ExperimentRecord {
 }
 
 pub const RECORD_FORMAT: &str = "lottery-lab-record/1";
+
+/// Weights a record's network may have (a hand-edited spec must not make the app allocate
+/// gigabytes before it notices).
+pub const MAX_RECORD_WEIGHTS: usize = 50_000_000;
 
 impl ExperimentRecord {
     /// Everything but the rounds (without copying them: they hold the weights).
@@ -213,6 +217,13 @@ impl ExperimentRecord {
         }
         if self.spec.input > 100_000 || self.data.classes > 1_000 {
             return Err("spec: the network is larger than this app handles".into());
+        }
+        self.spec.check().map_err(|e| format!("spec: {e}"))?;
+        if self.spec.weight_count() > MAX_RECORD_WEIGHTS {
+            return Err(format!(
+                "spec: the network has {} weights; this app handles at most {MAX_RECORD_WEIGHTS}",
+                self.spec.weight_count()
+            ));
         }
         let shapes = self.spec.layer_shapes();
         let check_net = |net: &Network, place: &str| -> Result<(), String> {

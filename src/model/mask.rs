@@ -3,7 +3,7 @@
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use super::MlpSpec;
+use super::NetSpec;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mask {
@@ -14,7 +14,7 @@ pub struct Mask {
 
 impl Mask {
     /// Every weight kept (the dense network).
-    pub fn dense(spec: &MlpSpec) -> Self {
+    pub fn dense(spec: &NetSpec) -> Self {
         Self {
             layers: spec
                 .layer_shapes()

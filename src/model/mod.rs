@@ -1,58 +1,24 @@
-//! The network: an MLP's shape ([`MlpSpec`]), its parameters ([`Network`]) and which weights
-//! survive ([`Mask`]). Weights are stored `[fan_in, fan_out]` so that the forward product
-//! `x · W` needs no transpose.
+//! The network: its layers ([`NetSpec`]), its parameters ([`Network`]), which weights survive
+//! ([`Mask`]) and the one forward pass every view uses ([`infer`]). Weights are stored
+//! `[fan_in, fan_out]` (conv layers: `[taps · in_channels, out_channels]`) so that the forward
+//! product `x · W` needs no transpose.
 
 mod encoding;
+pub mod infer;
+mod layers;
 mod mask;
+pub mod metrics;
+pub mod ops;
 
+pub use layers::{
+    ConvGeometry, LayerSpec, NetSpec, ParamKind, ParamLayer, PlannedLayer, PlannedOp, PoolGeometry,
+    Shape, SpecError, dense_layers, layers_text, parse_layers,
+};
 pub use mask::Mask;
 
 use ndarray::{Array1, Array2};
 use rand_distr::{Distribution as _, Normal};
 use serde::{Deserialize, Serialize};
-
-/// A multi-layer perceptron: `input → hidden… → output`, ReLU between layers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MlpSpec {
-    pub input: usize,
-    pub hidden: Vec<usize>,
-    pub output: usize,
-}
-
-impl MlpSpec {
-    pub fn new(input: usize, hidden: &[usize], output: usize) -> Self {
-        Self {
-            input,
-            hidden: hidden.to_vec(),
-            output,
-        }
-    }
-
-    /// `(fan_in, fan_out)` per weight matrix.
-    pub fn layer_shapes(&self) -> Vec<(usize, usize)> {
-        let mut widths = vec![self.input];
-        widths.extend(&self.hidden);
-        widths.push(self.output);
-        widths.windows(2).map(|w| (w[0], w[1])).collect()
-    }
-
-    /// Prunable weights (biases excluded).
-    pub fn weight_count(&self) -> usize {
-        self.layer_shapes().iter().map(|(i, o)| i * o).sum()
-    }
-
-    /// e.g. "784-300-100-10".
-    pub fn label(&self) -> String {
-        let mut widths = vec![self.input];
-        widths.extend(&self.hidden);
-        widths.push(self.output);
-        widths
-            .iter()
-            .map(|w| w.to_string())
-            .collect::<Vec<_>>()
-            .join("-")
-    }
-}
 
 /// Weight initialisation. Biases start at zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,18 +50,24 @@ pub struct Layer {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Network {
-    pub spec: MlpSpec,
+    pub spec: NetSpec,
+    /// The parametric layers' weights, in the order of [`NetSpec::param_layers`].
     pub layers: Vec<Layer>,
 }
 
 impl Network {
     /// Fresh weights drawn from `init` with the generator `rng`.
-    pub fn init(spec: &MlpSpec, init: Init, rng: &mut crate::rng::Rng) -> Self {
+    pub fn init(spec: &NetSpec, init: Init, rng: &mut crate::rng::Rng) -> Self {
         let layers = spec
-            .layer_shapes()
+            .param_layers()
             .into_iter()
-            .map(|(fan_in, fan_out)| {
-                let normal = Normal::new(0.0, init.std(fan_in, fan_out)).expect("std is finite");
+            .map(|param| {
+                let (fan_in, fan_out) = param.shape;
+                let (init_in, init_out) = param.fans;
+                // A zero fan (an unchecked spec) must not make the std infinite.
+                let std = init.std(init_in.max(1), init_out.max(1));
+                let normal =
+                    Normal::new(0.0, std).unwrap_or(Normal::new(0.0, 0.0).expect("0 is a std"));
                 Layer {
                     weight: Array2::from_shape_simple_fn((fan_in, fan_out), || normal.sample(rng)),
                     bias: Array1::zeros(fan_out),
@@ -141,7 +113,7 @@ mod tests {
 
     #[test]
     fn lenet_300_100_has_266200_weights() {
-        let spec = MlpSpec::new(784, &[300, 100], 10);
+        let spec = NetSpec::mlp(784, &[300, 100], 10);
         assert_eq!(spec.weight_count(), 266_200);
         assert_eq!(spec.layer_shapes(), vec![(784, 300), (300, 100), (100, 10)]);
         assert_eq!(spec.label(), "784-300-100-10");
@@ -149,7 +121,7 @@ mod tests {
 
     #[test]
     fn glorot_init_has_the_stated_spread_and_is_seeded() {
-        let spec = MlpSpec::new(784, &[300], 10);
+        let spec = NetSpec::mlp(784, &[300], 10);
         let a = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(3, "init"));
         let b = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(3, "init"));
         assert_eq!(a, b);
@@ -165,7 +137,7 @@ mod tests {
 
     #[test]
     fn network_round_trips_through_json_bit_for_bit() {
-        let spec = MlpSpec::new(5, &[4], 3);
+        let spec = NetSpec::mlp(5, &[4], 3);
         let net = Network::init(&spec, Init::KaimingNormal, &mut crate::rng::rng(1, "init"));
         let json = serde_json::to_string(&net).unwrap();
         let back: Network = serde_json::from_str(&json).unwrap();

@@ -12,7 +12,7 @@
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Mask, MlpSpec, Network};
+use crate::model::{Mask, NetSpec, Network, ParamKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -31,6 +31,10 @@ pub struct PruneRates {
     pub rate: f64,
     /// The same for the output layer (the paper uses half the rate: 10% against 20%).
     pub output_rate: f64,
+    /// The same for conv layers (the paper: 10-15% where dense layers lose 20%); `rate` when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv_rate: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,35 +49,53 @@ pub struct PruneTarget {
 }
 
 impl PruneRates {
-    fn groups(&self, n_layers: usize) -> Vec<(Vec<usize>, f64)> {
-        let last = n_layers - 1;
+    /// The rate of each parametric layer's kind.
+    pub fn rate_for(&self, kind: ParamKind) -> f64 {
+        match kind {
+            ParamKind::Dense => self.rate,
+            ParamKind::Conv => self.conv_rate.unwrap_or(self.rate),
+            ParamKind::Output => self.output_rate,
+        }
+    }
+
+    fn groups(&self, kinds: &[ParamKind]) -> Vec<(Vec<usize>, f64)> {
         match self.scope {
-            Scope::Layerwise => (0..n_layers)
-                .map(|l| {
-                    (
-                        vec![l],
-                        if l == last {
-                            self.output_rate
-                        } else {
-                            self.rate
-                        },
-                    )
-                })
+            Scope::Layerwise => kinds
+                .iter()
+                .enumerate()
+                .map(|(l, &kind)| (vec![l], self.rate_for(kind)))
                 .collect(),
-            Scope::Global if n_layers == 1 => vec![(vec![0], self.output_rate)],
-            Scope::Global => vec![
-                ((0..last).collect(), self.rate),
-                (vec![last], self.output_rate),
-            ],
+            // Ranked together: the hidden layers (conv layers apart when they have a rate of
+            // their own), and the output layer alone.
+            Scope::Global => {
+                let pool_of = |kind: ParamKind| match kind {
+                    ParamKind::Conv if self.conv_rate.is_none() => ParamKind::Dense,
+                    other => other,
+                };
+                let mut groups: Vec<(ParamKind, Vec<usize>)> = Vec::new();
+                for (l, &kind) in kinds.iter().enumerate() {
+                    let pool = pool_of(kind);
+                    match groups.iter_mut().find(|(p, _)| *p == pool) {
+                        Some((_, members)) => members.push(l),
+                        None => groups.push((pool, vec![l])),
+                    }
+                }
+                groups
+                    .into_iter()
+                    .map(|(pool, members)| (members, self.rate_for(pool)))
+                    .collect()
+            }
         }
     }
 
     /// The target after `rounds` rounds (fractional rounds interpolate geometrically, which is
     /// how a one-shot target density is reached with the same per-layer proportions).
-    pub fn target_after(&self, spec: &MlpSpec, rounds: f64) -> PruneTarget {
-        let sizes: Vec<usize> = spec.layer_shapes().iter().map(|(i, o)| i * o).collect();
+    pub fn target_after(&self, spec: &NetSpec, rounds: f64) -> PruneTarget {
+        let params = spec.param_layers();
+        let sizes: Vec<usize> = params.iter().map(|p| p.shape.0 * p.shape.1).collect();
+        let kinds: Vec<ParamKind> = params.iter().map(|p| p.kind).collect();
         let groups = self
-            .groups(sizes.len())
+            .groups(&kinds)
             .into_iter()
             .map(|(layers, rate)| {
                 let n: usize = layers.iter().map(|&l| sizes[l]).sum();
@@ -89,7 +111,7 @@ impl PruneRates {
 
     /// The (fractional) number of rounds after which the overall density is `density`,
     /// so a one-shot prune lands where the iterative schedule would have.
-    pub fn rounds_for_density(&self, spec: &MlpSpec, density: f64) -> f64 {
+    pub fn rounds_for_density(&self, spec: &NetSpec, density: f64) -> f64 {
         let total = spec.weight_count() as f64;
         let density_at = |r: f64| self.target_after(spec, r).kept() as f64 / total;
         if density >= 1.0 {
@@ -132,7 +154,7 @@ impl PruneTarget {
     }
 
     /// Every layer at the same density `density` (the sparsity slider).
-    pub fn uniform(spec: &MlpSpec, density: f64) -> Self {
+    pub fn uniform(spec: &NetSpec, density: f64) -> Self {
         let density = density.clamp(0.0, 1.0);
         PruneTarget {
             groups: spec
@@ -220,8 +242,8 @@ mod tests {
     use super::*;
     use crate::model::Init;
 
-    fn lenet() -> MlpSpec {
-        MlpSpec::new(784, &[300, 100], 10)
+    fn lenet() -> NetSpec {
+        NetSpec::mlp(784, &[300, 100], 10)
     }
 
     fn paper_rates() -> PruneRates {
@@ -229,6 +251,7 @@ mod tests {
             scope: Scope::Layerwise,
             rate: 0.2,
             output_rate: 0.1,
+            conv_rate: None,
         }
     }
 
@@ -263,7 +286,7 @@ mod tests {
 
     #[test]
     fn magnitude_pruning_keeps_the_largest_and_only_shrinks() {
-        let spec = MlpSpec::new(20, &[10], 5);
+        let spec = NetSpec::mlp(20, &[10], 5);
         let net = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(1, "init"));
         let mut mask = Mask::dense(&spec);
         for round in 1..=6 {
@@ -298,7 +321,7 @@ mod tests {
 
     #[test]
     fn global_pruning_ranks_hidden_layers_together_and_keeps_output_rate() {
-        let spec = MlpSpec::new(30, &[20, 10], 4);
+        let spec = NetSpec::mlp(30, &[20, 10], 4);
         let mut net = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(2, "init"));
         // Make the second layer's weights all larger than the first's: global pruning must
         // then take everything it removes from the first layer.
@@ -309,6 +332,7 @@ mod tests {
             scope: Scope::Global,
             rate: 0.5,
             output_rate: 0.0,
+            conv_rate: None,
         };
         let mask = magnitude_prune(&net, &Mask::dense(&spec), &rates.target_after(&spec, 1.0));
         let kept = mask.kept_per_layer();
@@ -334,7 +358,7 @@ mod tests {
 
     #[test]
     fn random_pruning_matches_counts_and_is_seeded() {
-        let spec = MlpSpec::new(20, &[10], 5);
+        let spec = NetSpec::mlp(20, &[10], 5);
         let target = paper_rates().target_after(&spec, 3.0);
         let a = random_prune(
             &Mask::dense(&spec),
@@ -361,7 +385,7 @@ mod tests {
 
     #[test]
     fn pruning_a_layer_to_nothing_collapses_it_without_panicking() {
-        let spec = MlpSpec::new(6, &[4], 3);
+        let spec = NetSpec::mlp(6, &[4], 3);
         let net = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(1, "init"));
         let target = PruneTarget {
             groups: vec![

@@ -5,8 +5,8 @@
 
 pub mod cpu;
 pub mod gpu;
-pub mod matmul;
-pub mod metrics;
+pub use crate::model::metrics;
+pub use crate::model::ops::matmul;
 pub mod throughput;
 
 use crate::model::{Mask, Network};
@@ -115,6 +115,9 @@ pub enum Job {
     Train { steps: usize, evaluate: bool },
     /// Hand back the current (masked) weights.
     ReadWeights,
+    /// The gradient of the mean loss on training rows `start..start + len` at the current
+    /// weights, nothing updated: what scores weights at initialisation (SNIP, GraSP).
+    Gradients { start: usize, len: usize },
 }
 
 #[derive(Clone, Debug)]
@@ -125,6 +128,8 @@ pub enum JobResult {
     },
     Evaluated(EvalPoint),
     Weights(Network),
+    /// dL/dθ, one weight and bias gradient per parametric layer, every position included.
+    Gradients(Vec<crate::model::Layer>),
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -141,6 +146,10 @@ pub enum EngineError {
     },
     #[error("batch size {batch} is larger than the {train} training samples")]
     BatchTooLarge { batch: usize, train: usize },
+    #[error("a gradient job needs 1 to {train} training rows, not {rows}")]
+    BadRows { rows: usize, train: usize },
+    #[error("{0}")]
+    Unsupported(String),
     #[error("GPU error: {0}")]
     Gpu(String),
     #[error("the GPU device was lost: {0}")]
@@ -163,8 +172,20 @@ pub fn check_load(
     cfg: &TrainConfig,
     data: &crate::data::DataSplits,
 ) -> Result<(), EngineError> {
+    if let Err(e) = net.spec.check() {
+        return Err(EngineError::Unsupported(format!(
+            "network {}: {e}",
+            net.spec.label()
+        )));
+    }
     let shapes = net.spec.layer_shapes();
     let fits = net.spec.input == data.input_dim()
+        && net.layers.len() == shapes.len()
+        && net
+            .layers
+            .iter()
+            .zip(&shapes)
+            .all(|(l, &s)| l.weight.dim() == s && l.bias.len() == s.1)
         && net.spec.output == data.n_classes
         && mask
             .layers
@@ -204,11 +225,22 @@ pub trait Engine {
 /// The engine that `preference` and the available GPU call for, and why, in words.
 /// `gpu` is the device to use, or why there is none. A GPU engine that fails to start (its
 /// kernels refused, say) falls back to the CPU engine, with the reason.
+/// A network the GPU engine cannot train (conv layers, for now) gets the CPU engine, saying why.
 pub fn choose_engine(
     preference: gpu::BackendPreference,
     gpu: Result<std::sync::Arc<gpu::GpuContext>, String>,
     data: std::sync::Arc<crate::data::DataSplits>,
+    spec: &crate::model::NetSpec,
 ) -> (Box<dyn Engine>, gpu::BackendChoice) {
+    if !spec.is_mlp() && preference != gpu::BackendPreference::Cpu {
+        return (
+            Box::new(CpuEngine::new(data)),
+            gpu::BackendChoice {
+                use_gpu: false,
+                reason: format!("CPU engine: {}", gpu::GPU_DENSE_ONLY),
+            },
+        );
+    }
     let choice = gpu::choose_backend(
         preference,
         gpu.as_ref().map(|c| &c.adapter).map_err(String::as_str),

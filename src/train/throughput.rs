@@ -7,10 +7,10 @@ use web_time::Instant;
 
 use super::{CpuEngine, Engine, EngineError, Job, JobResult, Optimizer, TrainConfig};
 use crate::data::{DataShape, DataSplits, Dataset};
-use crate::model::{Init, Mask, MlpSpec, Network};
+use crate::model::{Init, Mask, NetSpec, Network};
 
 /// Random inputs in [0, 1) and labels, `n` rows shaped for `spec`.
-pub fn synthetic_splits(spec: &MlpSpec, n: usize) -> DataSplits {
+pub fn synthetic_splits(spec: &NetSpec, n: usize) -> DataSplits {
     use rand::Rng as _;
     let mut rng = crate::rng::rng(1, "throughput");
     let mut make = |rows: usize| {
@@ -31,9 +31,9 @@ pub fn synthetic_splits(spec: &MlpSpec, n: usize) -> DataSplits {
 }
 
 /// The LeNet-300-100 step the peers are measured on: Adam, fp32.
-pub fn lenet_config(batch: usize) -> (MlpSpec, TrainConfig) {
+pub fn lenet_config(batch: usize) -> (NetSpec, TrainConfig) {
     (
-        MlpSpec::new(784, &[300, 100], 10),
+        NetSpec::mlp(784, &[300, 100], 10),
         TrainConfig {
             optimizer: Optimizer::adam(1.2e-3),
             batch_size: batch,
@@ -42,9 +42,28 @@ pub fn lenet_config(batch: usize) -> (MlpSpec, TrainConfig) {
     )
 }
 
+/// The conv net the conv benchmarks use: the "Conv-2 on the digits" preset's layers on 28×28
+/// images (Adam, fp32).
+pub fn conv_digits_config(batch: usize) -> (NetSpec, TrainConfig) {
+    let image = crate::model::Shape {
+        height: 28,
+        width: 28,
+        channels: 1,
+    };
+    let layers = crate::model::parse_layers("conv8k3p1,conv8k3p1,pool2,64").expect("valid layers");
+    (
+        NetSpec::new(image, &layers, 10),
+        TrainConfig {
+            optimizer: Optimizer::adam(2e-3),
+            batch_size: batch,
+            order_seed: 1,
+        },
+    )
+}
+
 /// CPU engine samples/s for `seconds` of training (blocks for that long).
 pub fn cpu_samples_per_s(
-    spec: &MlpSpec,
+    spec: &NetSpec,
     cfg: &TrainConfig,
     seconds: f64,
 ) -> Result<f64, EngineError> {
@@ -81,7 +100,7 @@ impl AsyncThroughput {
     /// Train `jobs` jobs of `steps_per_job` steps after one warm-up job.
     pub fn start(
         mut engine: Box<dyn Engine>,
-        spec: &MlpSpec,
+        spec: &NetSpec,
         cfg: &TrainConfig,
         steps_per_job: usize,
         jobs: usize,

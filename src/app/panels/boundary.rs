@@ -2,7 +2,7 @@
 
 use crate::app::{Session, ViewState};
 use crate::data::DataShape;
-use crate::train::cpu;
+use crate::model::infer;
 use ndarray::Array2;
 
 const GRID: usize = 72;
@@ -19,10 +19,11 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
         return;
     };
     let kind = run.kind;
-    let Some(net) = run.trained.clone() else {
+    // Borrowed, not cloned: the image is drawn once per round and run, then cached.
+    let Some(net) = run.trained.as_ref() else {
         return;
     };
-    let test = session.experiment.data().test.clone();
+    let test = &session.experiment.data().test;
     let (lo, hi) = bounds(&test.features);
     let key = format!("boundary {} {kind:?}", round.round);
     ui.strong(format!(
@@ -37,7 +38,7 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
         .or_insert_with(|| {
             ui.ctx().load_texture(
                 key,
-                boundary_image(&net, lo, hi),
+                boundary_image(net, lo, hi),
                 egui::TextureOptions::LINEAR,
             )
         })
@@ -98,13 +99,8 @@ fn boundary_image(net: &crate::model::Network, lo: [f32; 2], hi: [f32; 2]) -> eg
         };
         lo[d] + t * (hi[d] - lo[d])
     });
-    let mut acts: Vec<Array2<f32>> = net
-        .layers
-        .iter()
-        .map(|l| Array2::zeros((GRID * GRID, l.bias.len())))
-        .collect();
-    cpu::forward(net, grid.view(), &mut acts);
-    let logits = &acts[acts.len() - 1];
+    let mut buffers = None;
+    let logits = infer::logits(net, grid.view(), &mut buffers);
     let pixels = logits
         .rows()
         .into_iter()

@@ -1,12 +1,13 @@
-//! Which weights survive: per layer a texture of the weight values (diverging colours,
-//! pruned weights as background), for digits the input-pixel survival map, and for small
-//! networks a diagram whose edges thin out round by round.
+//! Which weights survive: per dense layer a texture of the weight values (diverging colours,
+//! pruned weights as background), per conv layer its filters as a grid of small tiles (pruned
+//! taps dark), for digits under a dense first layer the input-pixel survival map, and for small
+//! MLPs a diagram whose edges thin out round by round.
 
 use crate::app::colors::{PRUNED, diverging, run_color};
 use crate::app::session::ViewCache;
 use crate::app::{Session, ViewState};
 use crate::data::DataShape;
-use crate::model::{Mask, Network};
+use crate::model::{ConvGeometry, Mask, Network};
 
 /// The cached texture for `key`, or a new one if this frame may still build one. A round
 /// change needs a texture per layer (LeNet's first is 235,200 pixels): one is built per frame,
@@ -97,7 +98,16 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
         .color(run_color(kind)),
     );
 
-    if let DataShape::Image { width, height } = shape {
+    let params = trained.spec.param_layers();
+    // The survival map needs the input's pixels as the first layer's rows (a dense layer).
+    let dense_first = params.first().is_some_and(|p| p.conv.is_none());
+    if let DataShape::Image { width, height } = shape
+        && dense_first
+        && mask
+            .layers
+            .first()
+            .is_some_and(|m| m.nrows() == width * height)
+    {
         let key = format!("pixels {round_index} {kind:?}");
         let tex = texture(cache, &mut builds_left, ui, key, || {
             pixel_survival(mask, width, height)
@@ -115,28 +125,51 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
 
     for (l, (layer, keep)) in trained.layers.iter().zip(&mask.layers).enumerate() {
         let (fan_in, fan_out) = layer.weight.dim();
+        let conv = params.get(l).and_then(|p| p.conv);
         let key = format!("layer {l} {round_index} {kind:?}");
-        let tex = texture(cache, &mut builds_left, ui, key, || {
-            layer_image(&layer.weight, keep)
+        let tex = texture(cache, &mut builds_left, ui, key, || match &conv {
+            Some(g) => filter_tiles(&layer.weight, keep, g),
+            None => layer_image(&layer.weight, keep),
         });
         let previous = cache
             .textures
             .get(&format!("layer {l} {} {kind:?}", view.previous_round))
             .cloned();
         let kept = keep.iter().filter(|&&k| k).count();
+        let what = match &conv {
+            Some(g) => format!(
+                "conv {}×{}, {} to {} channels: a tile per filter and input channel",
+                g.kernel_h, g.kernel_w, g.input.channels, g.output.channels
+            ),
+            None => format!("{fan_in} to {fan_out}"),
+        };
         ui.label(format!(
-            "layer {} ({fan_in} to {fan_out}): {kept} of {} kept ({:.1}%)",
+            "layer {} ({what}): {kept} of {} kept ({:.1}%)",
             l + 1,
             keep.len(),
             100.0 * kept as f64 / keep.len().max(1) as f64
         ));
-        let width = ui.available_width().min(900.0);
-        let height = (width * fan_out as f32 / fan_in.max(1) as f32).clamp(8.0, 220.0);
+        let (width, height) = match &conv {
+            Some(g) => {
+                // Square taps, as large as fit (at most 12 points each).
+                let [cols, rows] = tiles_size(g);
+                let px = (ui.available_width().min(900.0) / cols as f32).clamp(1.0, 12.0);
+                (cols as f32 * px, (rows as f32 * px).min(400.0))
+            }
+            None => {
+                let width = ui.available_width().min(900.0);
+                (
+                    width,
+                    (width * fan_out as f32 / fan_in.max(1) as f32).clamp(8.0, 220.0),
+                )
+            }
+        };
         let (rect, _) = ui.allocate_exact_size(egui::vec2(width, height), egui::Sense::hover());
         cross_fade(ui, rect, previous.as_ref(), tex.as_ref(), fade);
     }
 
-    if trained.spec.weight_count() <= 20_000
+    if trained.spec.is_mlp()
+        && trained.spec.weight_count() <= 20_000
         && trained.layers.iter().all(|l| l.weight.ncols() <= 128)
     {
         diagram(trained, mask, ui);
@@ -154,6 +187,39 @@ fn layer_image(weight: &ndarray::Array2<f32>, keep: &ndarray::Array2<bool>) -> e
         }
     }
     egui::ColorImage::new([fan_in, fan_out], pixels)
+}
+
+/// Pixels of the tile grid: a column of tiles per filter (output channel), a row per input
+/// channel, one pixel per tap and a one-pixel gap between tiles.
+fn tiles_size(g: &ConvGeometry) -> [usize; 2] {
+    [
+        g.output.channels * (g.kernel_w + 1),
+        g.input.channels * (g.kernel_h + 1),
+    ]
+}
+
+/// A conv layer's weights `[taps · in_channels, out_channels]` as tiles (see [`tiles_size`]).
+pub fn filter_tiles(
+    weight: &ndarray::Array2<f32>,
+    keep: &ndarray::Array2<bool>,
+    g: &ConvGeometry,
+) -> egui::ColorImage {
+    let [cols, rows] = tiles_size(g);
+    let scale = weight.iter().fold(1e-12f32, |m, w| m.max(w.abs()));
+    let gap = egui::Color32::from_gray(24);
+    let mut pixels = vec![gap; cols * rows];
+    let channels = g.input.channels;
+    for ((row, o), &w) in weight.indexed_iter() {
+        let (tap, c) = (row / channels, row % channels);
+        let (ky, kx) = (tap / g.kernel_w, tap % g.kernel_w);
+        let (x, y) = (o * (g.kernel_w + 1) + kx, c * (g.kernel_h + 1) + ky);
+        pixels[y * cols + x] = if keep[(row, o)] {
+            diverging(w / scale)
+        } else {
+            PRUNED
+        };
+    }
+    egui::ColorImage::new([cols, rows], pixels)
 }
 
 fn pixel_survival(mask: &Mask, width: usize, height: usize) -> egui::ColorImage {

@@ -5,6 +5,7 @@ use crate::app::LabApp;
 use crate::data::DatasetConfig;
 use crate::data::toy2d::Toy2d;
 use crate::experiment::{ResetMode, Schedule, presets};
+use crate::model::LayerSpec;
 use crate::prune::Scope;
 use crate::train::gpu::BackendPreference;
 
@@ -99,22 +100,8 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     }
 
     ui.separator();
-    ui.label("Network (hidden layers)");
-    for (i, width) in c.hidden.iter_mut().enumerate() {
-        ui.add(
-            egui::Slider::new(width, 1..=1024)
-                .logarithmic(true)
-                .text(format!("layer {} width", i + 1)),
-        );
-    }
-    ui.horizontal(|ui| {
-        if ui.button("add a layer").clicked() && c.hidden.len() < crate::experiment::MAX_LAYERS {
-            c.hidden.push(*c.hidden.last().unwrap_or(&32));
-        }
-        if ui.button("remove a layer").clicked() && c.hidden.len() > 1 {
-            c.hidden.pop();
-        }
-    });
+    ui.label("Network (hidden layers; the output layer follows from the data)");
+    layer_list(ui, &mut c.hidden);
     let mut lr = c.optimizer.lr();
     ui.add(
         egui::Slider::new(&mut lr, 1e-5..=1.0)
@@ -141,6 +128,18 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
         .changed()
     {
         c.pruning.rate = rate / 100.0;
+    }
+    if c.hidden.iter().any(|l| matches!(l, LayerSpec::Conv { .. })) {
+        let mut conv = c.pruning.conv_rate.unwrap_or(c.pruning.rate) * 100.0;
+        if ui
+            .add(egui::Slider::new(&mut conv, 5.0..=90.0).text("% of conv weights per round"))
+            .on_hover_text(
+                "the paper prunes conv layers more slowly (10-15%) than dense ones (20%)",
+            )
+            .changed()
+        {
+            c.pruning.conv_rate = Some(conv / 100.0);
+        }
     }
     let mut rounds = c.rounds();
     if ui
@@ -233,5 +232,88 @@ fn share(app: &mut LabApp, ui: &mut egui::Ui) {
         {
             app.view.show_setup = !lecture;
         }
+    });
+}
+
+/// The hidden layers, each with its kind and sizes; conv and pooling layers go before the
+/// dense ones, on digits (2-D) or MNIST-1D (1-D). A list that does not fit the data is named
+/// when the run starts.
+fn layer_list(ui: &mut egui::Ui, hidden: &mut Vec<LayerSpec>) {
+    let mut remove = None;
+    for (i, layer) in hidden.iter_mut().enumerate() {
+        ui.horizontal(|ui| {
+            let kinds = [
+                ("dense", LayerSpec::dense(64)),
+                ("conv", LayerSpec::conv(8, 3, 1, 1)),
+                ("max-pool", LayerSpec::MaxPool { size: 2 }),
+                ("flatten", LayerSpec::Flatten),
+            ];
+            let current = kinds
+                .iter()
+                .position(|(_, k)| std::mem::discriminant(k) == std::mem::discriminant(layer))
+                .unwrap_or(0);
+            egui::ComboBox::new(("layer kind", i), format!("layer {}", i + 1))
+                .width(80.0)
+                .selected_text(kinds[current].0)
+                .show_ui(ui, |ui| {
+                    for (j, (name, default)) in kinds.iter().enumerate() {
+                        if ui.selectable_label(j == current, *name).clicked() && j != current {
+                            *layer = *default;
+                        }
+                    }
+                });
+            match layer {
+                LayerSpec::Dense { units } => {
+                    ui.add(
+                        egui::Slider::new(units, 1..=1024)
+                            .logarithmic(true)
+                            .text("width"),
+                    );
+                }
+                LayerSpec::Conv {
+                    channels,
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    ui.add(egui::DragValue::new(channels).range(1..=64).suffix(" ch"));
+                    ui.add(egui::DragValue::new(kernel).range(1..=7).prefix("k "));
+                    ui.add(
+                        egui::DragValue::new(stride)
+                            .range(1..=(*kernel).max(1))
+                            .prefix("s "),
+                    );
+                    ui.add(
+                        egui::DragValue::new(padding)
+                            .range(0..=kernel.saturating_sub(1))
+                            .prefix("p "),
+                    );
+                }
+                LayerSpec::MaxPool { size } => {
+                    ui.add(egui::DragValue::new(size).range(1..=4).prefix("size "));
+                }
+                LayerSpec::Flatten => {}
+            }
+            if ui
+                .small_button("remove")
+                .on_hover_text("remove this layer")
+                .clicked()
+            {
+                remove = Some(i);
+            }
+        });
+    }
+    if let Some(i) = remove
+        && hidden.len() > 1
+    {
+        hidden.remove(i);
+    }
+    ui.horizontal(|ui| {
+        if ui.button("add a layer").clicked() && hidden.len() < crate::experiment::MAX_LAYERS {
+            let last = hidden.last().copied().unwrap_or(LayerSpec::dense(32));
+            hidden.push(last);
+        }
+        ui.label(format!("as text: {}", crate::model::layers_text(hidden)))
+            .on_hover_text("the link's and the CLI's form (--hidden)");
     });
 }

@@ -9,8 +9,8 @@ use super::accuracy::metric;
 use crate::app::LabApp;
 use crate::app::session::{SliderJob, SliderResult};
 use crate::experiment::RunKind;
+use crate::model::infer;
 use crate::prune::{Group, PruneTarget, magnitude_prune};
-use crate::train::cpu;
 
 pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     let view = &mut app.view;
@@ -83,7 +83,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
         let started = Instant::now();
         let data = session.experiment.data();
         let done = loop {
-            let chunk = cpu::evaluate_chunk(
+            let chunk = infer::evaluate_chunk(
                 &job.pruned,
                 &data.test,
                 data.positive_class,

@@ -29,7 +29,7 @@ use super::{
     epoch_order, metrics,
 };
 use crate::data::{DataSplits, Dataset};
-use crate::model::{Layer, Mask, MlpSpec, Network};
+use crate::model::{Layer, Mask, NetSpec, Network};
 
 /// Steps encoded per submission: bounds the per-step uniform and index buffers.
 pub const STEP_SLOTS: usize = 512;
@@ -141,7 +141,7 @@ enum Pipeline {
 
 /// Everything for one loaded network.
 struct Loaded {
-    spec: MlpSpec,
+    spec: NetSpec,
     cfg: TrainConfig,
     layers: Vec<LayerBuffers>,
     indices: wgpu::Buffer,
@@ -406,6 +406,9 @@ impl GpuEngine {
     }
 }
 
+/// Why a network with conv or pooling layers trains on the CPU engine.
+pub const GPU_DENSE_ONLY: &str = "the GPU engine trains dense layers only for now: conv and pooling layers train on the CPU engine";
+
 impl Engine for GpuEngine {
     fn info(&self) -> EngineInfo {
         EngineInfo {
@@ -419,6 +422,9 @@ impl Engine for GpuEngine {
             return Err(fault);
         }
         super::check_load(net, mask, cfg, &self.data)?;
+        if !net.spec.is_mlp() {
+            return Err(EngineError::Unsupported(GPU_DENSE_ONLY.into()));
+        }
         self.in_flight = None;
         self.loaded = Some(build(self, net, mask, cfg));
         Ok(())
@@ -447,6 +453,11 @@ impl Engine for GpuEngine {
             Job::ReadWeights => InFlight::Weights {
                 read: self.start_weights_read()?,
             },
+            Job::Gradients { .. } => {
+                return Err(EngineError::Unsupported(
+                    "gradient jobs run on the CPU engine for now".into(),
+                ));
+            }
         });
         Ok(())
     }
