@@ -274,3 +274,53 @@ fn auto_never_picks_a_software_adapter_and_says_why() {
     assert!(!choice.use_gpu && engine.info().kind == "cpu");
     assert!(choice.reason.contains("conv"), "{}", choice.reason);
 }
+
+#[test]
+fn the_gradient_job_on_the_gpu_matches_the_cpu_engine_and_changes_nothing() {
+    let data = Arc::new(common::random_splits(200, 16, 4, 11));
+    let spec = NetSpec::mlp(16, &[24, 12], 4);
+    let theta_0 = Network::init(&spec, Init::KaimingNormal, &mut rng(11, "init"));
+    let mask = Mask::dense(&spec);
+    let cfg = TrainConfig {
+        optimizer: Optimizer::adam(3e-3),
+        batch_size: 20,
+        order_seed: 11,
+    };
+    let ctx = Arc::new(common::gpu_context());
+    let mut cpu = CpuEngine::new(data.clone());
+    let mut gpu = GpuEngine::new(ctx, data.clone()).unwrap();
+    cpu.load(&theta_0, &mask, &cfg).unwrap();
+    gpu.load(&theta_0, &mask, &cfg).unwrap();
+    let (cpu_point, gpu_point) = (evaluate(&mut cpu, 7), evaluate(&mut gpu, 7));
+    let job = Job::Gradients { start: 40, len: 20 };
+    let (JobResult::Gradients(on_cpu), JobResult::Gradients(on_gpu)) =
+        (finish(&mut cpu, job), finish(&mut gpu, job))
+    else {
+        panic!("both engines answer a gradient job with gradients");
+    };
+    for (l, (c, g)) in on_cpu.iter().zip(&on_gpu).enumerate() {
+        let scale = c.weight.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        let diff = (&c.weight - &g.weight)
+            .iter()
+            .fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(
+            diff / scale < 1e-3,
+            "layer {l}: weight gradients differ by {diff} (scale {scale})"
+        );
+        let diff = (&c.bias - &g.bias)
+            .iter()
+            .fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(
+            diff / scale < 1e-3,
+            "layer {l}: bias gradients differ by {diff}"
+        );
+    }
+    // Nothing moved, and the next evaluation's mean training loss is as without the job.
+    assert!(max_relative_difference(&weights(&mut gpu), &weights(&mut cpu)) < 1e-3);
+    let (cpu_next, gpu_next) = (evaluate(&mut cpu, 3), evaluate(&mut gpu, 3));
+    let train = (gpu_next.train_loss.unwrap() - cpu_next.train_loss.unwrap()).abs();
+    assert!(train < 1e-3, "{gpu_next:?} vs {cpu_next:?}");
+    assert!(cpu_point.iteration == gpu_point.iteration && gpu_next.iteration == 10);
+    // Another batch size is refused with a reason, not a panic.
+    gpu.submit(Job::Gradients { start: 0, len: 7 }).unwrap_err();
+}

@@ -121,9 +121,12 @@ const CONV_DIGITS_TEXT: &str = "Ours, after Frankle & Carbin's Conv-2 (their CIF
 
 const MNIST1D_CNN_TEXT: &str = "The CNN of MNIST-1D's author: three 1-D conv layers of 25 \
     channels (kernel 5 then 3, stride 2), ReLU after each, and a dense output layer on the \
-    125 features they leave. Where the 40-500-500-10 MLP gets about 68%, a CNN gets about 94% \
-    (Greydanus): looking at neighbouring positions is the right prior for signals. Conv layers \
-    lose 15% per round, the output 10%.";
+    125 features they leave; Adam 1e-2, batch 100, 3,000 iterations per round. Looking at \
+    neighbouring positions is the right prior for signals: on our MNIST-1D the CNN reaches \
+    86-89% at its early stop (seeds 1-3) where the 40-500-500-10 MLP reaches about 57% (the \
+    author reports 94% and 68% with his training). Conv layers lose 15% per round, the output \
+    10%. In our run (seed 1) the ticket stays at 86-89% down to 31% of the weights, while \
+    random re-initialisation falls to 77% and random pruning to 75%.";
 
 pub fn find(id: &str) -> Option<&'static Preset> {
     ALL.iter().find(|p| p.id == id)

@@ -127,7 +127,7 @@ struct Dispatch {
     groups: (u32, u32),
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Pipeline {
     Forward,
     InputGrad,
@@ -148,8 +148,12 @@ struct Loaded {
     steps: wgpu::Buffer,
     step_stride: usize,
     metrics: wgpu::Buffer,
+    /// Where a gradient job keeps the training-loss totals it must not change.
+    metrics_saved: wgpu::Buffer,
     scores: wgpu::Buffer,
-    /// Buffers only the bind groups name (masks, gradients, moments), held for clarity.
+    /// dL/dW and dL/db per layer, as the last step's backward pass left them.
+    grads: Vec<(wgpu::Buffer, wgpu::Buffer)>,
+    /// Buffers only the bind groups name (masks, moments), held for clarity.
     _held: Vec<wgpu::Buffer>,
     /// Dispatches of one training step, in order.
     step_dispatches: Vec<Dispatch>,
@@ -167,6 +171,7 @@ enum InFlight {
     Trained { read: PendingRead },
     Evaluated { read: PendingRead },
     Weights { read: PendingRead },
+    Gradients { read: PendingRead },
 }
 
 pub struct GpuEngine {
@@ -348,6 +353,58 @@ impl GpuEngine {
         ))
     }
 
+    /// A step's forward and backward passes on training rows `start..start + len`, without
+    /// the update, then a read of the gradients (laid out as the weights are). One batch:
+    /// `len` must be the configured batch size (the kernels' buffers are sized for it).
+    fn start_gradients(&mut self, start: usize, len: usize) -> Result<PendingRead, EngineError> {
+        let train_rows = self.train.rows;
+        let loaded = self.loaded.as_ref().ok_or(EngineError::NotLoaded)?;
+        let batch = loaded.cfg.batch_size;
+        if len != batch || start.saturating_add(len) > train_rows {
+            return Err(EngineError::Unsupported(format!(
+                "the GPU engine computes gradients on one batch of {batch} training rows (within the {train_rows}), not rows {start}..{}",
+                start.saturating_add(len)
+            )));
+        }
+        let indices: Vec<u32> = (start..start + len).map(|i| i as u32).collect();
+        self.ctx
+            .queue
+            .write_buffer(&loaded.indices, 0, bytemuck::cast_slice(&indices));
+        // Slot 0's uniform: cursor 0; the update's constants are not used.
+        self.ctx
+            .queue
+            .write_buffer(&loaded.steps, 0, bytemuck::bytes_of(&Step::default()));
+        let metrics_bytes = (METRIC_SLOTS * 4) as u64;
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        // The training loss of this batch must not count in the next evaluation's mean.
+        encoder.copy_buffer_to_buffer(&loaded.metrics, 0, &loaded.metrics_saved, 0, metrics_bytes);
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("gradients"),
+                timestamp_writes: None,
+            });
+            for d in loaded
+                .step_dispatches
+                .iter()
+                .filter(|d| d.pipeline != Pipeline::Update)
+            {
+                self.record(&mut pass, std::slice::from_ref(d), 0);
+            }
+        }
+        encoder.copy_buffer_to_buffer(&loaded.metrics_saved, 0, &loaded.metrics, 0, metrics_bytes);
+        let mut sources = Vec::new();
+        for (layer, (weight, bias)) in loaded.layers.iter().zip(&loaded.grads) {
+            sources.push((weight, (layer.fan_in * layer.fan_out * 4) as u64));
+            sources.push((bias, (layer.fan_out * 4) as u64));
+        }
+        Ok(PendingRead::start(
+            &self.ctx.device,
+            &self.ctx.queue,
+            encoder,
+            &sources,
+        ))
+    }
+
     fn start_weights_read(&self) -> Result<PendingRead, EngineError> {
         let loaded = self.loaded.as_ref().ok_or(EngineError::NotLoaded)?;
         let encoder = self.ctx.device.create_command_encoder(&Default::default());
@@ -453,11 +510,9 @@ impl Engine for GpuEngine {
             Job::ReadWeights => InFlight::Weights {
                 read: self.start_weights_read()?,
             },
-            Job::Gradients { .. } => {
-                return Err(EngineError::Unsupported(
-                    "gradient jobs run on the CPU engine for now".into(),
-                ));
-            }
+            Job::Gradients { start, len } => InFlight::Gradients {
+                read: self.start_gradients(start, len)?,
+            },
         });
         Ok(())
     }
@@ -473,7 +528,8 @@ impl Engine for GpuEngine {
         let read = match in_flight {
             InFlight::Trained { read }
             | InFlight::Evaluated { read }
-            | InFlight::Weights { read } => read,
+            | InFlight::Weights { read }
+            | InFlight::Gradients { read } => read,
         };
         let Some(bytes) = read.try_take(&self.ctx.device)? else {
             return Ok(None);
@@ -494,6 +550,7 @@ impl Engine for GpuEngine {
                 JobResult::Evaluated(point)
             }
             InFlight::Weights { .. } => JobResult::Weights(self.weights_from(&values)?),
+            InFlight::Gradients { .. } => JobResult::Gradients(self.weights_from(&values)?.layers),
         }))
     }
 }
@@ -884,11 +941,12 @@ fn build(engine: &GpuEngine, net: &Network, mask: &Mask, cfg: &TrainConfig) -> L
         steps,
         step_stride,
         metrics,
+        metrics_saved: zeros(device, "metrics saved", METRIC_SLOTS),
         scores,
+        grads,
         _held: masks
             .into_iter()
             .chain(bias_masks)
-            .chain(grads.into_iter().flat_map(|(w, b)| [w, b]))
             .chain(moments.into_iter().flatten())
             .chain([x_batch, y_batch, dummy])
             .collect(),
