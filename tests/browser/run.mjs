@@ -436,6 +436,25 @@ async function fallback(page, browser) {
   console.log(`  slider on LeNet-300-100 (prune + evaluate 2,000 test digits, wasm): ${timings.map((t) => t.toFixed(1)).join(", ")} ms`);
   await screenshot(page, "digits-slider.png", "digits after one round, slider at 99%");
 
+  // A conv net in the page: MNIST-1D's CNN, two short rounds, on the CPU engine (which says why).
+  const conv = await runToEnd(
+    page,
+    { preset: "mnist1d-cnn", config: { schedule: { kind: "iterative", rounds: 2 }, iterations: 150, eval_every: 50 } },
+    180_000,
+  );
+  const cs = conv.status;
+  check("conv net: MNIST-1D's CNN trains its rounds in the page", cs.rounds.length === 3, `${cs.rounds.length} rounds`);
+  check(
+    "conv net: the CPU engine trains it and says why",
+    cs.backend?.kind === "cpu" && String(cs.backend?.reason).includes("conv"),
+    JSON.stringify(cs.backend),
+  );
+  check("conv net: the link carries its layers", String(cs.link).includes("hidden=conv25k5s2p1,conv25k3s2p1,conv25k3s2p1"), cs.link);
+  const convAcc = ticketAccuracies(cs);
+  check("conv net: every round's ticket accuracy > 0.3", convAcc.length === 3 && convAcc.every((a) => a > 0.3), JSON.stringify(convAcc));
+  console.log(`  MNIST-1D CNN (2 rounds of 150 iterations) in the page: ${conv.seconds.toFixed(1)} s, ticket ${convAcc.map((a) => (100 * a).toFixed(1)).join(" / ")}%`);
+  await screenshot(page, "conv-net.png", "MNIST-1D's CNN after two rounds");
+
   // The error box: the same page with the wasm missing.
   const broken = await browser.newPage({ viewport: VIEWPORT });
   try {
