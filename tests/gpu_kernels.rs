@@ -231,3 +231,158 @@ fn optimizer_updates_match_the_cpu_and_keep_pruned_positions_at_zero() {
         }
     }
 }
+
+/// Conv layers of odd shapes: stride 2, padding, 1 channel, 1-D, and channels that are not a
+/// multiple of the 64-wide workgroup (70 output channels).
+fn conv_cases() -> Vec<lottery_lab::model::ConvGeometry> {
+    use lottery_lab::model::{NetSpec, PlannedOp, Shape, parse_layers};
+    let image = |height, width, channels| Shape {
+        height,
+        width,
+        channels,
+    };
+    [
+        (image(7, 6, 1), "conv3k3"),
+        (image(9, 9, 2), "conv5k3s2p1"),
+        (image(6, 8, 3), "conv70k2s2"),
+        (image(5, 5, 65), "conv3k3p1"),
+        (image(1, 17, 1), "conv4k5s2p2"),
+        (image(1, 40, 1), "conv25k5s2p1"),
+    ]
+    .into_iter()
+    .map(|(input, token)| {
+        let spec = NetSpec::new(input, &parse_layers(token).unwrap(), 2);
+        match spec.plan()[0].op {
+            PlannedOp::Conv(g) => g,
+            _ => unreachable!("a conv layer"),
+        }
+    })
+    .collect()
+}
+
+#[test]
+fn conv_kernels_match_the_cpu_reference() {
+    use lottery_lab::model::ops::conv;
+    let ctx = context();
+    let runner = KernelRunner::new(&ctx);
+    for (i, g) in conv_cases().iter().enumerate() {
+        let seed = 1_000 + 10 * i as u64;
+        let rows = 3;
+        let x = random(rows, g.input.len(), seed);
+        let w = random(g.taps(), g.output.channels, seed + 1);
+        let b = random(1, g.output.channels, seed + 2).row(0).to_owned();
+        let mut scratch = conv::ConvScratch::default();
+        for relu in [false, true] {
+            let mut want = Array2::zeros((rows, g.output.len()));
+            conv::forward(
+                x.view(),
+                w.view(),
+                b.view(),
+                g,
+                relu,
+                &mut want,
+                &mut scratch,
+            );
+            let got = runner.conv_forward(&x, &w, &b, g, relu).unwrap();
+            let err = relative_error(&got, &want);
+            assert!(err < 1e-5, "conv forward {g:?} relu {relu}: {err}");
+        }
+        // Gradients: δ of the outputs; the input gradient with and without the ReLU below.
+        let delta = random(rows, g.output.len(), seed + 3);
+        let (mut dw, mut db) = (Array2::zeros(w.dim()), Array1::zeros(b.len()));
+        let mut dx = Array2::zeros(x.dim());
+        conv::forward(
+            x.view(),
+            w.view(),
+            b.view(),
+            g,
+            false,
+            &mut Array2::zeros((rows, g.output.len())),
+            &mut scratch,
+        );
+        conv::backward(
+            x.view(),
+            w.view(),
+            delta.view(),
+            g,
+            &mut dw,
+            &mut db,
+            Some(dx.view_mut()),
+            &mut scratch,
+        );
+        let (got_dw, got_db) = runner.conv_param_grads(&x, &delta, g).unwrap();
+        assert!(
+            relative_error(&got_dw, &dw) < 1e-5,
+            "conv weight grad {g:?}"
+        );
+        let db2 = db.clone().insert_axis(Axis(0));
+        assert!(
+            relative_error(&got_db.insert_axis(Axis(0)), &db2) < 1e-5,
+            "conv bias grad {g:?}"
+        );
+        let got_dx = runner.conv_input_grad(&delta, &w, None, g).unwrap();
+        assert!(relative_error(&got_dx, &dx) < 1e-5, "conv input grad {g:?}");
+        // With the layer below's ReLU: zero where its activation is not positive.
+        let below = x.mapv(|v| v.max(0.0));
+        let got_masked = runner.conv_input_grad(&delta, &w, Some(&below), g).unwrap();
+        let want_masked = ndarray::Zip::from(&dx)
+            .and(&below)
+            .map_collect(|&d, &a| if a > 0.0 { d } else { 0.0 });
+        assert!(
+            relative_error(&got_masked, &want_masked) < 1e-5,
+            "conv input grad, ReLU {g:?}"
+        );
+    }
+}
+
+#[test]
+fn pool_kernels_match_the_cpu_reference() {
+    use lottery_lab::model::ops::pool;
+    use lottery_lab::model::{NetSpec, PlannedOp, Shape, parse_layers};
+    let ctx = context();
+    let runner = KernelRunner::new(&ctx);
+    let image = |height, width, channels| Shape {
+        height,
+        width,
+        channels,
+    };
+    // Even, ragged (a dropped edge), 1-D, many channels.
+    for (i, (input, token)) in [
+        (image(4, 4, 1), "pool2"),
+        (image(7, 5, 3), "pool2"),
+        (image(9, 9, 2), "pool3"),
+        (image(1, 13, 4), "pool2"),
+        (image(6, 6, 70), "pool2"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = NetSpec::new(input, &parse_layers(token).unwrap(), 2);
+        let PlannedOp::MaxPool(g) = spec.plan()[0].op else {
+            unreachable!("a pool layer")
+        };
+        let rows = 3;
+        // Post-ReLU inputs (zeros among them, as a pool after a conv sees) with ties.
+        let x = random(rows, input.len(), 2_000 + i as u64).mapv(|v| (v * 4.0).round().max(0.0));
+        let (mut want, mut winners) = (Array2::zeros((rows, g.output.len())), Vec::new());
+        pool::forward(x.view(), &g, &mut want, &mut winners);
+        let got = runner.pool_forward(&x, &g).unwrap();
+        assert_eq!(got, want, "pool forward {g:?}");
+        let delta = random(rows, g.output.len(), 2_100 + i as u64);
+        let mut dx = Array2::zeros(x.dim());
+        pool::backward(delta.view(), &g, &winners, &mut dx.view_mut());
+        assert_eq!(
+            runner.pool_backward(&delta, &x, &g, false).unwrap(),
+            dx,
+            "pool backward {g:?}"
+        );
+        let masked = ndarray::Zip::from(&dx)
+            .and(&x)
+            .map_collect(|&d, &a| if a > 0.0 { d } else { 0.0 });
+        assert_eq!(
+            runner.pool_backward(&delta, &x, &g, true).unwrap(),
+            masked,
+            "pool backward, ReLU {g:?}"
+        );
+    }
+}

@@ -6,9 +6,12 @@
 use ndarray::{Array1, Array2};
 use wgpu::util::DeviceExt as _;
 
-use super::kernels::{self, Dims, GatherDims, Kernels, LossDims, OptParams, Step};
+use super::kernels::{
+    self, ConvDims, Dims, GatherDims, Kernels, LossDims, OptParams, PoolDims, Step,
+};
 use super::readback::{PendingRead, f32s};
 use super::{GpuContext, STORAGE};
+use crate::model::{ConvGeometry, PoolGeometry};
 use crate::train::EngineError;
 
 enum Binding<'a> {
@@ -143,6 +146,146 @@ impl<'a> KernelRunner<'a> {
             repeat,
         )?;
         Ok(result.remove(0))
+    }
+
+    /// One dispatch of a kernel bound like the linear ones (uniform, lhs, rhs, aux, out), one
+    /// invocation per element of `out_len` (conv.wgsl, pool.wgsl).
+    fn elementwise(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        uniform: &[u8],
+        [lhs, rhs, aux]: [Vec<f32>; 3],
+        out_len: usize,
+    ) -> Result<Vec<f32>, EngineError> {
+        let out = vec![0.0f32; out_len];
+        let mut result = run(
+            self.ctx,
+            &self.kernels.linear_layout,
+            pipeline,
+            &[
+                Binding::Uniform(uniform),
+                Binding::Read(bytemuck::cast_slice(&lhs)),
+                Binding::Read(bytemuck::cast_slice(&rhs)),
+                Binding::Read(bytemuck::cast_slice(&aux)),
+                Binding::Write(bytemuck::cast_slice(&out)),
+            ],
+            kernels::element_groups(out_len),
+            1,
+        )?;
+        Ok(result.remove(0))
+    }
+
+    /// conv.wgsl `forward`: relu?(conv(x, W) + b), `[rows, out_len]`.
+    pub fn conv_forward(
+        &self,
+        x: &Array2<f32>,
+        w: &Array2<f32>,
+        b: &Array1<f32>,
+        g: &ConvGeometry,
+        relu: bool,
+    ) -> Result<Array2<f32>, EngineError> {
+        let rows = x.nrows();
+        let dims = ConvDims::new(g, rows, if relu { kernels::RELU } else { 0 });
+        let out = self.elementwise(
+            &self.kernels.conv_forward,
+            bytemuck::bytes_of(&dims),
+            [floats(x), floats(w), floats(b)],
+            rows * g.output.len(),
+        )?;
+        Ok(Array2::from_shape_vec((rows, g.output.len()), out).expect("shape"))
+    }
+
+    /// conv.wgsl `input_grad`: dL/dx from δ, times relu'(the input) when `act_below` is given.
+    pub fn conv_input_grad(
+        &self,
+        delta: &Array2<f32>,
+        w: &Array2<f32>,
+        act_below: Option<&Array2<f32>>,
+        g: &ConvGeometry,
+    ) -> Result<Array2<f32>, EngineError> {
+        let rows = delta.nrows();
+        let dims = ConvDims::new(
+            g,
+            rows,
+            if act_below.is_some() {
+                kernels::RELU
+            } else {
+                0
+            },
+        );
+        let out = self.elementwise(
+            &self.kernels.conv_input_grad,
+            bytemuck::bytes_of(&dims),
+            [
+                floats(delta),
+                floats(w),
+                act_below.map_or(vec![0.0], floats),
+            ],
+            rows * g.input.len(),
+        )?;
+        Ok(Array2::from_shape_vec((rows, g.input.len()), out).expect("shape"))
+    }
+
+    /// conv.wgsl `weight_grad` and `bias_grad`: dL/dW `[taps · C, out_c]` and dL/db.
+    pub fn conv_param_grads(
+        &self,
+        x: &Array2<f32>,
+        delta: &Array2<f32>,
+        g: &ConvGeometry,
+    ) -> Result<(Array2<f32>, Array1<f32>), EngineError> {
+        let dims = ConvDims::new(g, x.nrows(), 0);
+        let dw = self.elementwise(
+            &self.kernels.conv_weight_grad,
+            bytemuck::bytes_of(&dims),
+            [floats(x), floats(delta), vec![0.0]],
+            g.taps() * g.output.channels,
+        )?;
+        let db = self.elementwise(
+            &self.kernels.conv_bias_grad,
+            bytemuck::bytes_of(&dims),
+            [vec![0.0], floats(delta), vec![0.0]],
+            g.output.channels,
+        )?;
+        Ok((
+            Array2::from_shape_vec((g.taps(), g.output.channels), dw).expect("shape"),
+            Array1::from(db),
+        ))
+    }
+
+    /// pool.wgsl `forward`.
+    pub fn pool_forward(
+        &self,
+        x: &Array2<f32>,
+        g: &PoolGeometry,
+    ) -> Result<Array2<f32>, EngineError> {
+        let rows = x.nrows();
+        let dims = PoolDims::new(g, rows, 0);
+        let out = self.elementwise(
+            &self.kernels.pool_forward,
+            bytemuck::bytes_of(&dims),
+            [floats(x), vec![0.0], vec![0.0]],
+            rows * g.output.len(),
+        )?;
+        Ok(Array2::from_shape_vec((rows, g.output.len()), out).expect("shape"))
+    }
+
+    /// pool.wgsl `backward`: dL/dx from dL/dy, times relu'(x) when `relu`.
+    pub fn pool_backward(
+        &self,
+        delta: &Array2<f32>,
+        x: &Array2<f32>,
+        g: &PoolGeometry,
+        relu: bool,
+    ) -> Result<Array2<f32>, EngineError> {
+        let rows = x.nrows();
+        let dims = PoolDims::new(g, rows, if relu { kernels::RELU } else { 0 });
+        let out = self.elementwise(
+            &self.kernels.pool_backward,
+            bytemuck::bytes_of(&dims),
+            [floats(delta), floats(x), vec![0.0]],
+            rows * g.input.len(),
+        )?;
+        Ok(Array2::from_shape_vec((rows, g.input.len()), out).expect("shape"))
     }
 
     /// relu?(x · W + b)

@@ -1,6 +1,6 @@
 // Masked linear layer: forward (bias and ReLU fused), input gradient (ReLU derivative fused),
-// weight gradient and bias gradient. CPU reference: `train::cpu::forward` and
-// `State::forward_backward`.
+// weight gradient and bias gradient. CPU reference: `model::ops::dense::{forward, backward}`
+// (the dense arm of `model::ops::network`).
 //
 // The mask needs no work here: the optimiser keeps pruned weights at exactly 0, so the
 // products use W as it is.

@@ -1,6 +1,6 @@
 // Masked linear layer for software adapters (SwiftShader, lavapipe): the same product entry
-// points (forward, input_grad, weight_grad), bindings and results as linear.wgsl (CPU reference: `train::cpu::forward` and
-// `State::forward_backward`), without workgroup memory or barriers.
+// points (forward, input_grad, weight_grad), bindings and results as linear.wgsl (CPU
+// reference: `model::ops::dense::{forward, backward}`), without workgroup memory or barriers.
 //
 // Why a second kernel: a CPU-based Vulkan runs a workgroup's invocations as coroutines on a
 // few cores, so every workgroupBarrier() is a round of context switches, and the "shared"

@@ -1,7 +1,7 @@
 // Softmax cross-entropy: the training gradient with the batch's mean loss, and the evaluation
 // metrics (loss, accuracy, positive-class scores for ROC AUC), reduced on the GPU in one
 // workgroup so that only a handful of numbers ever come back.
-// CPU reference: `train::metrics::softmax_cross_entropy` and `train::cpu::evaluate`.
+// CPU reference: `train::metrics::softmax_cross_entropy` and `model::infer::evaluate`.
 
 struct LossDims {
     rows: u32,

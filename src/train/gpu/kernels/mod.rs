@@ -9,6 +9,8 @@ pub const LINEAR_DIRECT_WGSL: &str = include_str!("linear_direct.wgsl");
 pub const LOSS_WGSL: &str = include_str!("loss.wgsl");
 pub const BATCH_WGSL: &str = include_str!("batch.wgsl");
 pub const OPTIMIZER_WGSL: &str = include_str!("optimizer.wgsl");
+pub const CONV_WGSL: &str = include_str!("conv.wgsl");
+pub const POOL_WGSL: &str = include_str!("pool.wgsl");
 
 /// Output tile of the matrix-product kernels (linear.wgsl's TILE).
 pub const TILE: u32 = 64;
@@ -28,6 +30,84 @@ pub struct Dims {
     pub n: u32,
     pub k: u32,
     pub flags: u32,
+}
+
+/// conv.wgsl's shapes: a layer's geometry for `batch` samples.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct ConvDims {
+    pub batch: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub in_c: u32,
+    pub out_h: u32,
+    pub out_w: u32,
+    pub out_c: u32,
+    pub k_h: u32,
+    pub k_w: u32,
+    pub s_h: u32,
+    pub s_w: u32,
+    pub p_h: u32,
+    pub p_w: u32,
+    pub flags: u32,
+    pub _pad: [u32; 2],
+}
+
+impl ConvDims {
+    pub fn new(g: &crate::model::ConvGeometry, batch: usize, flags: u32) -> Self {
+        let u = |v: usize| v as u32;
+        Self {
+            batch: u(batch),
+            in_h: u(g.input.height),
+            in_w: u(g.input.width),
+            in_c: u(g.input.channels),
+            out_h: u(g.output.height),
+            out_w: u(g.output.width),
+            out_c: u(g.output.channels),
+            k_h: u(g.kernel_h),
+            k_w: u(g.kernel_w),
+            s_h: u(g.stride_h),
+            s_w: u(g.stride_w),
+            p_h: u(g.pad_h),
+            p_w: u(g.pad_w),
+            flags,
+            _pad: [0; 2],
+        }
+    }
+}
+
+/// pool.wgsl's shapes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct PoolDims {
+    pub batch: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub channels: u32,
+    pub out_h: u32,
+    pub out_w: u32,
+    pub size_h: u32,
+    pub size_w: u32,
+    pub flags: u32,
+    pub _pad: [u32; 3],
+}
+
+impl PoolDims {
+    pub fn new(g: &crate::model::PoolGeometry, batch: usize, flags: u32) -> Self {
+        let u = |v: usize| v as u32;
+        Self {
+            batch: u(batch),
+            in_h: u(g.input.height),
+            in_w: u(g.input.width),
+            channels: u(g.input.channels),
+            out_h: u(g.output.height),
+            out_w: u(g.output.width),
+            size_h: u(g.size_h),
+            size_w: u(g.size_w),
+            flags,
+            _pad: [0; 3],
+        }
+    }
 }
 
 #[repr(C)]
@@ -118,6 +198,13 @@ pub struct Kernels {
     pub eval_metrics: wgpu::ComputePipeline,
     pub gather: wgpu::ComputePipeline,
     pub update: wgpu::ComputePipeline,
+    // conv.wgsl and pool.wgsl, bound like the linear kernels.
+    pub conv_forward: wgpu::ComputePipeline,
+    pub conv_input_grad: wgpu::ComputePipeline,
+    pub conv_weight_grad: wgpu::ComputePipeline,
+    pub conv_bias_grad: wgpu::ComputePipeline,
+    pub pool_forward: wgpu::ComputePipeline,
+    pub pool_backward: wgpu::ComputePipeline,
 }
 
 fn uniform(binding: u32, dynamic: bool) -> wgpu::BindGroupLayoutEntry {
@@ -245,6 +332,17 @@ impl Kernels {
             eval_metrics: pipeline("loss eval", LOSS_WGSL, &loss_layout, "eval_metrics"),
             gather: pipeline("gather", BATCH_WGSL, &gather_layout, "gather"),
             update: pipeline("optimizer", OPTIMIZER_WGSL, &optimizer_layout, "update"),
+            conv_forward: pipeline("conv forward", CONV_WGSL, &linear_layout, "forward"),
+            conv_input_grad: pipeline("conv input_grad", CONV_WGSL, &linear_layout, "input_grad"),
+            conv_weight_grad: pipeline(
+                "conv weight_grad",
+                CONV_WGSL,
+                &linear_layout,
+                "weight_grad",
+            ),
+            conv_bias_grad: pipeline("conv bias_grad", CONV_WGSL, &linear_layout, "bias_grad"),
+            pool_forward: pipeline("pool forward", POOL_WGSL, &linear_layout, "forward"),
+            pool_backward: pipeline("pool backward", POOL_WGSL, &linear_layout, "backward"),
             linear_layout,
             loss_layout,
             gather_layout,
@@ -262,6 +360,14 @@ pub fn tiles(m: usize, n: usize) -> (u32, u32) {
 /// groups per dimension.
 pub fn update_groups(len: usize) -> (u32, u32) {
     let groups = (len as u32).div_ceil(256).max(1);
+    let x = groups.min(65_535);
+    (x, groups.div_ceil(x))
+}
+
+/// Workgroups (x, y) of 64 invocations for `len` elements, one each (conv.wgsl, pool.wgsl):
+/// at most 65,535 groups per dimension, the shaders read the 2-D id as one index.
+pub fn element_groups(len: usize) -> (u32, u32) {
+    let groups = (len as u32).div_ceil(64).max(1);
     let x = groups.min(65_535);
     (x, groups.div_ceil(x))
 }
