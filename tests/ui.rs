@@ -559,12 +559,6 @@ fn a_conv_net_trains_in_the_app_and_shows_its_filters_as_tiles() {
     harness.state_mut().start();
     run_until(&mut harness, finished);
     harness.run_steps(6);
-    // A conv net trains on the CPU engine, and the app says why.
-    assert!(
-        app_reason(&harness).contains("conv"),
-        "{}",
-        app_reason(&harness)
-    );
     let record = harness
         .state()
         .session
@@ -589,5 +583,9 @@ fn a_conv_net_trains_in_the_app_and_shows_its_filters_as_tiles() {
         .get_by_label_contains("layer 2 (conv 1×3, 25 to 25 channels")
         .scroll_to_me();
     harness.run_steps(4);
-    harness.snapshot("conv_filters");
+    // The slider's "(N ms)" timing is on screen and varies from run to run.
+    harness.snapshot_options(
+        "conv_filters",
+        &egui_kittest::SnapshotOptions::new().max_failed_pixels(200),
+    );
 }

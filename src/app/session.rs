@@ -77,8 +77,7 @@ impl Session {
         preference: BackendPreference,
         gpu: Result<Arc<GpuContext>, String>,
     ) -> Result<Self, String> {
-        let spec = config.spec(&data);
-        let (engine, choice) = choose_engine(preference, gpu, data.clone(), &spec);
+        let (engine, choice) = choose_engine(preference, gpu, data.clone());
         let experiment = Experiment::new(config, data, engine).map_err(|e| e.to_string())?;
         Ok(Self::with_experiment(experiment, choice))
     }
@@ -90,8 +89,7 @@ impl Session {
         preference: BackendPreference,
         gpu: Result<Arc<GpuContext>, String>,
     ) -> Result<Self, String> {
-        let spec = record.config.spec(&data);
-        let (engine, choice) = choose_engine(preference, gpu, data.clone(), &spec);
+        let (engine, choice) = choose_engine(preference, gpu, data.clone());
         let experiment = Experiment::resume(record, data, engine)?;
         Ok(Self::with_experiment(experiment, choice))
     }

@@ -349,8 +349,7 @@ fn run(args: RunArgs) -> Result<()> {
         imported.as_ref(),
     )?);
     let preference = args.backend.preference();
-    let spec = config.spec(&data);
-    let (engine, choice) = choose_engine(preference, native_gpu(preference), data.clone(), &spec);
+    let (engine, choice) = choose_engine(preference, native_gpu(preference), data.clone());
     if preference == BackendPreference::Gpu && !choice.use_gpu {
         bail!("--backend gpu: {}", choice.reason);
     }

@@ -225,22 +225,11 @@ pub trait Engine {
 /// The engine that `preference` and the available GPU call for, and why, in words.
 /// `gpu` is the device to use, or why there is none. A GPU engine that fails to start (its
 /// kernels refused, say) falls back to the CPU engine, with the reason.
-/// A network the GPU engine cannot train (conv layers, for now) gets the CPU engine, saying why.
 pub fn choose_engine(
     preference: gpu::BackendPreference,
     gpu: Result<std::sync::Arc<gpu::GpuContext>, String>,
     data: std::sync::Arc<crate::data::DataSplits>,
-    spec: &crate::model::NetSpec,
 ) -> (Box<dyn Engine>, gpu::BackendChoice) {
-    if !spec.is_mlp() && preference != gpu::BackendPreference::Cpu {
-        return (
-            Box::new(CpuEngine::new(data)),
-            gpu::BackendChoice {
-                use_gpu: false,
-                reason: format!("CPU engine: {}", gpu::GPU_DENSE_ONLY),
-            },
-        );
-    }
     let choice = gpu::choose_backend(
         preference,
         gpu.as_ref().map(|c| &c.adapter).map_err(String::as_str),

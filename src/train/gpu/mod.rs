@@ -11,6 +11,7 @@
 //! milliseconds there (`lottery-lab bench` prints it), so a GPU threshold would save nothing.
 
 pub mod context;
+mod encode;
 pub mod kernels;
 pub mod readback;
 pub mod testing;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt as _;
 
 pub use context::{AdapterSummary, BackendChoice, BackendPreference, GpuContext, choose_backend};
-use kernels::{Dims, GatherDims, Kernels, LossDims, OptParams, Step};
+use kernels::{Kernels, Step};
 use readback::PendingRead;
 
 use super::cpu::AdamStep;
@@ -106,18 +107,6 @@ fn uniform_of<T: bytemuck::Pod>(device: &wgpu::Device, label: &str, value: &T) -
     )
 }
 
-struct LayerBuffers {
-    fan_in: usize,
-    fan_out: usize,
-    weight: wgpu::Buffer,
-    bias: wgpu::Buffer,
-    /// Batch activations (post-ReLU; logits for the last layer) and deltas, `[batch, fan_out]`.
-    act: wgpu::Buffer,
-    delta: wgpu::Buffer,
-    /// Activations while evaluating, `[max(val, test) rows, fan_out]`.
-    eval_act: wgpu::Buffer,
-}
-
 /// One dispatch, ready to record.
 struct Dispatch {
     pipeline: Pipeline,
@@ -133,6 +122,12 @@ enum Pipeline {
     InputGrad,
     WeightGrad,
     BiasGrad,
+    ConvForward,
+    ConvInputGrad,
+    ConvWeightGrad,
+    ConvBiasGrad,
+    PoolForward,
+    PoolBackward,
     TrainLoss,
     EvalMetrics,
     Gather,
@@ -143,7 +138,8 @@ enum Pipeline {
 struct Loaded {
     spec: NetSpec,
     cfg: TrainConfig,
-    layers: Vec<LayerBuffers>,
+    /// Weights and biases of each parametric layer.
+    layers: Vec<encode::ParamBuffers>,
     indices: wgpu::Buffer,
     steps: wgpu::Buffer,
     step_stride: usize,
@@ -234,6 +230,12 @@ impl GpuEngine {
             Pipeline::InputGrad => &k.input_grad,
             Pipeline::WeightGrad => &k.weight_grad,
             Pipeline::BiasGrad => &k.bias_grad,
+            Pipeline::ConvForward => &k.conv_forward,
+            Pipeline::ConvInputGrad => &k.conv_input_grad,
+            Pipeline::ConvWeightGrad => &k.conv_weight_grad,
+            Pipeline::ConvBiasGrad => &k.conv_bias_grad,
+            Pipeline::PoolForward => &k.pool_forward,
+            Pipeline::PoolBackward => &k.pool_backward,
             Pipeline::TrainLoss => &k.train_loss,
             Pipeline::EvalMetrics => &k.eval_metrics,
             Pipeline::Gather => &k.gather,
@@ -463,9 +465,6 @@ impl GpuEngine {
     }
 }
 
-/// Why a network with conv or pooling layers trains on the CPU engine.
-pub const GPU_DENSE_ONLY: &str = "the GPU engine trains dense layers only for now: conv and pooling layers train on the CPU engine";
-
 impl Engine for GpuEngine {
     fn info(&self) -> EngineInfo {
         EngineInfo {
@@ -479,11 +478,8 @@ impl Engine for GpuEngine {
             return Err(fault);
         }
         super::check_load(net, mask, cfg, &self.data)?;
-        if !net.spec.is_mlp() {
-            return Err(EngineError::Unsupported(GPU_DENSE_ONLY.into()));
-        }
         self.in_flight = None;
-        self.loaded = Some(build(self, net, mask, cfg));
+        self.loaded = Some(encode::build(self, net, mask, cfg));
         Ok(())
     }
 
@@ -552,410 +548,5 @@ impl Engine for GpuEngine {
             InFlight::Weights { .. } => JobResult::Weights(self.weights_from(&values)?),
             InFlight::Gradients { .. } => JobResult::Gradients(self.weights_from(&values)?.layers),
         }))
-    }
-}
-
-/// Allocate a network's buffers and record its dispatches.
-fn build(engine: &GpuEngine, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Loaded {
-    let device = &engine.ctx.device;
-    let batch = cfg.batch_size;
-    let eval_rows = engine.val.rows.max(engine.test.rows).max(1);
-    let classes = net.spec.output;
-    let n_layers = net.layers.len();
-
-    let mut layers = Vec::new();
-    let mut masks = Vec::new();
-    let mut bias_masks = Vec::new();
-    let mut grads = Vec::new();
-    let mut moments = Vec::new();
-    for (l, (layer, keep)) in net.layers.iter().zip(&mask.layers).enumerate() {
-        let (fan_in, fan_out) = layer.weight.dim();
-        let mask_f32: Vec<f32> = keep.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect();
-        // The CPU engine masks the weights it is given; so do we.
-        let weight: Vec<f32> = layer
-            .weight
-            .iter()
-            .zip(&mask_f32)
-            .map(|(w, k)| w * k)
-            .collect();
-        layers.push(LayerBuffers {
-            fan_in,
-            fan_out,
-            weight: init_buffer(
-                device,
-                &format!("weight {l}"),
-                bytemuck::cast_slice(&weight),
-                STORAGE,
-            ),
-            bias: init_buffer(
-                device,
-                &format!("bias {l}"),
-                bytemuck::cast_slice(layer.bias.as_slice().expect("contiguous bias")),
-                STORAGE,
-            ),
-            act: zeros(device, "act", batch * fan_out),
-            delta: zeros(device, "delta", batch * fan_out),
-            eval_act: zeros(device, "eval act", eval_rows * fan_out),
-        });
-        masks.push(init_buffer(
-            device,
-            &format!("mask {l}"),
-            bytemuck::cast_slice(&mask_f32),
-            STORAGE,
-        ));
-        bias_masks.push(init_buffer(
-            device,
-            "bias mask",
-            bytemuck::cast_slice(&vec![1.0f32; fan_out]),
-            STORAGE,
-        ));
-        grads.push((
-            zeros(device, "grad w", fan_in * fan_out),
-            zeros(device, "grad b", fan_out),
-        ));
-        moments.push([
-            zeros(device, "m w", fan_in * fan_out),
-            zeros(device, "v w", fan_in * fan_out),
-            zeros(device, "m b", fan_out),
-            zeros(device, "v b", fan_out),
-        ]);
-    }
-    let x_batch = zeros(device, "x batch", batch * net.spec.input);
-    let y_batch = zeros(device, "y batch", batch);
-    let indices = zeros(device, "batch indices", STEP_SLOTS * batch);
-    let step_stride = (device.limits().min_uniform_buffer_offset_alignment as usize)
-        .max(std::mem::size_of::<Step>());
-    let steps = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("per-step uniforms"),
-        size: (STEP_SLOTS * step_stride) as u64,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let metrics = zeros(device, "metrics", METRIC_SLOTS);
-    let scores = zeros(device, "scores", eval_rows);
-    let dummy = zeros(device, "unused", 1);
-
-    let k = &engine.kernels;
-    let bind = |layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]| {
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout,
-            entries: &entries,
-        })
-    };
-    // The per-step uniform binds one `Step` at a dynamic offset.
-    let bind_with_step =
-        |layout: &wgpu::BindGroupLayout, first: &wgpu::Buffer, rest: &[&wgpu::Buffer]| {
-            let mut entries = vec![
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: first.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &steps,
-                        offset: 0,
-                        size: wgpu::BufferSize::new(std::mem::size_of::<Step>() as u64),
-                    }),
-                },
-            ];
-            entries.extend(rest.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32 + 2,
-                resource: b.as_entire_binding(),
-            }));
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout,
-                entries: &entries,
-            })
-        };
-    let dims = |m: usize, n: usize, kk: usize, flags: u32| {
-        uniform_of(
-            device,
-            "dims",
-            &Dims {
-                m: m as u32,
-                n: n as u32,
-                k: kk as u32,
-                flags,
-            },
-        )
-    };
-    let linear = |pipeline,
-                  m: usize,
-                  n: usize,
-                  kk: usize,
-                  flags: u32,
-                  lhs: &wgpu::Buffer,
-                  rhs: &wgpu::Buffer,
-                  aux: &wgpu::Buffer,
-                  out: &wgpu::Buffer| {
-        let groups = match pipeline {
-            Pipeline::BiasGrad => ((n as u32).div_ceil(64), 1),
-            _ => kernels::tiles(m, n),
-        };
-        Dispatch {
-            pipeline,
-            bind_group: bind(
-                &k.linear_layout,
-                &[&dims(m, n, kk, flags), lhs, rhs, aux, out],
-            ),
-            per_step: false,
-            groups,
-        }
-    };
-
-    // One training step.
-    let mut step_dispatches = Vec::new();
-    let gather_dims = uniform_of(
-        device,
-        "gather dims",
-        &GatherDims {
-            rows: batch as u32,
-            cols: net.spec.input as u32,
-            _pad: [0; 2],
-        },
-    );
-    step_dispatches.push(Dispatch {
-        pipeline: Pipeline::Gather,
-        bind_group: bind_with_step(
-            &k.gather_layout,
-            &gather_dims,
-            &[
-                &indices,
-                &engine.train.features,
-                &engine.train.labels,
-                &x_batch,
-                &y_batch,
-            ],
-        ),
-        per_step: true,
-        groups: ((net.spec.input as u32).div_ceil(64), batch as u32),
-    });
-    for l in 0..n_layers {
-        let input = if l == 0 { &x_batch } else { &layers[l - 1].act };
-        let lb = &layers[l];
-        let flags = if l + 1 < n_layers { kernels::RELU } else { 0 };
-        step_dispatches.push(linear(
-            Pipeline::Forward,
-            batch,
-            lb.fan_out,
-            lb.fan_in,
-            flags,
-            input,
-            &lb.weight,
-            &lb.bias,
-            &lb.act,
-        ));
-    }
-    let train_loss_dims = uniform_of(
-        device,
-        "loss dims",
-        &LossDims {
-            rows: batch as u32,
-            classes: classes as u32,
-            slot: 0,
-            positive: kernels::NO_CLASS,
-        },
-    );
-    step_dispatches.push(Dispatch {
-        pipeline: Pipeline::TrainLoss,
-        bind_group: bind(
-            &k.loss_layout,
-            &[
-                &train_loss_dims,
-                &layers[n_layers - 1].act,
-                &y_batch,
-                &layers[n_layers - 1].delta,
-                &metrics,
-            ],
-        ),
-        per_step: false,
-        groups: (1, 1),
-    });
-    for l in (0..n_layers).rev() {
-        let input = if l == 0 { &x_batch } else { &layers[l - 1].act };
-        let lb = &layers[l];
-        step_dispatches.push(linear(
-            Pipeline::WeightGrad,
-            lb.fan_in,
-            lb.fan_out,
-            batch,
-            kernels::TRANSPOSE_A,
-            input,
-            &lb.delta,
-            &dummy,
-            &grads[l].0,
-        ));
-        step_dispatches.push(linear(
-            Pipeline::BiasGrad,
-            batch,
-            lb.fan_out,
-            0,
-            0,
-            &lb.delta,
-            &dummy,
-            &dummy,
-            &grads[l].1,
-        ));
-        if l > 0 {
-            let below = &layers[l - 1];
-            step_dispatches.push(linear(
-                Pipeline::InputGrad,
-                batch,
-                lb.fan_in,
-                lb.fan_out,
-                kernels::TRANSPOSE_B,
-                &lb.delta,
-                &lb.weight,
-                &below.act,
-                &below.delta,
-            ));
-        }
-    }
-    let (kind, lr, beta1, beta2, eps, momentum) = match cfg.optimizer {
-        Optimizer::Adam {
-            lr,
-            beta1,
-            beta2,
-            eps,
-        } => (0, lr, beta1, beta2, eps, 0.0),
-        Optimizer::Sgd { lr, momentum } => (1, lr, 0.0, 0.0, 0.0, momentum),
-    };
-    for (l, lb) in layers.iter().enumerate() {
-        for (len, w, g, m, v, keep) in [
-            (
-                lb.fan_in * lb.fan_out,
-                &lb.weight,
-                &grads[l].0,
-                &moments[l][0],
-                &moments[l][1],
-                &masks[l],
-            ),
-            (
-                lb.fan_out,
-                &lb.bias,
-                &grads[l].1,
-                &moments[l][2],
-                &moments[l][3],
-                &bias_masks[l],
-            ),
-        ] {
-            let params = uniform_of(
-                device,
-                "optimizer",
-                &OptParams {
-                    len: len as u32,
-                    kind,
-                    beta1,
-                    beta2,
-                    eps,
-                    lr,
-                    momentum,
-                    _pad: 0.0,
-                },
-            );
-            step_dispatches.push(Dispatch {
-                pipeline: Pipeline::Update,
-                bind_group: bind_with_step(&k.optimizer_layout, &params, &[w, g, m, v, keep]),
-                per_step: true,
-                groups: kernels::update_groups(len),
-            });
-        }
-    }
-
-    // One evaluation: validation, then test (with scores for AUC).
-    let mut eval_dispatches = Vec::new();
-    for (split, slot, positive) in [
-        (&engine.val, VAL_SLOT, kernels::NO_CLASS),
-        (
-            &engine.test,
-            TEST_SLOT,
-            engine
-                .data
-                .positive_class
-                .map_or(kernels::NO_CLASS, u32::from),
-        ),
-    ] {
-        for l in 0..n_layers {
-            let input = if l == 0 {
-                &split.features
-            } else {
-                &layers[l - 1].eval_act
-            };
-            let lb = &layers[l];
-            let flags = if l + 1 < n_layers { kernels::RELU } else { 0 };
-            eval_dispatches.push(linear(
-                Pipeline::Forward,
-                split.rows,
-                lb.fan_out,
-                lb.fan_in,
-                flags,
-                input,
-                &lb.weight,
-                &lb.bias,
-                &lb.eval_act,
-            ));
-        }
-        let loss_dims = uniform_of(
-            device,
-            "eval dims",
-            &LossDims {
-                rows: split.rows as u32,
-                classes: classes as u32,
-                slot,
-                positive,
-            },
-        );
-        eval_dispatches.push(Dispatch {
-            pipeline: Pipeline::EvalMetrics,
-            bind_group: bind(
-                &k.loss_layout,
-                &[
-                    &loss_dims,
-                    &layers[n_layers - 1].eval_act,
-                    &split.labels,
-                    &scores,
-                    &metrics,
-                ],
-            ),
-            per_step: false,
-            groups: (1, 1),
-        });
-    }
-
-    Loaded {
-        spec: net.spec.clone(),
-        cfg: cfg.clone(),
-        layers,
-        indices,
-        steps,
-        step_stride,
-        metrics,
-        metrics_saved: zeros(device, "metrics saved", METRIC_SLOTS),
-        scores,
-        grads,
-        _held: masks
-            .into_iter()
-            .chain(bias_masks)
-            .chain(moments.into_iter().flatten())
-            .chain([x_batch, y_batch, dummy])
-            .collect(),
-        step_dispatches,
-        eval_dispatches,
-        order: epoch_order(cfg.order_seed, 0, engine.train.rows),
-        epoch: 0,
-        cursor: 0,
-        adam_t: 0,
-        iteration: 0,
     }
 }
