@@ -152,6 +152,24 @@ fn gpu_figures(spec: &NetSpec, args: &BenchArgs) -> Result<()> {
                 steps * jobs
             );
         }
+        // The conv net on the GPU engine (conv.wgsl does not depend on the matmul choice,
+        // its dense layers do).
+        let (conv, cfg) = conv_digits_config(60);
+        let data = Arc::new(synthetic_splits(&conv, 2_000));
+        let engine = GpuEngine::with_matmul(ctx.clone(), data, matmul)?;
+        let (steps, jobs) = if software { (4, 2) } else { (100, 5) };
+        let mut bench = AsyncThroughput::start(Box::new(engine), &conv, &cfg, steps, jobs)?;
+        let samples = loop {
+            if let Some(samples) = bench.poll()? {
+                break samples;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        };
+        println!(
+            "  Conv-2-style digits net, batch 60: {samples:>9.0} samples/s  {:>6.1} GFLOP/s (≈3 forward passes per step, {} steps)",
+            samples * 3.0 * conv.forward_flops() as f64 / 1e9,
+            steps * jobs
+        );
         let runner = KernelRunner::with_matmul(&ctx, matmul);
         for (m, k, n) in [(60, 784, 300), (256, 784, 300), (1024, 1024, 1024)] {
             let repeat = if ctx.adapter.is_software { 3 } else { 200 };

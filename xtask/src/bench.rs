@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: our CPU engine's figures, then numpy's matrix products on the same
-//! shapes, in one run so the ratio is measured side by side; then the page's frame times while
-//! it trains, in headless Chromium (tests/browser/frames.mjs). numpy comes from PyPI into a
-//! virtual environment under `target/`, so nothing is installed by hand.
+//! shapes and JAX training the same conv net, in one run so the ratios are measured side by
+//! side; then the page's frame times while it trains, in headless Chromium
+//! (tests/browser/frames.mjs). numpy and JAX come from PyPI into a virtual environment under
+//! `target/`, so nothing is installed by hand.
 
 use anyhow::{Context as _, Result};
 use std::path::Path;
@@ -25,8 +26,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))
             .context("creating a Python virtual environment (is python3-venv installed?)")?;
     }
-    run_cmd(Command::new(&python).args(["-m", "pip", "install", "--quiet", "numpy"]))
-        .context("installing numpy from PyPI")?;
+    run_cmd(Command::new(&python).args(["-m", "pip", "install", "--quiet", "numpy", "jax"]))
+        .context("installing numpy and JAX (CPU) from PyPI")?;
     for batch in ["60", "256"] {
         run_cmd(
             Command::new(&python)
@@ -34,6 +35,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 .args([batch, "3"])
                 .env_remove("OPENBLAS_CORETYPE")
                 .env_remove("OPENBLAS_L2_SIZE"),
+        )?;
+    }
+
+    // The native peer for the conv net: JAX, the same net and step (xtask/bench_jax_conv.py).
+    println!("\n=== JAX, the Conv-2-style digits net (compare with the CPU engine's line above)");
+    for batch in ["60", "256"] {
+        run_cmd(
+            Command::new(&python)
+                .arg(root.join("xtask/bench_jax_conv.py"))
+                .args([batch, "3"]),
         )?;
     }
 

@@ -74,27 +74,33 @@ pub fn im2col(x: ArrayView2<f32>, g: &ConvGeometry, cols: &mut ArrayViewMut2<f32
     let (h, w, c) = (g.input.height, g.input.width, g.input.channels);
     let (ho, wo) = (g.output.height, g.output.width);
     let positions = g.positions();
+    let taps = g.taps();
     let row_len = g.kernel_w * c;
+    // One slice for the whole patch matrix: a view per row costs more than its copy here.
+    let cols = cols.as_slice_mut().expect("patch buffers are contiguous");
     for (n, sample) in x.outer_iter().enumerate() {
         let sample = sample.as_slice().expect("contiguous rows");
         for oy in 0..ho {
             for ox in 0..wo {
                 let (first, last, ix) = valid_taps(g, ox);
-                let mut row = cols.row_mut(n * positions + oy * wo + ox);
-                let row = row.as_slice_mut().expect("contiguous rows");
+                let p = n * positions + oy * wo + ox;
+                let row = &mut cols[p * taps..(p + 1) * taps];
                 for ky in 0..g.kernel_h {
                     let iy = (oy * g.stride_h + ky) as isize - g.pad_h as isize;
-                    let dst = &mut row[ky * row_len..][..row_len];
-                    if iy < 0 || iy >= h as isize {
+                    let dst = &mut row[ky * row_len..(ky + 1) * row_len];
+                    if iy < 0 || iy >= h as isize || last == first {
                         dst.fill(0.0);
                         continue;
                     }
-                    dst[..first * c].fill(0.0);
-                    dst[last * c..].fill(0.0);
-                    if last > first {
-                        let src = (iy as usize * w + ix) * c;
-                        copy_run(&mut dst[first * c..last * c], &sample[src..]);
+                    if first > 0 {
+                        dst[..first * c].fill(0.0);
                     }
+                    if last < g.kernel_w {
+                        dst[last * c..].fill(0.0);
+                    }
+                    let src = (iy as usize * w + ix) * c;
+                    let run = (last - first) * c;
+                    copy_run(&mut dst[first * c..last * c], &sample[src..src + run]);
                 }
             }
         }
@@ -192,8 +198,14 @@ pub fn backward(
             .slice(s![start..end, ..])
             .into_shape_with_order((n * positions, cout))
             .expect("deltas are contiguous");
-        for row in d.outer_iter() {
-            *grad_bias += &row;
+        // Column sums over the block's positions, on plain slices (a view per row is slow
+        // at tens of thousands of rows of a few channels).
+        let bias = grad_bias.as_slice_mut().expect("contiguous bias");
+        let rows = d.as_slice().expect("deltas are contiguous");
+        for row in rows.chunks_exact(cout) {
+            for (b, &v) in bias.iter_mut().zip(row) {
+                *b += v;
+            }
         }
         if !reuse {
             ensure(&mut scratch.cols, n * positions, taps);

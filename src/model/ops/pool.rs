@@ -22,23 +22,34 @@ pub fn forward(
         let won = &mut winners[n * g.output.len()..][..g.output.len()];
         for oy in 0..ho {
             for ox in 0..wo {
-                for ch in 0..c {
-                    let mut best = f32::NEG_INFINITY;
-                    let mut at = 0;
-                    for ky in 0..g.size_h {
-                        for kx in 0..g.size_w {
-                            let i = ((oy * g.size_h + ky) * w + ox * g.size_w + kx) * c + ch;
-                            // `>` keeps the first of equal values; a NaN never wins but is
-                            // kept when it is all there is (it propagates as in training).
-                            if sample[i] > best || (ky == 0 && kx == 0) {
-                                best = sample[i];
-                                at = i;
+                // All channels of a window at once (contiguous, channels last): the window's
+                // first position starts as the best, later ones replace it only when larger,
+                // so the first maximum wins a tie; a NaN never replaces (nor is replaced).
+                let j = (oy * wo + ox) * c;
+                let (best, at) = (&mut dst[j..j + c], &mut won[j..j + c]);
+                let start = ((oy * g.size_h) * w + ox * g.size_w) * c;
+                best.copy_from_slice(&sample[start..start + c]);
+                for (k, a) in at.iter_mut().enumerate() {
+                    *a = (start + k) as u32;
+                }
+                for ky in 0..g.size_h {
+                    for kx in 0..g.size_w {
+                        if ky == 0 && kx == 0 {
+                            continue;
+                        }
+                        let i = ((oy * g.size_h + ky) * w + ox * g.size_w + kx) * c;
+                        for (k, ((b, a), &v)) in best
+                            .iter_mut()
+                            .zip(at.iter_mut())
+                            .zip(&sample[i..i + c])
+                            .enumerate()
+                        {
+                            if v > *b {
+                                *b = v;
+                                *a = (i + k) as u32;
                             }
                         }
                     }
-                    let j = (oy * wo + ox) * c + ch;
-                    dst[j] = best;
-                    won[j] = at as u32;
                 }
             }
         }
