@@ -117,7 +117,9 @@ const CONV_DIGITS_TEXT: &str = "Ours, after Frankle & Carbin's Conv-2 (their CIF
     a lecture's minutes it is smaller: two 3×3 conv layers of 8 channels (padding 1), a 2×2 \
     max-pool, a dense layer of 64 and the output; Adam 2e-3, batch 60, 800 iterations per round. \
     As in the paper, conv layers lose 10% of their weights per round, dense 20%, the output 10%. \
-    Each conv layer's filters are drawn as tiles: watch the taps go dark round by round.";
+    In our runs (seeds 1-3, the first four rounds) the dense net reaches 95.7-96.9% at its early \
+    stop; at 41% of the weights the ticket is at 96.5-97.1% and random re-initialisation at \
+    95.0-95.7%. Each conv layer's filters are drawn as tiles: watch the taps go dark round by round.";
 
 const MNIST1D_CNN_TEXT: &str = "The CNN of MNIST-1D's author: three 1-D conv layers of 25 \
     channels (kernel 5 then 3, stride 2), ReLU after each, and a dense output layer on the \
@@ -125,8 +127,8 @@ const MNIST1D_CNN_TEXT: &str = "The CNN of MNIST-1D's author: three 1-D conv lay
     neighbouring positions is the right prior for signals: on our MNIST-1D the CNN reaches \
     86-89% at its early stop (seeds 1-3) where the 40-500-500-10 MLP reaches about 57% (the \
     author reports 94% and 68% with his training). Conv layers lose 15% per round, the output \
-    10%. In our run (seed 1) the ticket stays at 86-89% down to 31% of the weights, while \
-    random re-initialisation falls to 77% and random pruning to 75%.";
+    10%. In our run (seed 1) the ticket stays at 83-90% down to 27% of the weights, while \
+    random re-initialisation falls to 77% and random pruning to 71%.";
 
 pub fn find(id: &str) -> Option<&'static Preset> {
     ALL.iter().find(|p| p.id == id)
