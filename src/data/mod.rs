@@ -53,6 +53,18 @@ pub enum DataShape {
     Tabular { feature_names: Vec<String> },
 }
 
+impl DataShape {
+    /// How many features a row of this shape has.
+    pub fn features(&self) -> usize {
+        match self {
+            DataShape::Image { width, height } => width * height,
+            DataShape::Signal { length } => *length,
+            DataShape::Points2d => 2,
+            DataShape::Tabular { feature_names } => feature_names.len(),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct DataSplits {
     pub name: String,
@@ -216,6 +228,43 @@ impl DatasetConfig {
         }
     }
 
+    /// The inputs' shape and the number of classes, known without building the data (the
+    /// setup panel sizes the network with it before a run). `None` for an imported file that
+    /// is not loaded. A test holds it to what [`DatasetConfig::load_with`] builds.
+    pub fn layout(&self, imported: Option<&csv::ImportedData>) -> Option<(DataShape, usize)> {
+        Some(match self {
+            DatasetConfig::Mnist => (
+                DataShape::Image {
+                    width: mnist::SIDE,
+                    height: mnist::SIDE,
+                },
+                10,
+            ),
+            DatasetConfig::Mnist1d => (
+                DataShape::Signal {
+                    length: mnist1d::Mnist1dConfig::default().final_seq_length,
+                },
+                mnist1d::N_CLASSES,
+            ),
+            DatasetConfig::Toy2d { .. } => (DataShape::Points2d, 2),
+            DatasetConfig::Fraud { .. } => (
+                DataShape::Tabular {
+                    feature_names: fraud::FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+                },
+                2,
+            ),
+            DatasetConfig::Imported { fingerprint, .. } => {
+                let data = imported.filter(|d| d.fingerprint == *fingerprint)?;
+                (
+                    DataShape::Tabular {
+                        feature_names: data.feature_names.clone(),
+                    },
+                    data.class_names.len(),
+                )
+            }
+        })
+    }
+
     /// Build the seeded splits. `digits` is the decoded MNIST asset (needed for `Mnist` only).
     pub fn load(&self, seed: u64, digits: Option<&Dataset>) -> Result<DataSplits, DataError> {
         self.load_with(seed, digits, None)
@@ -329,4 +378,44 @@ fn standardized(mut splits: DataSplits) -> DataSplits {
         standardizer.apply(part);
     }
     splits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_is_what_loading_builds() {
+        let digits = mnist::decode(mnist::BUNDLED).unwrap();
+        let rows: String = (0..60)
+            .map(|i| format!("{i},{},{}\n", i % 7, ["a", "b", "c"][i % 3]))
+            .collect();
+        let imported = csv::parse("thirds.csv", &format!("x,y,label\n{rows}")).unwrap();
+        let configs = [
+            DatasetConfig::Mnist,
+            DatasetConfig::Mnist1d,
+            DatasetConfig::Toy2d {
+                shape: toy2d::Toy2d::Spiral,
+                noise: 0.1,
+                samples: 200,
+            },
+            DatasetConfig::Fraud { samples: 2_000 },
+            DatasetConfig::Imported {
+                name: imported.name.clone(),
+                fingerprint: imported.fingerprint.clone(),
+            },
+        ];
+        for config in configs {
+            let data = config.load_with(1, Some(&digits), Some(&imported)).unwrap();
+            let (shape, classes) = config.layout(Some(&imported)).unwrap();
+            assert_eq!(shape, data.shape, "{}", config.name());
+            assert_eq!(classes, data.n_classes, "{}", config.name());
+            assert_eq!(shape.features(), data.input_dim(), "{}", config.name());
+        }
+        let other = DatasetConfig::Imported {
+            name: "other.csv".into(),
+            fingerprint: "0123456789abcdef".into(),
+        };
+        assert_eq!(other.layout(Some(&imported)), None);
+    }
 }

@@ -235,6 +235,23 @@ impl ExperimentConfig {
         NetSpec::new(input_shape(data), &self.hidden, data.n_classes)
     }
 
+    /// The network for data of this layout ([`crate::data::DatasetConfig::layout`]).
+    pub fn spec_for(&self, layout: &(crate::data::DataShape, usize)) -> NetSpec {
+        let shape = shape_of(&layout.0, layout.0.features());
+        NetSpec::new(shape, &self.hidden, layout.1)
+    }
+
+    /// The fraction of weights the pruning schedule leaves after its last round, each layer
+    /// kind at its own rate.
+    pub fn final_density(&self, spec: &NetSpec) -> f64 {
+        let rounds = match self.schedule {
+            Schedule::Iterative { rounds } => rounds as f64,
+            Schedule::OneShot { density } => return density,
+        };
+        let total = spec.weight_count().max(1);
+        self.pruning.target_after(spec, rounds).kept() as f64 / total as f64
+    }
+
     pub fn rounds(&self) -> usize {
         match self.schedule {
             Schedule::Iterative { rounds } => rounds,
@@ -272,8 +289,12 @@ impl ExperimentConfig {
 /// What a conv layer slides over: digits are 28×28 images, MNIST-1D a 1-D signal; other data
 /// is flat.
 pub fn input_shape(data: &crate::data::DataSplits) -> Shape {
-    let features = data.input_dim();
-    let shape = match data.shape {
+    shape_of(&data.shape, data.input_dim())
+}
+
+/// [`input_shape`] from a data shape alone (before the data is built).
+pub fn shape_of(data: &crate::data::DataShape, features: usize) -> Shape {
+    let shape = match *data {
         crate::data::DataShape::Image { width, height } => Shape {
             height,
             width,

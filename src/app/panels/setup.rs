@@ -148,10 +148,16 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     {
         c.schedule = Schedule::Iterative { rounds };
     }
-    let final_density = (1.0 - c.pruning.rate).powi(rounds as i32) * 100.0;
-    ui.label(format!(
-        "after {rounds} rounds: about {final_density:.1}% remaining"
-    ));
+    // Each layer kind at its own rate, counted on the network this data gives.
+    if let Some(layout) = c.dataset.layout(imported.as_deref()) {
+        let spec = c.spec_for(&layout);
+        if spec.check().is_ok() {
+            let final_density = c.final_density(&spec) * 100.0;
+            ui.label(format!(
+                "after {rounds} rounds: about {final_density:.1}% remaining"
+            ));
+        }
+    }
     ui.label("After pruning, the survivors…");
     let rewind = matches!(c.reset, ResetMode::Rewind { .. });
     ui.radio_value(
