@@ -1,21 +1,19 @@
 //! The headless command line: the same experiments as the app, printed as tables.
 
 mod bench;
+mod flags;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use lottery_lab::data::{DatasetConfig, mnist};
 use lottery_lab::experiment::link::LinkState;
 use lottery_lab::experiment::{
-    Controls, Experiment, ExperimentConfig, ExperimentRecord, ResetMode, RoundRecord, RunKind,
-    Schedule, Status, presets,
+    Controls, Experiment, ExperimentRecord, RoundRecord, RunKind, Status, presets,
 };
-use lottery_lab::model::LayerSpec;
-use lottery_lab::prune::Scope;
 use lottery_lab::train::choose_engine;
 use lottery_lab::train::gpu::{BackendPreference, GpuContext};
 
@@ -56,71 +54,37 @@ struct RunArgs {
     /// target or y, else the last) instead of the preset's data.
     #[arg(long)]
     csv: Option<PathBuf>,
-    /// Pruning rounds (iterative schedule).
-    #[arg(long)]
-    rounds: Option<usize>,
-    /// Prune straight to this density (fraction kept, e.g. 0.1) in one round instead.
-    #[arg(long, conflicts_with = "rounds")]
-    one_shot_density: Option<f64>,
-    /// Fraction of the remaining weights pruned per round (hidden layers), e.g. 0.2.
-    #[arg(long)]
-    rate: Option<f64>,
-    /// The same for the output layer.
-    #[arg(long)]
-    output_rate: Option<f64>,
-    /// The same for conv layers (default: --rate).
-    #[arg(long)]
-    conv_rate: Option<f64>,
-    #[arg(long, value_enum)]
-    scope: Option<ScopeArg>,
-    /// init | rewind:K | reinit | fine-tune
-    #[arg(long, value_parser = parse_reset)]
-    reset: Option<ResetMode>,
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Training iterations per run.
-    #[arg(long)]
-    iterations: Option<usize>,
-    #[arg(long)]
-    eval_every: Option<usize>,
-    #[arg(long)]
-    lr: Option<f32>,
-    #[arg(long)]
-    batch: Option<usize>,
-    /// Hidden layers: dense widths (300,100) and conv / pooling layers
-    /// (conv8k3,pool2,64: 8 channels, kernel 3; s<stride>, p<padding> may follow).
-    #[arg(long, value_parser = parse_hidden)]
-    hidden: Option<Vec<LayerSpec>>,
-    /// Controls to run beside the ticket: any of reinit,random,one-shot, or none.
-    #[arg(long, value_delimiter = ',')]
-    controls: Option<Vec<ControlArg>>,
+    /// The experiment's fields (the same as a link's; see the README's field table).
+    #[command(flatten)]
+    fields: flags::FieldFlags,
     /// Write the record (config included) as JSON here, and as CSV beside it.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Keep theta_0 and every run's trained weights in the JSON (large files).
-    #[arg(long)]
-    weights: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Which engine trains: auto picks the GPU only when it is a hardware one.
-    #[arg(long, value_enum, default_value = "auto")]
-    backend: BackendArg,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum BackendArg {
-    Auto,
-    Gpu,
-    Cpu,
-}
-
-impl BackendArg {
-    fn preference(self) -> BackendPreference {
-        match self {
-            BackendArg::Auto => BackendPreference::Auto,
-            BackendArg::Gpu => BackendPreference::Gpu,
-            BackendArg::Cpu => BackendPreference::Cpu,
+/// Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on every start
+/// without a private runtime directory (a container, a CI job, `ssh` without a session):
+/// give the process one of its own, so that a user sees only our lines.
+fn private_runtime_dir() {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let usable = std::env::var_os("XDG_RUNTIME_DIR")
+            .and_then(|dir| std::fs::metadata(dir).ok())
+            .is_some_and(|m| m.is_dir() && m.mode() & 0o077 == 0);
+        if usable {
+            return;
+        }
+        let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+        let dir = std::env::temp_dir().join(format!("lottery-lab-runtime-{uid}"));
+        let ready = std::fs::create_dir_all(&dir).is_ok()
+            && std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_ok();
+        if ready {
+            // SAFETY: the first thing `main` does, before any other thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
         }
     }
 }
@@ -135,35 +99,8 @@ pub fn native_gpu(preference: BackendPreference) -> Result<Arc<GpuContext>, Stri
         .map_err(|e| e.to_string())
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ScopeArg {
-    Layerwise,
-    Global,
-}
-
-#[derive(Clone, Copy, PartialEq, ValueEnum)]
-enum ControlArg {
-    Reinit,
-    Random,
-    OneShot,
-    None,
-}
-
-fn parse_reset(text: &str) -> Result<ResetMode, String> {
-    match text {
-        "init" => Ok(ResetMode::Init),
-        "reinit" => Ok(ResetMode::Reinit),
-        "fine-tune" | "finetune" => Ok(ResetMode::FineTune),
-        _ => match text.strip_prefix("rewind:").map(str::parse::<usize>) {
-            Some(Ok(iteration)) => Ok(ResetMode::Rewind { iteration }),
-            _ => Err(format!(
-                "'{text}' is not one of init, rewind:K (K an iteration), reinit, fine-tune"
-            )),
-        },
-    }
-}
-
 pub fn main() -> ExitCode {
+    private_runtime_dir();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Run(args)) => run(*args),
@@ -241,85 +178,41 @@ fn textwrap(text: &str, width: usize) -> String {
         .join("\n")
 }
 
-fn build_config(args: &RunArgs) -> Result<ExperimentConfig> {
-    let Some(preset) = presets::find(&args.preset) else {
-        let ids: Vec<_> = presets::ALL.iter().map(|p| p.id).collect();
-        bail!(
-            "unknown preset '{}': choose one of {}",
-            args.preset,
-            ids.join(", ")
-        );
-    };
-    let mut c = (preset.config)();
-    if let Some(link) = &args.link {
-        let fragment = link.split_once('#').map_or(link.as_str(), |(_, f)| f);
-        let (state, problems) = LinkState::parse(fragment, &args.preset);
-        for problem in problems {
-            eprintln!("warning: link: {problem}");
-        }
-        c = state.config;
-    }
-    if let Some(rounds) = args.rounds {
-        c.schedule = Schedule::Iterative { rounds };
-    }
-    if let Some(density) = args.one_shot_density {
-        c.schedule = Schedule::OneShot { density };
-    }
-    if let Some(rate) = args.rate {
-        c.pruning.rate = rate;
-    }
-    if let Some(rate) = args.output_rate {
-        c.pruning.output_rate = rate;
-    }
-    if let Some(rate) = args.conv_rate {
-        c.pruning.conv_rate = Some(rate);
-    }
-    if let Some(scope) = args.scope {
-        c.pruning.scope = match scope {
-            ScopeArg::Layerwise => Scope::Layerwise,
-            ScopeArg::Global => Scope::Global,
-        };
-    }
-    if let Some(reset) = args.reset {
-        c.reset = reset;
-    }
-    if let Some(seed) = args.seed {
-        c.seed = seed;
-    }
-    if let Some(iterations) = args.iterations {
-        c.iterations = iterations;
-    }
-    if let Some(eval_every) = args.eval_every {
-        c.eval_every = eval_every;
-    }
-    if let Some(lr) = args.lr {
-        c.optimizer = c.optimizer.with_lr(lr);
-    }
-    if let Some(batch) = args.batch {
-        c.batch_size = batch;
-    }
-    if let Some(hidden) = &args.hidden {
-        c.hidden.clone_from(hidden);
-    }
-    if let Some(controls) = &args.controls {
-        c.controls = if controls.contains(&ControlArg::None) {
-            Controls::NONE
-        } else {
-            Controls {
-                reinit: controls.contains(&ControlArg::Reinit),
-                random_prune: controls.contains(&ControlArg::Random),
-                one_shot: controls.contains(&ControlArg::OneShot),
+/// The preset's (or the link's) experiment with the flags applied; any flag that cannot be
+/// taken stops the run with its reason.
+fn build_config(args: &RunArgs) -> Result<LinkState> {
+    let base = match &args.link {
+        Some(link) => {
+            let fragment = link.split_once('#').map_or(link.as_str(), |(_, f)| f);
+            let (state, problems) = LinkState::parse(fragment, &args.preset);
+            for problem in problems {
+                eprintln!("warning: link: {problem}");
             }
-        };
+            state
+        }
+        None => LinkState::from_preset(&args.preset).with_context(|| {
+            let ids: Vec<_> = presets::ALL.iter().map(|p| p.id).collect();
+            format!(
+                "unknown preset '{}': choose one of {}",
+                args.preset,
+                ids.join(", ")
+            )
+        })?,
+    };
+    // The CLI keeps the trained weights only when asked (`--weights`): files get large.
+    let mut pairs = vec![("weights".to_string(), "0".to_string())];
+    pairs.extend(args.fields.pairs.iter().cloned());
+    let (state, problems) = base.with_fields(&pairs);
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems.iter().map(flags::describe).collect();
+        bail!("{}", lines.join("\n"));
     }
-    c.keep_weights = args.weights;
-    c.validate()
-        .context("the flags give an invalid experiment")?;
-    Ok(c)
+    Ok(state)
 }
 
 fn run(args: RunArgs) -> Result<()> {
-    let mut config = build_config(&args)?;
+    let state = build_config(&args)?;
+    let mut config = state.config;
     let imported = match &args.csv {
         None => None,
         Some(path) => {
@@ -348,7 +241,7 @@ fn run(args: RunArgs) -> Result<()> {
         digits.as_ref(),
         imported.as_ref(),
     )?);
-    let preference = args.backend.preference();
+    let preference = state.backend;
     let (engine, choice) = choose_engine(preference, native_gpu(preference), data.clone());
     if preference == BackendPreference::Gpu && !choice.use_gpu {
         bail!("--backend gpu: {}", choice.reason);
@@ -493,8 +386,4 @@ fn save(record: &ExperimentRecord, out: &std::path::Path) -> Result<()> {
         .with_context(|| format!("writing {}", csv_path.display()))?;
     println!("wrote {} and {}", out.display(), csv_path.display());
     Ok(())
-}
-
-fn parse_hidden(text: &str) -> Result<Vec<LayerSpec>, String> {
-    lottery_lab::model::parse_layers(text)
 }

@@ -6,10 +6,9 @@
 //! a malformed, out-of-range or unknown field falls back to the preset's value on its own and
 //! is named in a notice; nothing in a fragment can panic or hang the parser (fuzzed below).
 
-use super::{Controls, ExperimentConfig, ResetMode, Schedule, presets};
+use super::fields::{self, Draft, Pending};
+use super::{ExperimentConfig, ResetMode, presets};
 use crate::data::{DatasetConfig, toy2d::Toy2d};
-use crate::model::Init;
-use crate::prune::Scope;
 use crate::train::Optimizer;
 use crate::train::gpu::BackendPreference;
 
@@ -37,120 +36,12 @@ impl LinkState {
         })
     }
 
-    /// The fragment, without the leading `#`.
+    /// The fragment, without the leading `#`: every field of [`fields::FIELDS`] that the
+    /// config uses, in the table's order.
     pub fn to_fragment(&self) -> String {
-        let c = &self.config;
-        let mut fields: Vec<(&str, String)> = vec![("preset", self.preset.clone())];
-        match &c.dataset {
-            DatasetConfig::Mnist => fields.push(("data", "mnist".into())),
-            DatasetConfig::Mnist1d => fields.push(("data", "mnist1d".into())),
-            DatasetConfig::Toy2d {
-                shape,
-                noise,
-                samples,
-            } => {
-                fields.push(("data", shape.name().into()));
-                fields.push(("noise", num(noise)));
-                fields.push(("samples", samples.to_string()));
-            }
-            DatasetConfig::Fraud { samples } => {
-                fields.push(("data", "fraud".into()));
-                fields.push(("samples", samples.to_string()));
-            }
-            DatasetConfig::Imported { name, fingerprint } => {
-                fields.push(("data", "csv".into()));
-                fields.push(("file", name.clone()));
-                fields.push(("fp", fingerprint.clone()));
-            }
-        }
-        fields.push(("hidden", crate::model::layers_text(&c.hidden)));
-        fields.push((
-            "init",
-            match c.init {
-                Init::GlorotNormal => "glorot",
-                Init::KaimingNormal => "kaiming",
-            }
-            .into(),
-        ));
-        match c.optimizer {
-            Optimizer::Adam {
-                lr,
-                beta1,
-                beta2,
-                eps,
-            } => {
-                fields.push(("opt", "adam".into()));
-                fields.push(("lr", num(lr)));
-                fields.push(("beta1", num(beta1)));
-                fields.push(("beta2", num(beta2)));
-                fields.push(("eps", num(eps)));
-            }
-            Optimizer::Sgd { lr, momentum } => {
-                fields.push(("opt", "sgd".into()));
-                fields.push(("lr", lr.to_string()));
-                fields.push(("momentum", num(momentum)));
-            }
-        }
-        fields.push(("batch", c.batch_size.to_string()));
-        fields.push(("iters", c.iterations.to_string()));
-        fields.push(("eval", c.eval_every.to_string()));
-        fields.push((
-            "scope",
-            match c.pruning.scope {
-                Scope::Layerwise => "layerwise",
-                Scope::Global => "global",
-            }
-            .into(),
-        ));
-        fields.push(("rate", num(c.pruning.rate)));
-        fields.push(("out_rate", num(c.pruning.output_rate)));
-        if let Some(rate) = c.pruning.conv_rate {
-            fields.push(("conv_rate", num(rate)));
-        }
-        match c.schedule {
-            Schedule::Iterative { rounds } => fields.push(("rounds", rounds.to_string())),
-            Schedule::OneShot { density } => fields.push(("oneshot", num(density))),
-        }
-        match c.reset {
-            ResetMode::Init => fields.push(("reset", "init".into())),
-            ResetMode::Reinit => fields.push(("reset", "reinit".into())),
-            ResetMode::FineTune => fields.push(("reset", "finetune".into())),
-            ResetMode::Rewind { iteration } => {
-                fields.push(("reset", "rewind".into()));
-                fields.push(("rewind", iteration.to_string()));
-            }
-        }
-        let mut controls = Vec::new();
-        if c.controls.reinit {
-            controls.push("reinit");
-        }
-        if c.controls.random_prune {
-            controls.push("random");
-        }
-        if c.controls.one_shot {
-            controls.push("oneshot");
-        }
-        if controls.is_empty() {
-            controls.push("none");
-        }
-        fields.push(("controls", controls.join(",")));
-        fields.push(("seed", c.seed.to_string()));
-        fields.push(("weights", if c.keep_weights { "1" } else { "0" }.into()));
-        fields.push((
-            "backend",
-            match self.backend {
-                BackendPreference::Auto => "auto",
-                BackendPreference::Gpu => "gpu",
-                BackendPreference::Cpu => "cpu",
-            }
-            .into(),
-        ));
-        if self.lecture {
-            fields.push(("lecture", "1".into()));
-        }
-        fields
+        fields::FIELDS
             .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .filter_map(|f| (f.write)(self).map(|v| format!("{}={}", f.key, encode(&v))))
             .collect::<Vec<_>>()
             .join("&")
     }
@@ -192,285 +83,201 @@ impl LinkState {
                 fallback()
             }),
         };
-        let mut state = base.clone();
-        let mut fields = Fields::default();
-        for (key, value) in &pairs {
-            if let Err(why) = state.apply(key, value.trim(), &mut fields) {
-                notices.push(why);
-            }
-        }
-        state.finish(&fields, &base.config, &mut notices);
+        let (state, problems) = base.with_fields(&pairs);
+        notices.extend(problems.iter().map(Problem::to_string));
         (state, notices)
     }
 
-    /// One `key=value`; an error names the field and says what was kept.
-    fn apply(&mut self, key: &str, value: &str, fields: &mut Fields) -> Result<(), String> {
-        let c = &mut self.config;
-        let bad = |what: &str| {
-            format!(
-                "{key}: '{}' is not {what}; kept the preset's value",
-                shorten(value)
-            )
+    /// This state with `pairs` (link keys and values) applied on top, and what could not be
+    /// taken. Each field that cannot be read or that fails its check keeps this state's value
+    /// on its own; the others are all taken.
+    pub fn with_fields(&self, pairs: &[(String, String)]) -> (Self, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let mut draft = Draft {
+            state: self.clone(),
+            pending: Pending::default(),
         };
-        match key {
-            "preset" => {}
-            "data" => fields.data = Some(value.to_ascii_lowercase()),
-            "file" => fields.file = Some(value.to_string()),
-            "fp" => fields.fingerprint = Some(value.to_ascii_lowercase()),
-            "noise" => fields.noise = Some(parse_num::<f32>(value).ok_or_else(|| bad("a number"))?),
-            "samples" => {
-                fields.samples =
-                    Some(parse_num::<usize>(value).ok_or_else(|| bad("a whole number"))?)
-            }
-            "hidden" => {
-                let tokens: Vec<&str> = value.split(',').take(super::MAX_LAYERS + 1).collect();
-                c.hidden = crate::model::parse_layers(&tokens.join(","))
-                    .map_err(|_| bad("a list of layers like 300,100 or conv8k3,pool2,64"))?;
-            }
-            "init" => {
-                c.init = match value {
-                    "glorot" => Init::GlorotNormal,
-                    "kaiming" => Init::KaimingNormal,
-                    _ => return Err(bad("glorot or kaiming")),
-                }
-            }
-            "opt" => {
-                fields.opt = Some(match value {
-                    "adam" | "sgd" => value.to_string(),
-                    _ => return Err(bad("adam or sgd")),
-                })
-            }
-            "lr" => fields.lr = Some(parse_num(value).ok_or_else(|| bad("a number"))?),
-            "momentum" => fields.momentum = Some(parse_num(value).ok_or_else(|| bad("a number"))?),
-            "beta1" => fields.beta1 = Some(parse_num(value).ok_or_else(|| bad("a number"))?),
-            "beta2" => fields.beta2 = Some(parse_num(value).ok_or_else(|| bad("a number"))?),
-            "eps" => fields.eps = Some(parse_num(value).ok_or_else(|| bad("a number"))?),
-            "batch" => c.batch_size = parse_num(value).ok_or_else(|| bad("a whole number"))?,
-            "iters" => c.iterations = parse_num(value).ok_or_else(|| bad("a whole number"))?,
-            "eval" => c.eval_every = parse_num(value).ok_or_else(|| bad("a whole number"))?,
-            "scope" => {
-                c.pruning.scope = match value {
-                    "layerwise" => Scope::Layerwise,
-                    "global" => Scope::Global,
-                    _ => return Err(bad("layerwise or global")),
-                }
-            }
-            "rate" => c.pruning.rate = parse_num(value).ok_or_else(|| bad("a number"))?,
-            "conv_rate" => {
-                c.pruning.conv_rate = Some(parse_num(value).ok_or_else(|| bad("a number"))?)
-            }
-            "out_rate" => {
-                c.pruning.output_rate = parse_num(value).ok_or_else(|| bad("a number"))?
-            }
-            "rounds" => {
-                c.schedule = Schedule::Iterative {
-                    rounds: parse_num(value).ok_or_else(|| bad("a whole number"))?,
-                }
-            }
-            "oneshot" => {
-                c.schedule = Schedule::OneShot {
-                    density: parse_num(value).ok_or_else(|| bad("a density like 0.05"))?,
-                }
-            }
-            "reset" => {
-                fields.reset = Some(match value {
-                    "init" | "reinit" | "finetune" | "rewind" => value.to_string(),
-                    _ => return Err(bad("init, rewind, reinit or finetune")),
-                })
-            }
-            "rewind" => {
-                fields.rewind = Some(parse_num(value).ok_or_else(|| bad("a whole number"))?)
-            }
-            "controls" => {
-                let mut controls = Controls::NONE;
-                for name in value.split(',').take(8) {
-                    match name.trim() {
-                        "reinit" => controls.reinit = true,
-                        "random" => controls.random_prune = true,
-                        "oneshot" => controls.one_shot = true,
-                        "none" | "" => {}
-                        _ => return Err(bad("a list of reinit, random, oneshot (or none)")),
+        for (key, value) in pairs {
+            let value = value.trim();
+            match fields::find(key) {
+                None => problems.push(Problem::Unknown { key: shorten(key) }),
+                Some(field) => {
+                    if (field.read)(&mut draft, value).is_none() {
+                        problems.push(Problem::Unreadable {
+                            key: field.key,
+                            value: shorten(value),
+                            values: field.values,
+                        });
                     }
                 }
-                c.controls = controls;
             }
-            "seed" => c.seed = parse_num(value).ok_or_else(|| bad("a whole number"))?,
-            "weights" => c.keep_weights = parse_flag(value).ok_or_else(|| bad("0 or 1"))?,
-            "backend" => {
-                self.backend = match value {
-                    "auto" => BackendPreference::Auto,
-                    "gpu" => BackendPreference::Gpu,
-                    "cpu" => BackendPreference::Cpu,
-                    _ => return Err(bad("auto, gpu or cpu")),
-                }
-            }
-            "lecture" => self.lecture = parse_flag(value).ok_or_else(|| bad("0 or 1"))?,
-            _ => return Err(format!("unknown field '{}' ignored", shorten(key))),
         }
-        Ok(())
+        let Draft { mut state, pending } = draft;
+        finish(&mut state.config, &pending, &self.config);
+        // Each field whose check fails goes back to this state's value; one field per pass,
+        // and there are fewer fields than passes, so this ends.
+        for _ in 0..fields::FIELDS.len() {
+            let Err(e) = state.config.validate() else {
+                break;
+            };
+            let field = fields::for_check(e.field);
+            problems.push(Problem::Invalid(e));
+            match field {
+                Some(field) => (field.revert)(&mut state, self),
+                None => break,
+            }
+        }
+        if state.config.validate().is_err() {
+            problems.push(Problem::Unrepairable);
+            state.config = self.config.clone();
+        }
+        (state, problems)
     }
+}
 
-    /// Combine the fields that depend on each other, then validate; every field the config
-    /// rejects goes back to the preset's value, named in a notice.
-    fn finish(&mut self, fields: &Fields, base: &ExperimentConfig, notices: &mut Vec<String>) {
-        let c = &mut self.config;
-        if let Some(data) = &fields.data {
-            let toy_defaults = match &base.dataset {
-                DatasetConfig::Toy2d { noise, samples, .. } => (*noise, *samples),
-                _ => (0.1, 1_000),
-            };
-            let fraud_samples = match &base.dataset {
-                DatasetConfig::Fraud { samples } => *samples,
-                _ => 20_000,
-            };
-            c.dataset = match data.as_str() {
-                "mnist" => DatasetConfig::Mnist,
-                "mnist1d" => DatasetConfig::Mnist1d,
-                "csv" => DatasetConfig::Imported {
-                    name: fields.file.clone().unwrap_or_default(),
-                    fingerprint: fields.fingerprint.clone().unwrap_or_default(),
-                },
-                "fraud" => DatasetConfig::Fraud {
-                    samples: fields.samples.unwrap_or(fraud_samples),
-                },
-                other => match Toy2d::from_name(other) {
-                    Some(shape) => DatasetConfig::Toy2d {
-                        shape,
-                        noise: fields.noise.unwrap_or(toy_defaults.0),
-                        samples: fields.samples.unwrap_or(toy_defaults.1),
-                    },
-                    None => {
-                        notices.push(format!(
-                            "data: unknown dataset '{}' (mnist, mnist1d, fraud, circle, xor, \
-                             gaussians, spiral, moons); kept the preset's",
-                            shorten(other)
-                        ));
-                        base.dataset.clone()
-                    }
-                },
-            };
-        }
-        let opt = fields.opt.as_deref().unwrap_or(match base.optimizer {
-            Optimizer::Adam { .. } => "adam",
-            Optimizer::Sgd { .. } => "sgd",
-        });
-        let lr = fields.lr.unwrap_or(base.optimizer.lr());
-        c.optimizer = match (opt, base.optimizer) {
-            ("sgd", Optimizer::Sgd { momentum, .. }) => Optimizer::Sgd {
-                lr,
-                momentum: fields.momentum.unwrap_or(momentum),
-            },
-            ("sgd", _) => Optimizer::Sgd {
-                lr,
-                momentum: fields.momentum.unwrap_or(0.9),
-            },
-            (_, base_opt) => {
-                let Optimizer::Adam {
-                    beta1, beta2, eps, ..
-                } = (match base_opt {
-                    Optimizer::Adam { .. } => base_opt,
-                    Optimizer::Sgd { .. } => Optimizer::adam(lr),
-                })
-                else {
-                    unreachable!("matched above")
-                };
-                Optimizer::Adam {
-                    lr,
-                    beta1: fields.beta1.unwrap_or(beta1),
-                    beta2: fields.beta2.unwrap_or(beta2),
-                    eps: fields.eps.unwrap_or(eps),
-                }
-            }
-        };
-        let rewind_default = match base.reset {
-            ResetMode::Rewind { iteration } => iteration,
-            _ => 0,
-        };
-        match fields.reset.as_deref() {
-            Some("init") => c.reset = ResetMode::Init,
-            Some("reinit") => c.reset = ResetMode::Reinit,
-            Some("finetune") => c.reset = ResetMode::FineTune,
-            Some("rewind") => {
-                c.reset = ResetMode::Rewind {
-                    iteration: fields.rewind.unwrap_or(rewind_default),
-                }
-            }
-            _ => {
-                if let (ResetMode::Rewind { .. }, Some(k)) = (c.reset, fields.rewind) {
-                    c.reset = ResetMode::Rewind { iteration: k };
-                }
-            }
-        }
+/// A field of a link (or a CLI flag) that was not taken.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Problem {
+    Unknown {
+        key: String,
+    },
+    Unreadable {
+        key: &'static str,
+        value: String,
+        values: &'static str,
+    },
+    /// Read, but the config's check refused it.
+    Invalid(super::ConfigError),
+    Unrepairable,
+}
 
-        // Each rejected field goes back to the preset's value; one field per pass, and there
-        // are fewer fields than passes, so this ends.
-        for _ in 0..16 {
-            let Err(e) = c.validate() else {
-                return;
-            };
-            notices.push(format!("{}; kept the preset's value", e));
-            match e.field {
-                "dataset" => c.dataset = base.dataset.clone(),
-                "hidden" => c.hidden = base.hidden.clone(),
-                "lr" | "momentum" | "betas" | "eps" => c.optimizer = base.optimizer,
-                "batch" => c.batch_size = base.batch_size,
-                "iterations" => c.iterations = base.iterations,
-                "eval-every" => c.eval_every = base.eval_every,
-                "rate" => c.pruning = base.pruning.clone(),
-                "rounds" | "density" => c.schedule = base.schedule,
-                "rewind" => c.reset = base.reset,
-                _ => break,
+/// As a link's notice says it.
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Unknown { key } => write!(f, "unknown field '{key}' ignored"),
+            Problem::Unreadable { key, value, values } => {
+                write!(
+                    f,
+                    "{key}: '{value}' is not {values}; kept the preset's value"
+                )
             }
-        }
-        if c.validate().is_err() {
-            notices.push("the link's config could not be repaired; using the preset".into());
-            *c = base.clone();
+            Problem::Invalid(e) => write!(f, "{e}; kept the preset's value"),
+            Problem::Unrepairable => {
+                write!(
+                    f,
+                    "the link's config could not be repaired; using the preset"
+                )
+            }
         }
     }
 }
 
-/// Fields that are combined after all pairs are read (they depend on each other).
-#[derive(Default)]
-struct Fields {
-    data: Option<String>,
-    file: Option<String>,
-    fingerprint: Option<String>,
-    noise: Option<f32>,
-    samples: Option<usize>,
-    opt: Option<String>,
-    lr: Option<f32>,
-    momentum: Option<f32>,
-    beta1: Option<f32>,
-    beta2: Option<f32>,
-    eps: Option<f32>,
-    reset: Option<String>,
-    rewind: Option<usize>,
+/// Combine the fields that depend on each other.
+fn finish(c: &mut ExperimentConfig, fields: &Pending, base: &ExperimentConfig) {
+    if let Some(data) = &fields.data {
+        let toy_defaults = match &base.dataset {
+            DatasetConfig::Toy2d { noise, samples, .. } => (*noise, *samples),
+            _ => (0.1, 1_000),
+        };
+        let fraud_samples = match &base.dataset {
+            DatasetConfig::Fraud { samples } => *samples,
+            _ => 20_000,
+        };
+        c.dataset = match data.as_str() {
+            "mnist" => DatasetConfig::Mnist,
+            "mnist1d" => DatasetConfig::Mnist1d,
+            "csv" => DatasetConfig::Imported {
+                name: fields.file.clone().unwrap_or_default(),
+                fingerprint: fields.fingerprint.clone().unwrap_or_default(),
+            },
+            "fraud" => DatasetConfig::Fraud {
+                samples: fields.samples.unwrap_or(fraud_samples),
+            },
+            // `data_names` lists what the data field accepts: the rest are 2-D shapes.
+            other => match Toy2d::from_name(other) {
+                Some(shape) => DatasetConfig::Toy2d {
+                    shape,
+                    noise: fields.noise.unwrap_or(toy_defaults.0),
+                    samples: fields.samples.unwrap_or(toy_defaults.1),
+                },
+                None => base.dataset.clone(),
+            },
+        };
+    } else {
+        // Noise and samples alone edit the preset's dataset.
+        match &mut c.dataset {
+            DatasetConfig::Toy2d { noise, samples, .. } => {
+                *noise = fields.noise.unwrap_or(*noise);
+                *samples = fields.samples.unwrap_or(*samples);
+            }
+            DatasetConfig::Fraud { samples } => *samples = fields.samples.unwrap_or(*samples),
+            _ => {}
+        }
+    }
+    let opt = fields.opt.as_deref().unwrap_or(match base.optimizer {
+        Optimizer::Adam { .. } => "adam",
+        Optimizer::Sgd { .. } => "sgd",
+    });
+    let lr = fields.lr.unwrap_or(base.optimizer.lr());
+    c.optimizer = match (opt, base.optimizer) {
+        ("sgd", Optimizer::Sgd { momentum, .. }) => Optimizer::Sgd {
+            lr,
+            momentum: fields.momentum.unwrap_or(momentum),
+        },
+        ("sgd", _) => Optimizer::Sgd {
+            lr,
+            momentum: fields.momentum.unwrap_or(0.9),
+        },
+        (_, base_opt) => {
+            let (beta1, beta2, eps) = match base_opt {
+                Optimizer::Adam {
+                    beta1, beta2, eps, ..
+                } => (beta1, beta2, eps),
+                Optimizer::Sgd { .. } => match Optimizer::adam(lr) {
+                    Optimizer::Adam {
+                        beta1, beta2, eps, ..
+                    } => (beta1, beta2, eps),
+                    Optimizer::Sgd { .. } => unreachable!("Optimizer::adam is Adam"),
+                },
+            };
+            Optimizer::Adam {
+                lr,
+                beta1: fields.beta1.unwrap_or(beta1),
+                beta2: fields.beta2.unwrap_or(beta2),
+                eps: fields.eps.unwrap_or(eps),
+            }
+        }
+    };
+    let rewind_default = match base.reset {
+        ResetMode::Rewind { iteration } => iteration,
+        _ => 0,
+    };
+    match fields.reset.as_deref() {
+        Some("init") => c.reset = ResetMode::Init,
+        Some("reinit") => c.reset = ResetMode::Reinit,
+        Some("finetune") => c.reset = ResetMode::FineTune,
+        Some("rewind") => {
+            c.reset = ResetMode::Rewind {
+                iteration: fields.rewind.unwrap_or(rewind_default),
+            }
+        }
+        _ => {
+            if let (ResetMode::Rewind { .. }, Some(k)) = (c.reset, fields.rewind) {
+                c.reset = ResetMode::Rewind { iteration: k };
+            }
+        }
+    }
 }
 
 /// A number as the shortest text that reads back exactly, in exponent form when plain
 /// decimals would be long (`1e-30`, not thirty zeros).
-fn num<T: std::fmt::Display + std::fmt::LowerExp>(v: T) -> String {
+pub(super) fn num<T: std::fmt::Display + std::fmt::LowerExp>(v: T) -> String {
     let plain = v.to_string();
     if plain.len() <= 12 {
         plain
     } else {
         format!("{v:e}")
-    }
-}
-
-fn parse_num<T: std::str::FromStr>(s: &str) -> Option<T> {
-    // Rust's float parser takes "inf" and "NaN"; validation rejects them later by field.
-    if s.is_empty() || s.len() > 40 {
-        return None;
-    }
-    s.parse().ok()
-}
-
-fn parse_flag(s: &str) -> Option<bool> {
-    match s {
-        "1" | "true" | "yes" | "on" | "" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
     }
 }
 
@@ -520,6 +327,8 @@ fn decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::experiment::{Controls, Schedule};
+    use crate::prune::Scope;
     use rand::{Rng as _, SeedableRng as _};
 
     #[test]
@@ -589,6 +398,92 @@ mod tests {
             assert!(all.contains(field), "{field} not named in {all}");
         }
         assert!(!all.contains("seed"), "{all}");
+    }
+
+    /// Two states that between them write every field of the table.
+    fn specimens() -> Vec<LinkState> {
+        let mut toy = LinkState::from_preset("tiny").unwrap();
+        toy.config.optimizer = Optimizer::Sgd {
+            lr: 0.05,
+            momentum: 0.5,
+        };
+        toy.config.schedule = Schedule::OneShot { density: 0.2 };
+        toy.config.reset = ResetMode::Rewind { iteration: 20 };
+        toy.config.pruning.conv_rate = Some(0.15);
+        toy.lecture = true;
+        let mut csv = LinkState::from_preset("spiral").unwrap();
+        csv.config.dataset = DatasetConfig::Imported {
+            name: "my data.csv".into(),
+            fingerprint: "0123456789abcdef".into(),
+        };
+        csv.backend = BackendPreference::Cpu;
+        vec![toy, csv]
+    }
+
+    fn pairs(state: &LinkState) -> Vec<(String, String)> {
+        state
+            .to_fragment()
+            .split('&')
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap();
+                (decode(k), decode(v))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bad_value_in_any_field_keeps_every_other_field_of_the_link() {
+        for field in fields::FIELDS.iter().filter(|f| f.key != "preset") {
+            let state = specimens()
+                .into_iter()
+                .find(|s| (field.write)(s).is_some())
+                .unwrap_or_else(|| panic!("no specimen writes {}", field.key));
+            // Text no field reads; a file name is any text, so a too-long one (refused by
+            // the dataset's check instead).
+            let bad = if field.key == "file" {
+                "a".repeat(100)
+            } else {
+                "x!y".to_string()
+            };
+            let mut edited = pairs(&state);
+            for (k, v) in &mut edited {
+                if k == field.key {
+                    *v = bad.clone();
+                }
+            }
+            let (back, problems) = state.with_fields(&edited);
+            assert_eq!(problems.len(), 1, "{}: {problems:?}", field.key);
+            match &problems[0] {
+                Problem::Unreadable { key, .. } => assert_eq!(*key, field.key),
+                Problem::Invalid(e) => assert!(
+                    fields::for_check(e.field)
+                        .is_some_and(|f| std::ptr::fn_addr_eq(f.revert, field.revert)),
+                    "{}: {e}",
+                    field.key
+                ),
+                other => panic!("{}: {other:?}", field.key),
+            }
+            // The bad field keeps its value, and so does every other field.
+            for other in fields::FIELDS {
+                assert_eq!(
+                    (other.write)(&back),
+                    (other.write)(&state),
+                    "{} changed when {} was bad",
+                    other.key,
+                    field.key
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_field_as_the_table_declares_it() {
+        let readme = include_str!("../../README.md");
+        let table = fields::markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md's field table differs from src/experiment/fields.rs; it should read:\n{table}"
+        );
     }
 
     #[test]

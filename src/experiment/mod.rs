@@ -3,6 +3,7 @@
 //! answers later (the GPU) simply leaves the machine waiting until a later call.
 
 mod config;
+pub mod fields;
 pub mod io;
 pub mod link;
 pub mod presets;

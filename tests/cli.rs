@@ -1,0 +1,108 @@
+//! The command line takes an experiment's fields as the link does: the same table
+//! (`src/experiment/fields.rs`), the same values, the same checks.
+
+use std::process::Command;
+
+use lottery_lab::experiment::fields::FIELDS;
+use lottery_lab::experiment::link::LinkState;
+
+fn lottery_lab(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lottery-lab"))
+        .args(args)
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn every_field_with_a_flag_is_on_the_run_command() {
+    let help = String::from_utf8(lottery_lab(&["run", "--help"]).stdout).unwrap();
+    for field in FIELDS {
+        if let Some(flag) = field.flag.name() {
+            assert!(
+                help.contains(&format!("--{flag}")),
+                "--{flag} missing:\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn flags_give_the_experiment_their_link_gives() {
+    let dir = std::env::temp_dir().join(format!("lottery-lab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("run.json");
+    let output = lottery_lab(&[
+        "run",
+        "--preset",
+        "tiny",
+        "--lr",
+        "0.02",
+        "--rounds",
+        "1",
+        "--iterations",
+        "60",
+        "--reset",
+        "rewind:5",
+        "--controls",
+        "reinit,one-shot",
+        "--samples",
+        "300",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let (state, notices) = LinkState::parse(
+        "preset=tiny&lr=0.02&rounds=1&iters=60&reset=rewind&rewind=5&controls=reinit,oneshot\
+         &samples=300&weights=0",
+        "tiny",
+    );
+    assert!(notices.is_empty(), "{notices:?}");
+    let config: lottery_lab::experiment::ExperimentConfig =
+        serde_json::from_value(written["config"].clone()).unwrap();
+    assert_eq!(config, state.config);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_flag_stops_the_run_with_the_flag_and_what_it_takes() {
+    let output = lottery_lab(&["run", "--preset", "tiny", "--scope", "sideways"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--scope: 'sideways' is not layerwise or global"),
+        "{stderr}"
+    );
+    let output = lottery_lab(&["run", "--preset", "tiny", "--batch", "0"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("batch size must be between 1 and 4096"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_start_without_a_runtime_directory_prints_only_our_lines() {
+    // `auto` probes the GPU: Mesa's drivers complain there when XDG_RUNTIME_DIR is unset.
+    let output = lottery_lab(&[
+        "run",
+        "--preset",
+        "tiny",
+        "--rounds",
+        "1",
+        "--iterations",
+        "50",
+        "--quiet",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("engine: "), "{stdout}");
+}
