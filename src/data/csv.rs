@@ -65,68 +65,119 @@ pub fn fingerprint(bytes: &[u8]) -> String {
     format!("{hash:016x}")
 }
 
-/// Split one line into fields, honouring double quotes (`""` is a quote inside quotes).
-fn fields(line: &str, sep: char) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    let mut was_quoted = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            '"' if quoted => quoted = false,
-            '"' if field.trim().is_empty() && !was_quoted => {
-                field.clear();
-                quoted = true;
-                was_quoted = true;
-            }
-            c if c == sep && !quoted => {
-                out.push(std::mem::take(&mut field));
-                was_quoted = false;
-            }
-            c => field.push(c),
-        }
-    }
-    if quoted {
-        return Err("a quote is not closed".into());
-    }
-    out.push(field);
-    Ok(out.into_iter().map(|f| f.trim().to_string()).collect())
+/// What is wrong with an imported file: each names its line (and column) where it has one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CsvError {
+    #[error("the file is {mb} MB; CSV data up to {} MB is read", MAX_BYTES >> 20)]
+    TooLarge { mb: usize },
+    #[error("the file has no rows")]
+    Empty,
+    #[error("line {line}: one column only; a label and at least one feature are needed")]
+    OneColumn { line: u64 },
+    #[error("line {line}: {features} feature columns; at most {MAX_FEATURES} are read")]
+    TooManyFeatures { line: u64, features: usize },
+    #[error("line {line}: a quote is not closed")]
+    OpenQuote { line: u64 },
+    #[error("line {line}: {message}")]
+    Unreadable { line: u64, message: String },
+    #[error("line {line}: more than {MAX_ROWS} rows")]
+    TooManyRows { line: u64 },
+    #[error("line {line}: {got} fields where the first row has {expected}")]
+    FieldCount {
+        line: u64,
+        got: usize,
+        expected: usize,
+    },
+    #[error("line {line}, column '{column}': the label is empty")]
+    EmptyLabel { line: u64, column: String },
+    #[error("line {line}, column '{column}': '{cell}' is not a finite number")]
+    NotANumber {
+        line: u64,
+        column: String,
+        cell: String,
+    },
+    #[error("{rows} rows; at least {MIN_ROWS} are needed to split and train")]
+    TooFewRows { rows: usize },
+    #[error("the label column has only one class: nothing to learn")]
+    OneClass,
+    #[error(
+        "the label column has {classes} different values; at most {MAX_CLASSES} classes (is the label column right? it is the one named label/class/target/y, else the last)"
+    )]
+    TooManyClasses { classes: usize },
 }
 
-pub fn parse(name: &str, text: &str) -> Result<ImportedData, String> {
+/// The line of a quote that is never closed, if there is one. The csv crate reads such a
+/// quote to the end of the file as one field; the user should hear where it opened.
+fn open_quote(text: &str) -> Option<u64> {
+    let mut open_since = None;
+    for (no, line) in text.lines().enumerate() {
+        if line.matches('"').count() % 2 == 1 {
+            open_since = match open_since {
+                None => Some(no as u64 + 1),
+                Some(_) => None,
+            };
+        }
+    }
+    open_since
+}
+
+/// One record's fields, trimmed, with the line it starts on; blank records are skipped.
+fn records(text: &str, sep: u8) -> impl Iterator<Item = Result<(u64, Vec<String>), CsvError>> + '_ {
+    ::csv::ReaderBuilder::new()
+        .delimiter(sep)
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .trim(::csv::Trim::All)
+        .from_reader(text.as_bytes())
+        .into_records()
+        .filter_map(|record| match record {
+            Ok(r) => {
+                let line = r.position().map_or(0, |p| p.line());
+                let fields: Vec<String> = r.iter().map(str::to_string).collect();
+                let blank = fields.iter().all(String::is_empty) && fields.len() <= 1;
+                (!blank).then_some(Ok((line, fields)))
+            }
+            Err(e) => Some(Err(CsvError::Unreadable {
+                line: e.position().map_or(0, |p| p.line()),
+                message: e.to_string(),
+            })),
+        })
+}
+
+pub fn parse(name: &str, text: &str) -> Result<ImportedData, CsvError> {
     if text.len() > MAX_BYTES {
-        return Err(format!(
-            "the file is {} MB; CSV data up to {} MB is read",
-            text.len() >> 20,
-            MAX_BYTES >> 20
-        ));
+        return Err(CsvError::TooLarge {
+            mb: text.len() >> 20,
+        });
     }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text
+    if let Some(line) = open_quote(text) {
+        return Err(CsvError::OpenQuote { line });
+    }
+    // The separator: whichever of , ; tab the first row has most of.
+    let (first_no, first) = text
         .lines()
         .enumerate()
-        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
-        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
-    let (first_no, first) = lines.next().ok_or("the file has no rows")?;
-    let sep = [',', ';', '\t']
+        .map(|(i, l)| (i as u64 + 1, l))
+        .find(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+        .ok_or(CsvError::Empty)?;
+    let sep = [b',', b';', b'\t']
         .into_iter()
-        .max_by_key(|&s| first.matches(s).count())
-        .filter(|&s| first.contains(s))
-        .ok_or_else(|| {
-            format!("line {first_no}: one column only; a label and at least one feature are needed")
-        })?;
-    let first_fields = fields(first, sep).map_err(|e| format!("line {first_no}: {e}"))?;
+        .max_by_key(|&s| first.bytes().filter(|&b| b == s).count())
+        .filter(|&s| first.as_bytes().contains(&s))
+        .ok_or(CsvError::OneColumn { line: first_no })?;
+    let mut rows_in = records(text, sep);
+    let (first_no, first_fields) = rows_in.next().ok_or(CsvError::Empty)??;
     let columns = first_fields.len();
+    if columns < 2 {
+        return Err(CsvError::OneColumn { line: first_no });
+    }
     if columns - 1 > MAX_FEATURES {
-        return Err(format!(
-            "line {first_no}: {} feature columns; at most {MAX_FEATURES} are read",
-            columns - 1
-        ));
+        return Err(CsvError::TooManyFeatures {
+            line: first_no,
+            features: columns - 1,
+        });
     }
     // In order of preference: a column called `y` beside one called `label` is a feature.
     let label_col = ["label", "class", "target", "y"]
@@ -159,38 +210,37 @@ pub fn parse(name: &str, text: &str) -> Result<ImportedData, String> {
 
     let mut values: Vec<f32> = Vec::new();
     let mut raw_labels: Vec<String> = Vec::new();
-    let data_lines = std::iter::once((first_no, first))
-        .filter(|_| !is_header)
-        .chain(lines);
-    for (no, line) in data_lines {
+    let first_row = (!is_header).then_some(Ok((first_no, first_fields.clone())));
+    for record in first_row.into_iter().chain(rows_in) {
+        let (line, row) = record?;
         if raw_labels.len() >= MAX_ROWS {
-            return Err(format!("line {no}: more than {MAX_ROWS} rows"));
+            return Err(CsvError::TooManyRows { line });
         }
-        let row = fields(line, sep).map_err(|e| format!("line {no}: {e}"))?;
         if row.len() != columns {
-            return Err(format!(
-                "line {no}: {} fields where the first row has {columns}",
-                row.len()
-            ));
+            return Err(CsvError::FieldCount {
+                line,
+                got: row.len(),
+                expected: columns,
+            });
         }
-        for (i, cell) in row.iter().enumerate() {
+        for (i, cell) in row.into_iter().enumerate() {
             if i == label_col {
                 if cell.is_empty() {
-                    return Err(format!(
-                        "line {no}, column '{}': the label is empty",
-                        names[i]
-                    ));
+                    return Err(CsvError::EmptyLabel {
+                        line,
+                        column: names[i].clone(),
+                    });
                 }
-                raw_labels.push(cell.clone());
+                raw_labels.push(cell);
             } else {
                 match cell.parse::<f32>() {
                     Ok(v) if v.is_finite() => values.push(v),
                     _ => {
-                        return Err(format!(
-                            "line {no}, column '{}': '{}' is not a finite number",
-                            names[i],
-                            cell.chars().take(30).collect::<String>()
-                        ));
+                        return Err(CsvError::NotANumber {
+                            line,
+                            column: names[i].clone(),
+                            cell: cell.chars().take(30).collect(),
+                        });
                     }
                 }
             }
@@ -198,9 +248,7 @@ pub fn parse(name: &str, text: &str) -> Result<ImportedData, String> {
     }
     let rows = raw_labels.len();
     if rows < MIN_ROWS {
-        return Err(format!(
-            "{rows} rows; at least {MIN_ROWS} are needed to split and train"
-        ));
+        return Err(CsvError::TooFewRows { rows });
     }
     // Classes: the distinct labels, numerically sorted when they are all numbers.
     let mut class_names: Vec<String> = raw_labels.clone();
@@ -214,14 +262,12 @@ pub fn parse(name: &str, text: &str) -> Result<ImportedData, String> {
         });
     }
     if class_names.len() < 2 {
-        return Err("the label column has only one class: nothing to learn".into());
+        return Err(CsvError::OneClass);
     }
     if class_names.len() > MAX_CLASSES {
-        return Err(format!(
-            "the label column has {} different values; at most {MAX_CLASSES} classes (is the \
-             label column right? it is the one named label/class/target/y, else the last)",
-            class_names.len()
-        ));
+        return Err(CsvError::TooManyClasses {
+            classes: class_names.len(),
+        });
     }
     let index: std::collections::HashMap<&str, u8> = class_names
         .iter()
@@ -229,8 +275,9 @@ pub fn parse(name: &str, text: &str) -> Result<ImportedData, String> {
         .map(|(i, c)| (c.as_str(), i as u8))
         .collect();
     let labels = raw_labels.iter().map(|l| index[l.as_str()]).collect();
-    let features = Array2::from_shape_vec((rows, columns - 1), values)
-        .map_err(|e| format!("internal: {e}"))?;
+    // Every row pushed `columns - 1` values (checked above), so the shape fits.
+    let features =
+        Array2::from_shape_vec((rows, columns - 1), values).expect("rows × features values");
     Ok(ImportedData {
         name: name.chars().take(80).collect(),
         fingerprint: fingerprint(text.as_bytes()),
@@ -295,25 +342,39 @@ mod tests {
     fn problems_are_named_by_line_and_column() {
         let mut text = sample(60);
         text = text.replacen("25,5.5", "25,abc", 1);
-        let err = parse("x.csv", &text).unwrap_err();
+        let err = parse("x.csv", &text).unwrap_err().to_string();
         assert!(err.contains("line 7, column 'income, k€': 'abc'"), "{err}");
-        let err = parse("x.csv", &sample(60).replacen("21,1.5,no", "21,no", 1)).unwrap_err();
+        let err = parse("x.csv", &sample(60).replacen("21,1.5,no", "21,no", 1))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("line 3: 2 fields"), "{err}");
         assert!(parse("x.csv", "").is_err());
         assert!(
             parse("x.csv", &sample(10))
                 .unwrap_err()
+                .to_string()
                 .contains("at least")
         );
         let one_class: String = (0..50).map(|i| format!("{i},1\n")).collect();
         assert!(
             parse("x.csv", &one_class)
                 .unwrap_err()
+                .to_string()
                 .contains("one class")
         );
         let too_many: String = (0..500).map(|i| format!("{i},{i}\n")).collect();
-        assert!(parse("x.csv", &too_many).unwrap_err().contains("classes"));
-        assert!(parse("x.csv", "a,\"b\n").unwrap_err().contains("quote"));
+        assert!(
+            parse("x.csv", &too_many)
+                .unwrap_err()
+                .to_string()
+                .contains("classes")
+        );
+        assert!(
+            parse("x.csv", "a,\"b\n")
+                .unwrap_err()
+                .to_string()
+                .contains("quote")
+        );
         assert!(parse("x.csv", &sample(60).replacen("20,0.5", "NaN,0.5", 1)).is_err());
     }
 

@@ -225,7 +225,7 @@ impl Experiment {
         };
         if saved.spec != experiment.spec || !data_matches {
             return Err(format!(
-                "data: the file was made on {} ({} training samples, network {}), which does                  not match this data ({}, {} training samples, network {})",
+                "data: the file was made on {} ({} training samples, network {}), which does not match this data ({}, {} training samples, network {})",
                 saved.data.name,
                 saved.data.train,
                 saved.spec.label(),
@@ -237,7 +237,7 @@ impl Experiment {
         if let Some(theta) = &saved.theta_init
             && *theta != experiment.theta_init
         {
-            return Err("theta_init: the file's initial weights are not the ones its seed                         gives: it was edited or made by another version"
+            return Err("theta_init: the file's initial weights are not the ones its seed gives: it was edited or made by another version"
                 .into());
         }
         let record = &mut experiment.record;
@@ -283,12 +283,11 @@ impl Experiment {
                 experiment.runs_in_round = 0;
                 experiment.finish_round();
             }
-            _ => {
-                experiment.record.status = Status::Stopped {
-                    reason: "the saved record has no trained weights, so it can be viewed but                              not continued"
+            _ => experiment.record.status = Status::Stopped {
+                reason:
+                    "the saved record has no trained weights, so it can be viewed but not continued"
                         .into(),
-                }
-            }
+            },
         }
         Ok(experiment)
     }
@@ -367,7 +366,10 @@ impl Experiment {
         self.progress(steps_done, waiting)
     }
 
-    /// Run to the end (the CLI and tests), calling `on_progress` after each slice.
+    /// Run to the end (the CLI and tests), calling `on_progress` after each slice. It blocks,
+    /// so it exists natively only: the page advances a slice per frame (and a blocking sleep
+    /// panics on wasm32).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run_to_end(&mut self, mut on_progress: impl FnMut(&Progress, &ExperimentRecord)) {
         while !self.is_done() {
             let progress = self.advance(self.config.eval_every.max(1));
