@@ -104,7 +104,12 @@ fn the_ticket_file_holds_the_mask_and_theta_0() {
     assert_eq!(&io::ticket(&light, 2).unwrap().theta_init, exp.theta_init());
     assert!(io::ticket(exp.record(), 9).is_err());
     // A ticket is not a results file, and the import says so.
-    assert!(io::parse_record(&json).unwrap_err().contains("ticket file"));
+    assert!(
+        io::parse_record(&json)
+            .unwrap_err()
+            .to_string()
+            .contains("ticket file")
+    );
 }
 
 #[test]
@@ -112,22 +117,27 @@ fn bad_files_name_their_first_problem_and_never_panic() {
     let file = interrupted(tiny(), 2);
     // Syntax: line and column.
     let broken = file.replacen("\"rounds\"", "\"rounds\" oops", 1);
-    let err = io::parse_record(&broken).unwrap_err();
+    let err = io::parse_record(&broken).unwrap_err().to_string();
     assert!(err.contains("line 1 column"), "{err}");
     // Content: the field.
     let mut value: serde_json::Value = serde_json::from_str(&file).unwrap();
     value["config"]["optimizer"]["lr"] = serde_json::json!(-1.0);
-    let err = io::parse_record(&value.to_string()).unwrap_err();
+    let err = io::parse_record(&value.to_string())
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("config.lr"), "{err}");
     let mut value: serde_json::Value = serde_json::from_str(&file).unwrap();
     value["rounds"][1]["runs"][0]["density"] = serde_json::json!(0.9);
-    let err = io::parse_record(&value.to_string()).unwrap_err();
+    let err = io::parse_record(&value.to_string())
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("rounds[1].runs[0].density"), "{err}");
     let mut value: serde_json::Value = serde_json::from_str(&file).unwrap();
     value["format"] = serde_json::json!("something/2");
     assert!(
         io::parse_record(&value.to_string())
             .unwrap_err()
+            .to_string()
             .starts_with("format")
     );
     assert!(io::parse_record("").is_err());

@@ -77,7 +77,7 @@ impl LabApp {
         let Some(session) = &self.session else { return };
         let round = self.view.round;
         let json = io::ticket(session.experiment.record(), round)
-            .and_then(|t| serde_json::to_string(&t).map_err(|e| e.to_string()));
+            .and_then(|t| Ok(serde_json::to_string(&t)?));
         match json {
             Ok(json) => {
                 let name = self.export_name(&format!("ticket-round{round}"), "json");

@@ -90,7 +90,7 @@ impl Session {
         gpu: Result<Arc<GpuContext>, String>,
     ) -> Result<Self, String> {
         let (engine, choice) = choose_engine(preference, gpu, data.clone());
-        let experiment = Experiment::resume(record, data, engine)?;
+        let experiment = Experiment::resume(record, data, engine).map_err(|e| e.to_string())?;
         Ok(Self::with_experiment(experiment, choice))
     }
 

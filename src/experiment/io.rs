@@ -36,12 +36,12 @@ pub struct TicketFile {
 
 /// The ticket of `round`. theta_0 comes from the record or, when it kept no weights, from the
 /// config's seed (the same draw the experiment made).
-pub fn ticket(record: &ExperimentRecord, round: usize) -> Result<TicketFile, String> {
+pub fn ticket(record: &ExperimentRecord, round: usize) -> Result<TicketFile, FileError> {
     let run = record
         .rounds
         .get(round)
         .and_then(|r| r.run(RunKind::Ticket))
-        .ok_or_else(|| format!("round {round} has no ticket yet"))?;
+        .ok_or(FileError::NoTicket { round })?;
     let theta_init = record.theta_init.clone().unwrap_or_else(|| {
         Network::init(
             &record.spec,
@@ -67,31 +67,49 @@ pub fn ticket(record: &ExperimentRecord, round: usize) -> Result<TicketFile, Str
     })
 }
 
+/// Why a file could not be read (or a ticket not made).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("the file is {mb} MB; results files up to {} MB are read", MAX_FILE_BYTES >> 20)]
+    TooLarge { mb: usize },
+    /// Not JSON, or not a record's fields (serde says where: line and column).
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("this is a ticket file (masks and θ₀), not a results file")]
+    Ticket,
+    #[error(
+        "format: '{found}' is not a Lottery Lab results file ({})",
+        super::RECORD_FORMAT
+    )]
+    Format { found: String },
+    #[error("format: missing; this is not a Lottery Lab results file")]
+    NoFormat,
+    #[error(transparent)]
+    Record(#[from] super::RecordError),
+    #[error("round {round} has no ticket yet")]
+    NoTicket { round: usize },
+}
+
 /// Parse and check a results file. Nothing is returned unless all of it is sound.
-pub fn parse_record(text: &str) -> Result<ExperimentRecord, String> {
+pub fn parse_record(text: &str) -> Result<ExperimentRecord, FileError> {
     if text.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "the file is {} MB; results files up to {} MB are read",
-            text.len() >> 20,
-            MAX_FILE_BYTES >> 20
-        ));
+        return Err(FileError::TooLarge {
+            mb: text.len() >> 20,
+        });
     }
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let value: serde_json::Value = serde_json::from_str(text)?;
     match value.get("format").and_then(|f| f.as_str()) {
         Some(super::RECORD_FORMAT) => {}
-        Some(TICKET_FORMAT) => {
-            return Err("this is a ticket file (masks and θ₀), not a results file".into());
-        }
+        Some(TICKET_FORMAT) => return Err(FileError::Ticket),
         Some(other) => {
-            return Err(format!(
-                "format: '{other}' is not a Lottery Lab results file ({})",
-                super::RECORD_FORMAT
-            ));
+            return Err(FileError::Format {
+                found: other.chars().take(40).collect(),
+            });
         }
-        None => return Err("format: missing; this is not a Lottery Lab results file".into()),
+        None => return Err(FileError::NoFormat),
     }
     // Parse again from the text (not the value) so that errors carry line and column.
-    let record: ExperimentRecord = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let record: ExperimentRecord = serde_json::from_str(text)?;
     record.check()?;
     Ok(record)
 }

@@ -11,8 +11,8 @@ mod record;
 
 pub use config::{ConfigError, Controls, ExperimentConfig, MAX_LAYERS, ResetMode, Schedule};
 pub use record::{
-    DataSummary, EarlyStop, ExperimentRecord, RECORD_FORMAT, RoundRecord, RunKind, RunRecord,
-    Status,
+    DataSummary, EarlyStop, ExperimentRecord, RECORD_FORMAT, RecordError, RoundRecord, RunKind,
+    RunRecord, Status,
 };
 
 use std::collections::VecDeque;
@@ -128,6 +128,21 @@ pub enum ExperimentError {
     Data(#[from] crate::data::DataError),
 }
 
+/// Why a saved record cannot be picked up again.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Start(#[from] ExperimentError),
+    #[error("data: the file was made on {saved}, which does not match this data ({here})")]
+    OtherData { saved: String, here: String },
+    #[error(
+        "theta_init: the file's initial weights are not the ones its seed gives: it was edited or made by another version"
+    )]
+    OtherInit,
+}
+
 impl Experiment {
     /// A new experiment on `data` with `engine`. Nothing is trained until `advance`.
     pub fn new(
@@ -215,30 +230,33 @@ impl Experiment {
         saved: ExperimentRecord,
         data: Arc<DataSplits>,
         engine: Box<dyn Engine>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ResumeError> {
         saved.check()?;
-        let mut experiment =
-            Self::new(saved.config.clone(), data, engine).map_err(|e| e.to_string())?;
+        let mut experiment = Self::new(saved.config.clone(), data, engine)?;
         let data_matches = {
             let (a, b) = (&saved.data, &experiment.record.data);
             a.train == b.train && a.val == b.val && a.test == b.test && a.classes == b.classes
         };
         if saved.spec != experiment.spec || !data_matches {
-            return Err(format!(
-                "data: the file was made on {} ({} training samples, network {}), which does not match this data ({}, {} training samples, network {})",
-                saved.data.name,
-                saved.data.train,
-                saved.spec.label(),
-                experiment.record.data.name,
-                experiment.record.data.train,
-                experiment.spec.label()
-            ));
+            return Err(ResumeError::OtherData {
+                saved: format!(
+                    "{} ({} training samples, network {})",
+                    saved.data.name,
+                    saved.data.train,
+                    saved.spec.label()
+                ),
+                here: format!(
+                    "{}, {} training samples, network {}",
+                    experiment.record.data.name,
+                    experiment.record.data.train,
+                    experiment.spec.label()
+                ),
+            });
         }
         if let Some(theta) = &saved.theta_init
             && *theta != experiment.theta_init
         {
-            return Err("theta_init: the file's initial weights are not the ones its seed gives: it was edited or made by another version"
-                .into());
+            return Err(ResumeError::OtherInit);
         }
         let record = &mut experiment.record;
         record.rounds = saved.rounds;

@@ -163,6 +163,14 @@ pub const RECORD_FORMAT: &str = "lottery-lab-record/1";
 /// gigabytes before it notices).
 pub const MAX_RECORD_WEIGHTS: usize = 50_000_000;
 
+/// What is wrong in a record, and where (`rounds[3].runs[1].mask`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{place}: {message}")]
+pub struct RecordError {
+    pub place: String,
+    pub message: String,
+}
+
 impl ExperimentRecord {
     /// Everything but the rounds (without copying them: they hold the weights).
     pub fn clone_without_rounds(&self) -> Self {
@@ -196,7 +204,22 @@ impl ExperimentRecord {
     /// Everything a file could get wrong that serde does not catch: the format, the config,
     /// and every mask and weight matrix against the network's shape. The first problem is
     /// named with its place (`rounds[3].runs[1].mask`).
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), RecordError> {
+        self.first_problem()
+            .map_err(|text| match text.split_once(": ") {
+                Some((place, message)) => RecordError {
+                    place: place.into(),
+                    message: message.into(),
+                },
+                None => RecordError {
+                    place: String::new(),
+                    message: text,
+                },
+            })
+    }
+
+    /// [`ExperimentRecord::check`]'s work, each problem written `place: what`.
+    fn first_problem(&self) -> Result<(), String> {
         if self.format != RECORD_FORMAT {
             return Err(format!(
                 "format: '{}' is not a Lottery Lab record ({RECORD_FORMAT})",

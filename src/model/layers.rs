@@ -82,13 +82,11 @@ impl LayerSpec {
         }
     }
 
-    /// Reads a token (see [`LayerSpec::token`]); the message says what was expected.
-    pub fn parse(token: &str) -> Result<Self, String> {
+    /// Reads a token (see [`LayerSpec::token`]); the error says what was expected.
+    pub fn parse(token: &str) -> Result<Self, LayerTokenError> {
         let t = token.trim().to_ascii_lowercase();
-        let expected = || {
-            format!(
-                "'{token}' is not a layer: write a width (300), conv<channels>k<kernel>[s<stride>][p<padding>] (conv16k3), pool<size> (pool2) or flatten"
-            )
+        let expected = || LayerTokenError {
+            token: token.chars().take(40).collect(),
         };
         if let Ok(units) = t.parse::<usize>() {
             return Ok(LayerSpec::Dense { units });
@@ -148,6 +146,15 @@ impl LayerSpec {
     }
 }
 
+/// A token that is not a layer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "'{token}' is not a layer: write a width (300), conv<channels>k<kernel>[s<stride>][p<padding>] (conv16k3), pool<size> (pool2) or flatten"
+)]
+pub struct LayerTokenError {
+    pub token: String,
+}
+
 /// Dense layers of these widths (an MLP's hidden layers).
 pub fn dense_layers(widths: &[usize]) -> Vec<LayerSpec> {
     widths
@@ -157,7 +164,7 @@ pub fn dense_layers(widths: &[usize]) -> Vec<LayerSpec> {
 }
 
 /// Reads a comma-separated layer list (`conv16k3,pool2,64`), naming the first bad token.
-pub fn parse_layers(text: &str) -> Result<Vec<LayerSpec>, String> {
+pub fn parse_layers(text: &str) -> Result<Vec<LayerSpec>, LayerTokenError> {
     text.split(',')
         .filter(|t| !t.trim().is_empty())
         .map(LayerSpec::parse)
@@ -629,7 +636,7 @@ mod tests {
             "dense",
             "-3",
         ] {
-            let err = LayerSpec::parse(bad).unwrap_err();
+            let err = LayerSpec::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");
         }
         assert_eq!(

@@ -11,8 +11,8 @@ pub mod metrics;
 pub mod ops;
 
 pub use layers::{
-    ConvGeometry, LayerSpec, NetSpec, ParamKind, ParamLayer, PlannedLayer, PlannedOp, PoolGeometry,
-    Shape, SpecError, dense_layers, layers_text, parse_layers,
+    ConvGeometry, LayerSpec, LayerTokenError, NetSpec, ParamKind, ParamLayer, PlannedLayer,
+    PlannedOp, PoolGeometry, Shape, SpecError, dense_layers, layers_text, parse_layers,
 };
 pub use mask::Mask;
 
