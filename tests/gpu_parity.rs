@@ -380,3 +380,37 @@ fn conv_nets_train_alike_on_the_gpu_and_the_cpu() {
         }
     }
 }
+
+#[test]
+fn the_engine_catches_its_own_gpu_errors_and_leaves_the_renderers_to_their_handler() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let ctx = common::gpu_context();
+    // The handler eframe installs on the device it shares with the engine.
+    let renderer_errors = Arc::new(AtomicUsize::new(0));
+    let count = renderer_errors.clone();
+    ctx.device.on_uncaptured_error(Arc::new(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+    }));
+    // A buffer wgpu refuses: MAP_READ goes only with COPY_DST.
+    let bad_buffer = || {
+        ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("refused"),
+            size: 16,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        })
+    };
+    // Outside the engine (the renderer's mistake): its handler hears it, the engine does not.
+    let _ = bad_buffer();
+    assert_eq!(renderer_errors.load(Ordering::SeqCst), 1);
+    assert!(ctx.faults.take().is_none());
+    // Inside the engine's scope: the engine's fault, and the renderer's handler stays quiet.
+    let _ = ctx.scoped(bad_buffer);
+    match ctx.faults.take() {
+        Some(lottery_lab::train::EngineError::Gpu(message)) => {
+            assert!(message.contains("refused"), "{message}")
+        }
+        other => panic!("expected the engine's GPU fault, got {other:?}"),
+    }
+    assert_eq!(renderer_errors.load(Ordering::SeqCst), 1);
+}

@@ -47,8 +47,9 @@ impl AdapterSummary {
     }
 }
 
-/// Errors the device reports outside any call: validation errors, out of memory, device loss.
-/// They are recorded here and turned into an `EngineError` at the engine's next `poll`.
+/// What went wrong on the device for the engine: validation errors and out of memory caught
+/// by the error scopes around the engine's own work ([`GpuContext::scoped`]), and device loss.
+/// They are recorded here and turned into an `EngineError` at the engine's next call.
 #[derive(Default)]
 pub struct Faults {
     error: Mutex<Option<String>>,
@@ -61,6 +62,12 @@ impl Faults {
             return Some(EngineError::DeviceLost(reason));
         }
         self.error.lock().ok()?.take().map(EngineError::Gpu)
+    }
+
+    fn record(&self, error: &wgpu::Error) {
+        if let Ok(mut slot) = self.error.lock() {
+            slot.get_or_insert_with(|| error.to_string());
+        }
     }
 
     /// For tests: pretend the device was lost.
@@ -79,15 +86,11 @@ pub struct GpuContext {
 }
 
 impl GpuContext {
-    /// Wrap a device someone else created (eframe's), and listen to its faults.
+    /// Wrap a device someone else created (eframe's). Its uncaptured-error handler stays
+    /// theirs: the engine catches its own errors with error scopes ([`GpuContext::scoped`]),
+    /// so a renderer's error cannot pass for an engine fault, nor an engine fault vanish.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: &wgpu::AdapterInfo) -> Self {
         let faults = Arc::new(Faults::default());
-        let on_error = faults.clone();
-        device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
-            if let Ok(mut slot) = on_error.error.lock() {
-                slot.get_or_insert_with(|| error.to_string());
-            }
-        }));
         let on_lost = faults.clone();
         device.set_device_lost_callback(move |reason, message| {
             if let Ok(mut slot) = on_lost.lost.lock() {
@@ -119,7 +122,36 @@ impl GpuContext {
             ..Default::default()
         }))
         .map_err(|e| EngineError::Gpu(format!("the adapter refused a device: {e}")))?;
-        Ok(Self::from_device(device, queue, &info))
+        let ctx = Self::from_device(device, queue, &info);
+        // This device is the engine's alone, so whatever escapes a scope is its fault too
+        // (wgpu's default handler would panic).
+        let faults = ctx.faults.clone();
+        ctx.device
+            .on_uncaptured_error(Arc::new(move |error: wgpu::Error| faults.record(&error)));
+        Ok(ctx)
+    }
+
+    /// Run the engine's `work` on the device (creating buffers and pipelines, encoding,
+    /// submitting) inside out-of-memory and validation error scopes; what they catch lands
+    /// in [`Faults`] for the engine's next call.
+    pub fn scoped<R>(&self, work: impl FnOnce() -> R) -> R {
+        let out_of_memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = work();
+        // Popped innermost first; each pop takes effect at once, its answer may come later.
+        let caught = (validation.pop(), out_of_memory.pop());
+        let faults = self.faults.clone();
+        let report = async move {
+            for error in [caught.0.await, caught.1.await].into_iter().flatten() {
+                faults.record(&error);
+            }
+        };
+        // Natively the answers are ready at once; in the browser they are promises.
+        #[cfg(not(target_arch = "wasm32"))]
+        pollster::block_on(report);
+        #[cfg(target_arch = "wasm32")]
+        wasm_bindgen_futures::spawn_local(report);
+        result
     }
 }
 

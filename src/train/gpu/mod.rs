@@ -196,10 +196,14 @@ impl GpuEngine {
         matmul: kernels::Matmul,
     ) -> Result<Self, EngineError> {
         let device = &ctx.device;
-        let kernels = Kernels::new(device, matmul);
-        let train = GpuSplit::upload(device, &data.train, "train");
-        let val = GpuSplit::upload(device, &data.val, "val");
-        let test = GpuSplit::upload(device, &data.test, "test");
+        let (kernels, train, val, test) = ctx.scoped(|| {
+            (
+                Kernels::new(device, matmul),
+                GpuSplit::upload(device, &data.train, "train"),
+                GpuSplit::upload(device, &data.val, "val"),
+                GpuSplit::upload(device, &data.test, "test"),
+            )
+        });
         if let Some(fault) = ctx.faults.take() {
             return Err(fault);
         }
@@ -479,7 +483,15 @@ impl Engine for GpuEngine {
         }
         super::check_load(net, mask, cfg, &self.data)?;
         self.in_flight = None;
-        self.loaded = Some(encode::build(self, net, mask, cfg));
+        let loaded = self
+            .ctx
+            .clone()
+            .scoped(|| encode::build(self, net, mask, cfg));
+        self.loaded = Some(loaded);
+        if let Some(fault) = self.ctx.faults.take() {
+            self.loaded = None;
+            return Err(fault);
+        }
         Ok(())
     }
 
@@ -493,7 +505,22 @@ impl Engine for GpuEngine {
         if let Some(fault) = self.ctx.faults.take() {
             return Err(fault);
         }
-        self.in_flight = Some(match job {
+        let ctx = self.ctx.clone();
+        let in_flight = ctx.scoped(|| self.start(job))?;
+        self.in_flight = Some(in_flight);
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<Option<JobResult>, EngineError> {
+        let ctx = self.ctx.clone();
+        ctx.scoped(|| self.poll_in_flight())
+    }
+}
+
+impl GpuEngine {
+    /// Encode and submit `job`'s work.
+    fn start(&mut self, job: Job) -> Result<InFlight, EngineError> {
+        Ok(match job {
             Job::Train { steps, evaluate } => {
                 self.submit_training(steps)?;
                 let read = self.start_read(evaluate)?;
@@ -509,11 +536,11 @@ impl Engine for GpuEngine {
             Job::Gradients { start, len } => InFlight::Gradients {
                 read: self.start_gradients(start, len)?,
             },
-        });
-        Ok(())
+        })
     }
 
-    fn poll(&mut self) -> Result<Option<JobResult>, EngineError> {
+    /// The job in flight's result, once its read-back has arrived.
+    fn poll_in_flight(&mut self) -> Result<Option<JobResult>, EngineError> {
         if let Some(fault) = self.ctx.faults.take() {
             self.in_flight = None;
             return Err(fault);
