@@ -10,6 +10,7 @@ pub mod app;
 pub mod data;
 pub mod experiment;
 pub mod model;
+pub mod platform;
 pub mod prune;
 pub mod rng;
 pub mod train;

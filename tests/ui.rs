@@ -286,7 +286,9 @@ fn scratch_dir(name: &str) -> std::path::PathBuf {
 fn export_then_open_shows_the_same_experiment_and_plots_export_as_png() {
     let mut harness = harness();
     let dir = scratch_dir("export");
-    harness.state_mut().export_dir = Some(dir.clone());
+    harness.state_mut().platform = Box::new(lottery_lab::platform::NativePlatform::exporting_to(
+        dir.clone(),
+    ));
     harness.state_mut().start();
     run_until(&mut harness, finished);
     harness.run_steps(2);
@@ -410,7 +412,7 @@ fn app_with_store(dir: &std::path::Path) -> Harness<'static, LabApp> {
     let dir = dir.to_path_buf();
     app_harness(move |cc| {
         let mut app = LabApp::from_creation_context(cc);
-        let store = lottery_lab::app::saved::DirStore { dir: dir.clone() };
+        let store = lottery_lab::platform::DirStore { dir: dir.clone() };
         app.restore(|key| store.read(key), None);
         app.store = Some(Box::new(store));
         app
@@ -495,7 +497,7 @@ fn reopening_the_app_keeps_the_experiment_and_it_continues_exactly() {
 
     second.run_steps(12);
     // A different link than the saved one is a different experiment: nothing is restored.
-    let store = lottery_lab::app::saved::DirStore { dir: dir.clone() };
+    let store = lottery_lab::platform::DirStore { dir: dir.clone() };
     let mut other = harness();
     other
         .state_mut()

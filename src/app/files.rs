@@ -6,34 +6,19 @@ use std::sync::{Arc, Mutex};
 
 use super::LabApp;
 use crate::experiment::io;
+use crate::platform::Picking;
 
-/// A file that arrived (picked, dropped or read from a path): its name and bytes.
-pub type Arrival = Result<(String, Vec<u8>), String>;
-
-/// Filled by asynchronous pickers and the screenshot callback, read on the next frame.
+/// Filled by the screenshot callback, read on the next frame.
 pub type Slot<T> = Arc<Mutex<Option<T>>>;
 
 /// Plots and their place on screen (points), recorded while drawing, for the PNG export.
 pub type PlotRects = Vec<(&'static str, egui::Rect)>;
 
-/// Where native exports go: `$LOTTERY_LAB_EXPORTS`, else `~/Downloads/lottery-lab`, else the
-/// working folder.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn default_export_dir() -> std::path::PathBuf {
-    if let Some(dir) = std::env::var_os("LOTTERY_LAB_EXPORTS") {
-        return dir.into();
-    }
-    match std::env::home_dir() {
-        Some(home) => home.join("Downloads").join("lottery-lab"),
-        None => std::path::PathBuf::from("lottery-lab-exports"),
-    }
-}
-
 impl LabApp {
     /// Save `bytes` as `name`: a download on the web, a file in the export folder natively.
     /// The notice says where it went (or why not).
     pub fn save_file(&mut self, name: &str, mime: &str, bytes: &[u8]) {
-        let result = save(self, name, mime, bytes);
+        let result = self.platform.save_file(name, mime, bytes);
         self.notices
             .retain(|n| !n.starts_with("Saved ") && !n.starts_with("Downloaded "));
         match result {
@@ -100,39 +85,11 @@ impl LabApp {
         ctx.request_repaint();
     }
 
-    /// Per frame: files that arrived (picked, dropped) and a screenshot to cut into plots.
+    /// Per frame: files dropped on the window (they arrive through the platform's inbox) and
+    /// a screenshot to cut into plots.
     pub(super) fn receive_files(&mut self, ctx: &egui::Context) {
-        let arrived = self.picked.lock().expect("not poisoned").take();
-        if let Some(arrival) = arrived {
-            match arrival {
-                Ok((name, bytes)) => self.open_file(&name, &bytes),
-                Err(e) => self.notices.push(format!("Could not read the file: {e}")),
-            }
-        }
-        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
-        for file in dropped {
-            let name = file
-                .path()
-                .file_name()
-                .map_or("the dropped file".into(), |n| {
-                    n.to_string_lossy().into_owned()
-                });
-            #[cfg(not(target_arch = "wasm32"))]
-            match file.bytes() {
-                Ok(bytes) => self.open_file(&name, &bytes),
-                Err(e) => self.notices.push(format!("Could not read {name}: {e}")),
-            }
-            // The browser reads files asynchronously: the bytes land in the slot.
-            #[cfg(target_arch = "wasm32")]
-            {
-                let slot = self.picked.clone();
-                let repaint = ctx.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    let result = file.bytes_async().await.map(|bytes| (name, bytes));
-                    *slot.lock().expect("not poisoned") = Some(result);
-                    repaint.request_repaint();
-                });
-            }
+        for file in ctx.input(|i| i.raw.dropped_files.clone()) {
+            self.platform.read_dropped(file);
         }
         let shot = self.screenshot.lock().expect("not poisoned").take();
         if let Some(image) = shot {
@@ -178,52 +135,19 @@ impl LabApp {
         }
     }
 
-    /// Natively: read a file by its path (the Open window, or a drop).
-    #[cfg(not(target_arch = "wasm32"))]
+    /// Read a file by its path (the native Open window).
     pub fn open_path(&mut self, path: &str) {
-        let path = path.trim();
-        let name = std::path::Path::new(path)
-            .file_name()
-            .map_or(path.to_string(), |n| n.to_string_lossy().into_owned());
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.len() > io::MAX_FILE_BYTES as u64 => {
-                self.notices.push(format!("{name}: the file is too large"))
-            }
-            Ok(_) => match std::fs::read(path) {
-                Ok(bytes) => self.open_file(&name, &bytes),
-                Err(e) => self.notices.push(format!("Could not read {path}: {e}")),
-            },
-            Err(e) => self.notices.push(format!("Could not open {path}: {e}")),
+        match self.platform.read_path(path) {
+            Ok((name, bytes)) => self.open_file(&name, &bytes),
+            Err(e) => self.notices.push(format!("Could not open the file: {e}")),
         }
     }
 
-    /// Ask the user for a file (web: the browser's picker; natively: the Open window).
-    pub fn pick_file(&mut self, ctx: &egui::Context) {
-        #[cfg(target_arch = "wasm32")]
-        crate::web::pick_file(".json,.csv", self.picked.clone(), ctx.clone());
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            let _ = ctx;
+    /// Ask the user for a file: the browser's picker, or (natively) the Open window.
+    pub fn pick_file(&mut self) {
+        if self.platform.pick_file(".json,.csv") == Picking::AskForAPath {
             self.view.show_open = true;
         }
-    }
-}
-
-fn save(app: &LabApp, name: &str, mime: &str, bytes: &[u8]) -> Result<String, String> {
-    #[cfg(target_arch = "wasm32")]
-    {
-        let _ = app;
-        crate::web::download(name, mime, bytes)?;
-        Ok(format!("Downloaded {name}."))
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let _ = mime;
-        let dir = app.export_dir.clone().unwrap_or_else(default_export_dir);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(format!("Saved {}", path.display()))
     }
 }
 

@@ -21,6 +21,7 @@ use crate::data::{DataSplits, Dataset, DatasetConfig, mnist};
 use crate::experiment::ExperimentRecord;
 use crate::experiment::link::LinkState;
 use crate::experiment::{ExperimentConfig, RunKind, presets};
+use crate::platform::{Delivery, Platform};
 use crate::train::gpu::{BackendPreference, GpuContext};
 
 /// The real digits: bundled natively, fetched after the first frame on the web.
@@ -98,9 +99,8 @@ impl Default for ViewState {
     }
 }
 
-/// Where the web fetch of the digits leaves its bytes (or why it failed) for the next frame.
-#[cfg(target_arch = "wasm32")]
-type FetchSlot = std::rc::Rc<std::cell::RefCell<Option<Result<Vec<u8>, String>>>>;
+/// Where the web build fetches the digits (natively they are bundled).
+const DIGITS_ASSET: &str = "assets/mnist-digits.bin.gz";
 
 /// What the page opens with: real digits, a ticket within a minute on a laptop's CPU.
 pub const DEFAULT_PRESET: &str = "digits-quick";
@@ -124,8 +124,9 @@ pub struct LabApp {
     pub imported: Option<Arc<ImportedData>>,
     /// What to do once the digits arrive.
     pending: Pending,
-    /// Files picked in the browser, and screenshots for the PNG export, land here.
-    picked: files::Slot<files::Arrival>,
+    /// What differs between the browser and a window (files, the address bar, assets).
+    pub platform: Box<dyn Platform>,
+    /// Screenshots for the PNG export land here.
     screenshot: files::Slot<Arc<egui::ColorImage>>,
     /// Where the experiment is saved as it grows, so that a reload keeps it (`None`: not
     /// saved, as in tests), and what has been written.
@@ -133,20 +134,11 @@ pub struct LabApp {
     saver: saved::Saver,
     /// Changes whenever a different experiment is shown (start, open, reset).
     session_id: u64,
-    /// Natively: where exports are written (`None`: the default folder).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub export_dir: Option<std::path::PathBuf>,
-    #[cfg(target_arch = "wasm32")]
-    fetched: FetchSlot,
     /// The URL fragment last written to (or read from) the address bar.
-    #[cfg(target_arch = "wasm32")]
     url_written: String,
-    /// The saved experiment's pieces once IndexedDB has answered, and the link the page was
-    /// opened with (a different link than the saved one is not overridden by it).
-    #[cfg(target_arch = "wasm32")]
-    restoring: files::Slot<std::collections::HashMap<String, String>>,
-    #[cfg(target_arch = "wasm32")]
-    opened_with: String,
+    /// The link the page was opened with, until the saved experiment has been read (a
+    /// different link than the saved one is not overridden by it).
+    opened_with: Option<String>,
 }
 
 impl LabApp {
@@ -171,18 +163,10 @@ impl LabApp {
             saver: Default::default(),
             session_id: 0,
             pending: Pending::Nothing,
-            picked: Default::default(),
+            platform: crate::platform::this_platform(),
             screenshot: Default::default(),
-            #[cfg(not(target_arch = "wasm32"))]
-            export_dir: None,
-            #[cfg(target_arch = "wasm32")]
-            fetched: Default::default(),
-            #[cfg(target_arch = "wasm32")]
             url_written: String::new(),
-            #[cfg(target_arch = "wasm32")]
-            restoring: Default::default(),
-            #[cfg(target_arch = "wasm32")]
-            opened_with: String::new(),
+            opened_with: None,
         };
         if let Err(why) = &app.gpu {
             app.notices.push(format!(
@@ -227,18 +211,14 @@ impl LabApp {
             app.view.dark = dark;
             app.view.high_contrast = high_contrast;
         }
-        #[cfg(target_arch = "wasm32")]
-        {
-            app.opened_with = crate::web::location_hash();
-            app.sync_url();
-            app.store = Some(Box::new(crate::web::WebStore));
-            let slot = app.restoring.clone();
-            let repaint = cc.egui_ctx.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                let pieces = crate::web::WebStore::read_all().await;
-                *slot.lock().expect("not poisoned") = Some(pieces);
-                repaint.request_repaint();
-            });
+        app.platform.inbox().set_waker(&cc.egui_ctx);
+        app.sync_url();
+        // Where the platform keeps the running experiment (the page's IndexedDB), it comes
+        // back after a reload; the native window sets its store itself (`lottery-lab`).
+        if let Some(store) = app.platform.saved_store() {
+            app.opened_with = Some(app.platform.address().unwrap_or_default());
+            app.store = Some(store);
+            app.platform.read_saved();
         }
         app
     }
@@ -257,12 +237,10 @@ impl LabApp {
     /// where there is no address, the fragment alone: `lottery-lab --link '#…'` opens it).
     pub fn share_url(&self) -> String {
         let fragment = format!("#{}", self.link().to_fragment());
-        #[cfg(target_arch = "wasm32")]
-        if let Some(href) = web_sys::window().and_then(|w| w.location().href().ok()) {
-            let base = href.split_once('#').map_or(href.as_str(), |(b, _)| b);
-            return format!("{base}{fragment}");
+        match self.platform.page_url() {
+            Some(base) => format!("{base}{fragment}"),
+            None => fragment,
         }
-        fragment
     }
 
     /// Put the share link on the clipboard, and say so.
@@ -289,15 +267,17 @@ impl LabApp {
 
     /// Keep the address bar and the setup in step: a fragment typed or pasted by the user is
     /// read, and every edit of the setup is written back (without adding history entries).
-    #[cfg(target_arch = "wasm32")]
+    /// Nothing where there is no address bar.
     fn sync_url(&mut self) {
-        let hash = crate::web::location_hash();
+        let Some(hash) = self.platform.address() else {
+            return;
+        };
         if hash != self.url_written && hash.len() > 1 {
             self.apply_link(&hash);
         }
         let fragment = format!("#{}", self.link().to_fragment());
         if fragment != self.url_written {
-            crate::web::replace_hash(&fragment);
+            self.platform.set_address(&fragment);
             self.url_written = fragment;
         }
     }
@@ -447,26 +427,38 @@ impl LabApp {
         };
     }
 
-    /// Begin loading the digits (natively: decode the bundled copy now).
+    /// Begin loading the digits (the web fetches them next to the page; natively they are
+    /// bundled and arrive at once, through the same inbox).
     pub fn request_digits(&mut self) {
         if !matches!(self.digits, Digits::NotRequested) {
             return;
         }
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            self.digits = match mnist::decode(mnist::BUNDLED) {
-                Ok(d) => Digits::Ready(Arc::new(d)),
-                Err(e) => Digits::Failed(e.to_string()),
-            };
-        }
-        #[cfg(target_arch = "wasm32")]
-        {
-            self.digits = Digits::Loading;
-            let slot = self.fetched.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                let result = crate::web::fetch_bytes("assets/mnist-digits.bin.gz").await;
-                *slot.borrow_mut() = Some(result);
-            });
+        self.digits = Digits::Loading;
+        self.platform.fetch_asset(DIGITS_ASSET);
+    }
+
+    /// Per frame: what the platform delivered (fetched digits, files, the saved experiment).
+    fn receive_deliveries(&mut self, ctx: &egui::Context) {
+        self.platform.inbox().set_waker(ctx);
+        for delivery in self.platform.inbox().take() {
+            match delivery {
+                Delivery::Asset { bytes, .. } => {
+                    self.digits = match bytes
+                        .and_then(|bytes| mnist::decode(&bytes).map_err(|e| e.to_string()))
+                    {
+                        Ok(d) => Digits::Ready(Arc::new(d)),
+                        Err(e) => Digits::Failed(e),
+                    };
+                }
+                Delivery::File(Ok((name, bytes))) => self.open_file(&name, &bytes),
+                Delivery::File(Err(e)) => {
+                    self.notices.push(format!("Could not read the file: {e}"))
+                }
+                Delivery::Saved(pieces) => {
+                    let opened_with = self.opened_with.take();
+                    self.restore(|key| pieces.get(key).cloned(), opened_with.as_deref());
+                }
+            }
         }
     }
 
@@ -480,16 +472,8 @@ impl LabApp {
 
     /// Per frame, before drawing: receive fetched data, then give the experiment its slice.
     pub fn tick(&mut self, ctx: &egui::Context) {
-        #[cfg(target_arch = "wasm32")]
         self.sync_url();
-        #[cfg(target_arch = "wasm32")]
-        if let Some(result) = self.fetched.borrow_mut().take() {
-            self.digits =
-                match result.and_then(|bytes| mnist::decode(&bytes).map_err(|e| e.to_string())) {
-                    Ok(d) => Digits::Ready(Arc::new(d)),
-                    Err(e) => Digits::Failed(e),
-                };
-        }
+        self.receive_deliveries(ctx);
         self.receive_files(ctx);
         let digits_settled = !matches!(self.digits, Digits::Loading | Digits::NotRequested);
         if digits_settled {
@@ -542,14 +526,6 @@ impl LabApp {
         }
         if self.view.fade(now) < 1.0 {
             ctx.request_repaint();
-        }
-        #[cfg(target_arch = "wasm32")]
-        {
-            let pieces = self.restoring.lock().expect("not poisoned").take();
-            if let Some(pieces) = pieces {
-                let opened_with = std::mem::take(&mut self.opened_with);
-                self.restore(|key| pieces.get(key).cloned(), Some(&opened_with));
-            }
         }
         if self.view.playing {
             let rounds = self

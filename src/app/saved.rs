@@ -28,11 +28,7 @@ pub struct Head {
     pub csv_name: Option<String>,
 }
 
-/// Where the pieces go.
-pub trait Store {
-    fn put(&self, key: &str, value: String);
-    fn clear(&self);
-}
+pub use crate::platform::Store;
 
 /// What has been written for the current session.
 #[derive(Default)]
@@ -214,46 +210,6 @@ impl LabApp {
                 && notice.starts_with("Opened")
             {
                 *notice = notice.replacen("Opened", "Restored from before the reload:", 1);
-            }
-        }
-    }
-}
-
-/// Natively: one file per piece in the app's data folder.
-#[cfg(not(target_arch = "wasm32"))]
-pub struct DirStore {
-    pub dir: std::path::PathBuf,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl DirStore {
-    fn path(&self, key: &str) -> std::path::PathBuf {
-        self.dir.join(format!("{}.json", key.replace('/', "-")))
-    }
-
-    pub fn read(&self, key: &str) -> Option<String> {
-        std::fs::read_to_string(self.path(key)).ok()
-    }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl Store for DirStore {
-    fn put(&self, key: &str, value: String) {
-        // Write then rename: a crash mid-write leaves the previous piece, not a torn one.
-        let path = self.path(key);
-        let tmp = path.with_extension("tmp");
-        let result = std::fs::create_dir_all(&self.dir)
-            .and_then(|_| std::fs::write(&tmp, value))
-            .and_then(|_| std::fs::rename(&tmp, &path));
-        if let Err(e) = result {
-            log::warn!("could not save {}: {e}", path.display());
-        }
-    }
-
-    fn clear(&self) {
-        if let Ok(entries) = std::fs::read_dir(&self.dir) {
-            for entry in entries.flatten() {
-                let _ = std::fs::remove_file(entry.path());
             }
         }
     }

@@ -146,7 +146,7 @@ fn open_window(link: Option<String>) -> Result<()> {
             }
             // The experiment of the last session comes back (not when a link was given).
             if let Some(dir) = eframe::storage_dir("Lottery Lab") {
-                let store = lottery_lab::app::saved::DirStore {
+                let store = lottery_lab::platform::DirStore {
                     dir: dir.join("experiment"),
                 };
                 app.restore(|key| store.read(key), link.as_deref());

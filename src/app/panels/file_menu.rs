@@ -49,7 +49,7 @@ pub fn menu(app: &mut LabApp, ui: &mut egui::Ui) {
             .on_hover_text("A results file shows a finished experiment again; a CSV of numeric columns and a label column becomes the data to train on. Dropping a file on the window works too.")
             .clicked()
         {
-            app.pick_file(&ctx);
+            app.pick_file();
             ui.close();
         }
         if ui.button("Copy link").clicked() {
@@ -84,9 +84,6 @@ pub fn open_window(app: &mut LabApp, ctx: &egui::Context) {
     app.view.show_open = open;
     if let Some(path) = chosen {
         app.view.show_open = false;
-        #[cfg(not(target_arch = "wasm32"))]
         app.open_path(&path);
-        #[cfg(target_arch = "wasm32")]
-        let _ = path;
     }
 }
