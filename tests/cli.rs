@@ -72,14 +72,14 @@ fn flags_give_the_experiment_their_link_gives() {
 #[test]
 fn a_bad_flag_stops_the_run_with_the_flag_and_what_it_takes() {
     let output = lottery_lab(&["run", "--preset", "tiny", "--scope", "sideways"]);
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("--scope: 'sideways' is not layerwise or global"),
         "{stderr}"
     );
     let output = lottery_lab(&["run", "--preset", "tiny", "--batch", "0"]);
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("batch size must be between 1 and 4096"),

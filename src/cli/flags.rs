@@ -71,6 +71,11 @@ impl Args for FieldFlags {
     }
 }
 
+/// Flags that cannot be taken: the run does not start (exit code 2, as for clap's errors).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadFlags(pub String);
+
 /// A problem with a flag, in the CLI's words (a link's notice says "kept the preset's value";
 /// the CLI stops instead).
 pub fn describe(problem: &Problem) -> String {

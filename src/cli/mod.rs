@@ -123,7 +123,12 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // Like clap's own parse errors: 2 for what the command line got wrong.
+            if e.downcast_ref::<flags::BadFlags>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -190,13 +195,13 @@ fn build_config(args: &RunArgs) -> Result<LinkState> {
             }
             state
         }
-        None => LinkState::from_preset(&args.preset).with_context(|| {
+        None => LinkState::from_preset(&args.preset).ok_or_else(|| {
             let ids: Vec<_> = presets::ALL.iter().map(|p| p.id).collect();
-            format!(
+            flags::BadFlags(format!(
                 "unknown preset '{}': choose one of {}",
                 args.preset,
                 ids.join(", ")
-            )
+            ))
         })?,
     };
     // The CLI keeps the trained weights only when asked (`--weights`): files get large.
@@ -205,7 +210,7 @@ fn build_config(args: &RunArgs) -> Result<LinkState> {
     let (state, problems) = base.with_fields(&pairs);
     if !problems.is_empty() {
         let lines: Vec<String> = problems.iter().map(flags::describe).collect();
-        bail!("{}", lines.join("\n"));
+        return Err(flags::BadFlags(lines.join("\n")).into());
     }
     Ok(state)
 }

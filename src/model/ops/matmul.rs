@@ -1,7 +1,7 @@
 //! Matrix products for every CPU computation (training and inference), through the `gemm` crate: it reads any strides (so a
-//! transposed view costs nothing extra) and, natively, splits large products over two
-//! threads. Small products stay on one thread, where threads cost more than they give
-//! (measured in shared/toolchain.md: the 60x300x100 product slows down on two).
+//! transposed view costs nothing extra) and, natively, splits large products over every
+//! core (Rayon). Small products stay on one thread, where threads cost more than they give
+//! (measured on a 2-core machine: LeNet's 60x300x100 product slows down on two).
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 

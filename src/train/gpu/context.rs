@@ -174,7 +174,7 @@ pub struct BackendChoice {
 }
 
 /// Decide between the engines. A software adapter (lavapipe, SwiftShader) runs our kernels
-/// 10-20x slower than the CPU engine on the same machine (shared/toolchain.md), so `auto`
+/// 10-20x slower than the CPU engine on the same machine (`cargo xtask bench` shows both), so `auto`
 /// never picks it; `gpu` does, on request.
 pub fn choose_backend(
     preference: BackendPreference,
