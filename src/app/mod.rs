@@ -10,6 +10,7 @@ mod panels;
 pub mod saved;
 mod session;
 pub mod stats;
+mod view_work;
 
 use std::sync::Arc;
 
@@ -490,11 +491,12 @@ impl LabApp {
         if self.measure_frames_until > now {
             ctx.request_repaint();
         }
-        // The panels left work for this frame (new heatmaps, the slider): it goes first.
-        let view_busy = self
-            .session
-            .as_mut()
-            .is_some_and(|s| std::mem::take(&mut s.cache.view_work_pending));
+        // The views' work goes first (new heatmaps left for this frame, the slider's
+        // evaluation, a few chunks now); a frame with such work trains only its least slice.
+        let view_busy = self.session.as_mut().is_some_and(|s| {
+            let slider_busy = view_work::advance_slider(s, &self.view);
+            std::mem::take(&mut s.cache.view_work_pending) || slider_busy
+        });
         // Then saving (a LeNet run is ~9 ms of JSON in wasm): training gets what is left.
         let saving_started = web_time::Instant::now();
         if self.store.is_some() && !view_busy {

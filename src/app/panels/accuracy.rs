@@ -3,6 +3,7 @@
 
 use egui_plot::{HLine, Legend, Line, MarkerShape, Plot, Points, VLine};
 
+use super::{Action, PlotInput, PlotPanel};
 use crate::app::ViewState;
 use crate::app::colors::run_color;
 use crate::experiment::{ExperimentRecord, RunKind, RunRecord};
@@ -37,7 +38,29 @@ pub fn percent_label(percent: f64) -> String {
     format!("{text}%")
 }
 
-pub fn ui(record: &ExperimentRecord, view: &ViewState, ui: &mut egui::Ui) {
+/// See the module's documentation.
+pub struct Accuracy;
+
+impl PlotPanel for Accuracy {
+    fn name(&self) -> &'static str {
+        "accuracy-vs-density"
+    }
+
+    fn half_width(&self) -> bool {
+        true
+    }
+
+    fn separated(&self) -> bool {
+        false
+    }
+
+    fn ui(&self, input: &mut PlotInput<'_>, ui: &mut egui::Ui) -> Option<Action> {
+        show(input.record, input.view, ui);
+        None
+    }
+}
+
+fn show(record: &ExperimentRecord, view: &ViewState, ui: &mut egui::Ui) {
     ui.strong(format!("{} vs weights remaining", metric_name(record)));
     let dense = record
         .rounds

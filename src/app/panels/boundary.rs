@@ -1,14 +1,28 @@
 //! For 2-D data: the decision boundary of the selected run over the test points.
 
-use crate::app::{Session, ViewState};
+use super::{Action, PlotInput, PlotPanel};
 use crate::data::DataShape;
 use crate::model::infer;
 use ndarray::Array2;
 
 const GRID: usize = 72;
 
-pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
-    let record = session.experiment.record();
+/// See the module's documentation.
+pub struct Boundary;
+
+impl PlotPanel for Boundary {
+    fn name(&self) -> &'static str {
+        "decision-boundary"
+    }
+
+    fn ui(&self, input: &mut PlotInput<'_>, ui: &mut egui::Ui) -> Option<Action> {
+        show(input, ui);
+        None
+    }
+}
+
+fn show(input: &mut PlotInput<'_>, ui: &mut egui::Ui) {
+    let (record, view) = (input.record, input.view);
     if record.data.shape != DataShape::Points2d {
         return;
     }
@@ -23,7 +37,7 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
     let Some(net) = run.trained.as_ref() else {
         return;
     };
-    let test = &session.experiment.data().test;
+    let test = input.test;
     let (lo, hi) = bounds(&test.features);
     let key = format!("boundary {} {kind:?}", round.round);
     ui.strong(format!(
@@ -31,7 +45,7 @@ pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
         round.round,
         kind.label()
     ));
-    let tex = session
+    let tex = input
         .cache
         .textures
         .entry(key.clone())

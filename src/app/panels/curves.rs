@@ -4,9 +4,10 @@
 use egui_plot::{Legend, Line, MarkerShape, Plot, Points};
 
 use super::accuracy::{density_x, metric_name};
+use super::{Action, PlotInput, PlotPanel};
+use crate::app::ViewState;
 use crate::app::colors::run_color;
-use crate::app::{Session, ViewState};
-use crate::experiment::RunKind;
+use crate::experiment::{ExperimentRecord, RunKind};
 use crate::train::EvalPoint;
 
 fn value(point: &EvalPoint, auc: bool) -> Option<f64> {
@@ -17,8 +18,34 @@ fn value(point: &EvalPoint, auc: bool) -> Option<f64> {
     }
 }
 
-pub fn ui(session: &Session, view: &ViewState, ui: &mut egui::Ui) {
-    let record = session.experiment.record();
+/// See the module's documentation.
+pub struct Curves;
+
+impl PlotPanel for Curves {
+    fn name(&self) -> &'static str {
+        "learning-curves"
+    }
+
+    fn half_width(&self) -> bool {
+        true
+    }
+
+    fn separated(&self) -> bool {
+        false
+    }
+
+    fn ui(&self, input: &mut PlotInput<'_>, ui: &mut egui::Ui) -> Option<Action> {
+        show(input.record, input.live, input.view, ui);
+        None
+    }
+}
+
+fn show(
+    record: &ExperimentRecord,
+    live: Option<(RunKind, &[EvalPoint])>,
+    view: &ViewState,
+    ui: &mut egui::Ui,
+) {
     let auc = record.data.positive_class.is_some();
     ui.strong(if auc {
         "Learning curves (test AUC), ticket per round"
@@ -65,7 +92,7 @@ pub fn ui(session: &Session, view: &ViewState, ui: &mut egui::Ui) {
                     );
                 }
             }
-            if let Some((kind, curve)) = session.experiment.live_curve() {
+            if let Some((kind, curve)) = live {
                 let points: Vec<[f64; 2]> = curve
                     .iter()
                     .filter_map(|p| Some([p.iteration as f64, value(p, auc)?]))

@@ -3,9 +3,10 @@
 //! taps dark), for digits under a dense first layer the input-pixel survival map, and for small
 //! MLPs a diagram whose edges thin out round by round.
 
+use super::{Action, PlotInput, PlotPanel};
+use crate::app::ViewState;
 use crate::app::colors::{PRUNED, diverging, run_color};
 use crate::app::session::ViewCache;
-use crate::app::{Session, ViewState};
 use crate::data::DataShape;
 use crate::model::{ConvGeometry, Mask, Network};
 
@@ -68,14 +69,32 @@ fn cross_fade(
     );
 }
 
-pub fn ui(session: &mut Session, view: &ViewState, ui: &mut egui::Ui) {
+/// See the module's documentation.
+pub struct Heatmaps;
+
+impl PlotPanel for Heatmaps {
+    fn name(&self) -> &'static str {
+        "heatmaps"
+    }
+
+    fn separated(&self) -> bool {
+        false
+    }
+
+    fn ui(&self, input: &mut PlotInput<'_>, ui: &mut egui::Ui) -> Option<Action> {
+        show(input.record, input.view, input.cache, ui);
+        None
+    }
+}
+
+fn show(
+    record: &crate::experiment::ExperimentRecord,
+    view: &ViewState,
+    cache: &mut ViewCache,
+    ui: &mut egui::Ui,
+) {
     let fade = view.fade(ui.input(|i| i.time));
-    // The record is read while the texture cache is written: two fields, borrowed apart.
-    let Session {
-        experiment, cache, ..
-    } = session;
     let mut builds_left = 1;
-    let record = experiment.record();
     let Some(round) = record.rounds.get(view.round) else {
         return;
     };

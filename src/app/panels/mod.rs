@@ -13,7 +13,52 @@ mod setup;
 mod slider;
 mod timeline;
 
-use super::LabApp;
+use super::session::ViewCache;
+use super::{LabApp, ViewState};
+use crate::data::Dataset;
+use crate::experiment::{ExperimentRecord, RunKind};
+use crate::train::EvalPoint;
+
+/// What a plot panel reads: the record, the run in flight's curve, the test points, the view
+/// state, and the session's view caches (textures; the slider's result, computed in the
+/// frame's work by `app::view_work`, never in a panel).
+pub struct PlotInput<'a> {
+    pub record: &'a ExperimentRecord,
+    pub live: Option<(RunKind, &'a [EvalPoint])>,
+    pub test: &'a Dataset,
+    pub view: &'a ViewState,
+    pub cache: &'a mut ViewCache,
+}
+
+/// What a panel wants changed; applied once every panel is drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Action {
+    SetSparsity(f32),
+}
+
+/// A plot in the middle of the screen.
+pub trait PlotPanel: Sync {
+    /// Its name in the PNG export (`…-<name>.png`).
+    fn name(&self) -> &'static str;
+    /// Two half-width plots in a row share it on a wide screen.
+    fn half_width(&self) -> bool {
+        false
+    }
+    /// A separator above it (when something is drawn before it).
+    fn separated(&self) -> bool {
+        true
+    }
+    fn ui(&self, input: &mut PlotInput<'_>, ui: &mut egui::Ui) -> Option<Action>;
+}
+
+/// The plots, top to bottom: a new plot is one file and one line here.
+static PLOTS: &[&dyn PlotPanel] = &[
+    &accuracy::Accuracy,
+    &curves::Curves,
+    &slider::Slider,
+    &boundary::Boundary,
+    &heatmaps::Heatmaps,
+];
 
 pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
     let ctx = ui.ctx().clone();
@@ -82,7 +127,7 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
                 .show(ui, |ui| ui.label(preset.explanation));
         }
     }
-    let Some(session) = &app.session else {
+    if app.session.is_none() {
         ui.add_space(20.0);
         ui.heading("Press Run to watch the lottery ticket hypothesis happen.");
         ui.label(
@@ -92,35 +137,49 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
         );
         return;
     };
-    let record = session.experiment.record();
-    // Two columns when there is room (a projector), one on a narrow screen.
-    let wide = ui.available_width() > 900.0;
-    let mut rects = Vec::new();
-    if wide {
-        ui.columns(2, |cols| {
-            let r = cols[0].scope(|ui| accuracy::ui(record, &app.view, ui));
-            rects.push(("accuracy-vs-density", r.response.rect));
-            let r = cols[1].scope(|ui| curves::ui(session, &app.view, ui));
-            rects.push(("learning-curves", r.response.rect));
-        });
-    } else {
-        let r = ui.scope(|ui| accuracy::ui(record, &app.view, ui));
-        rects.push(("accuracy-vs-density", r.response.rect));
-        let r = ui.scope(|ui| curves::ui(session, &app.view, ui));
-        rects.push(("learning-curves", r.response.rect));
-    }
-    ui.separator();
-    let r = ui.scope(|ui| slider::ui(app, ui));
-    rects.push(("sparsity-slider", r.response.rect));
-    ui.separator();
     let LabApp { session, view, .. } = app;
     let Some(session) = session else { return };
-    let r = ui.scope(|ui| boundary::ui(session, view, ui));
-    if r.response.rect.height() > 1.0 {
-        rects.push(("decision-boundary", r.response.rect));
+    let record = session.experiment.record();
+    let mut input = PlotInput {
+        record,
+        live: session.experiment.live_curve(),
+        test: &session.experiment.data().test,
+        view,
+        cache: &mut session.cache,
+    };
+    let mut actions = Vec::new();
+    let mut rects = Vec::new();
+    // Two columns when there is room (a projector), one on a narrow screen.
+    let wide = ui.available_width() > 900.0;
+    let mut plots = PLOTS.iter().peekable();
+    while let Some(plot) = plots.next() {
+        if plot.separated() && !rects.is_empty() {
+            ui.separator();
+        }
+        let pair = plots
+            .peek()
+            .filter(|next| wide && plot.half_width() && next.half_width());
+        if let Some(&&next) = pair {
+            let both: [&dyn PlotPanel; 2] = [*plot, next];
+            ui.columns(2, |cols| {
+                for (col, plot) in cols.iter_mut().zip(both) {
+                    let r = col.scope(|ui| plot.ui(&mut input, ui));
+                    actions.extend(r.inner);
+                    rects.push((plot.name(), r.response.rect));
+                }
+            });
+            plots.next();
+        } else {
+            let r = ui.scope(|ui| plot.ui(&mut input, ui));
+            actions.extend(r.inner);
+            rects.push((plot.name(), r.response.rect));
+        }
     }
-    let r = ui.scope(|ui| heatmaps::ui(session, view, ui));
-    rects.push(("heatmaps", r.response.rect));
+    for action in actions {
+        match action {
+            Action::SetSparsity(percent) => view.sparsity_percent = percent,
+        }
+    }
     // Only what is visible can be cut out of a screenshot.
     let visible = ui.clip_rect();
     view.plot_rects = rects

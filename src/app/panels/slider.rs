@@ -3,37 +3,42 @@
 //! nearest density the experiment reached — "pruning without retraining falls off a cliff,
 //! the ticket does not".
 
-use web_time::Instant;
-
 use super::accuracy::metric;
-use crate::app::LabApp;
-use crate::app::session::{SliderJob, SliderResult};
+use super::{Action, PlotInput, PlotPanel};
+use crate::app::view_work::slider_target;
 use crate::experiment::RunKind;
-use crate::model::infer;
-use crate::prune::{Group, PruneTarget, magnitude_prune};
 
-pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
-    let view = &mut app.view;
-    let Some(session) = &mut app.session else {
-        return;
-    };
-    let record = session.experiment.record();
+/// See the module's documentation. The pruning and the evaluation run in the frame's work
+/// (`app::view_work`), a few test chunks per frame; this panel shows the slider and the result.
+pub struct Slider;
+
+impl PlotPanel for Slider {
+    fn name(&self) -> &'static str {
+        "sparsity-slider"
+    }
+
+    fn ui(&self, input: &mut PlotInput<'_>, ui: &mut egui::Ui) -> Option<Action> {
+        show(input, ui)
+    }
+}
+
+fn show(input: &mut PlotInput<'_>, ui: &mut egui::Ui) -> Option<Action> {
+    let (record, view) = (input.record, input.view);
     let Some(round) = record.rounds.get(view.round) else {
         ui.label("Sparsity slider: available once the first round has finished.");
-        return;
+        return None;
     };
-    let Some(run) = round.shown_run(view.run) else {
-        return;
-    };
+    let run = round.shown_run(view.run)?;
     let kind = run.kind;
-    let Some(trained) = &run.trained else {
+    if run.trained.is_none() {
         ui.label("Sparsity slider: this experiment does not keep trained weights.");
-        return;
-    };
+        return None;
+    }
+    let mut sparsity = view.sparsity_percent;
     ui.horizontal_wrapped(|ui| {
         ui.strong("Sparsity slider");
         ui.add(
-            egui::Slider::new(&mut view.sparsity_percent, 0.0..=99.0)
+            egui::Slider::new(&mut sparsity, 0.0..=99.0)
                 .suffix("% sparsity")
                 .text(format!(
                     "prune round {} {} without retraining",
@@ -42,84 +47,15 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
                 )),
         );
     });
-    let density = (1.0 - f64::from(view.sparsity_percent) / 100.0).min(run.density);
-    let key = (round.round, kind, (density * 10_000.0).round() as u32);
-    let stale = session.cache.slider.as_ref().is_none_or(|s| s.key != key);
-    let started_already = session
-        .cache
-        .slider_job
-        .as_ref()
-        .is_some_and(|j| j.key == key);
-    if stale && !started_already {
-        let started = Instant::now();
-        // Every layer shrinks by the same factor, keeping the run's per-layer proportions
-        // (at the run's own density nothing is pruned).
-        let factor = density / run.density.max(1e-12);
-        let target = PruneTarget {
-            groups: run
-                .mask
-                .kept_per_layer()
-                .iter()
-                .enumerate()
-                .map(|(l, &kept)| Group {
-                    layers: vec![l],
-                    keep: ((kept as f64 * factor).round() as usize).min(kept),
-                })
-                .collect(),
-        };
-        let mask = magnitude_prune(trained, &run.mask, &target);
-        session.cache.slider_job = Some(SliderJob {
-            key,
-            pruned: trained.masked(&mask),
-            density: mask.density(),
-            partial: Default::default(),
-            buffers: Default::default(),
-            spent_ms: started.elapsed().as_secs_f64() * 1e3,
-        });
+    let action = (sparsity != view.sparsity_percent).then_some(Action::SetSparsity(sparsity));
+    let key = slider_target(input.record, view).map(|(key, _)| key);
+    if input.cache.slider_job.is_some() {
+        ui.ctx().request_repaint();
     }
-    // Evaluate on the test set a few chunks per frame (about 4 ms), so that dragging the
-    // slider over a large network never stalls a frame; the result shows when complete.
-    if let Some(job) = &mut session.cache.slider_job {
-        let started = Instant::now();
-        let data = session.experiment.data();
-        let done = loop {
-            let chunk = infer::evaluate_chunk(
-                &job.pruned,
-                &data.test,
-                data.positive_class,
-                &mut job.buffers,
-                &mut job.partial,
-            );
-            if chunk.is_some() || started.elapsed().as_secs_f64() > 0.004 {
-                break chunk;
-            }
-        };
-        job.spent_ms += started.elapsed().as_secs_f64() * 1e3;
-        match done {
-            Some(eval) => {
-                let value = if data.positive_class.is_some() {
-                    eval.auc.map_or(0.5, f64::from)
-                } else {
-                    f64::from(eval.accuracy)
-                };
-                session.cache.slider = Some(SliderResult {
-                    key: job.key,
-                    density: job.density,
-                    metric: value,
-                    elapsed_ms: job.spent_ms,
-                });
-                session.cache.slider_job = None;
-            }
-            None => ui.ctx().request_repaint(),
-        }
-    }
-    if session.cache.slider_job.is_some() {
-        session.cache.view_work_pending = true;
-    }
-    let Some(result) = &session.cache.slider else {
-        return;
+    let Some(result) = &input.cache.slider else {
+        return action;
     };
-    if result.key != key {
+    if Some(result.key) != key {
         ui.weak("evaluating…");
     }
     let auc = record.data.positive_class.is_some();
@@ -164,4 +100,5 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
         }
         ui.weak(format!("({:.0} ms)", result.elapsed_ms));
     });
+    action
 }
