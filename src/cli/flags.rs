@@ -3,7 +3,7 @@
 //! and checks; a new field there is a new flag here.
 
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
-use lottery_lab::experiment::fields::{FIELDS, Flag};
+use lottery_lab::experiment::fields::{self, FIELDS, Flag};
 use lottery_lab::experiment::link::Problem;
 
 /// The field flags given, as `(link key, value)` in command-line order (a later one wins,
@@ -81,11 +81,7 @@ pub struct BadFlags(pub String);
 pub fn describe(problem: &Problem) -> String {
     match problem {
         Problem::Unreadable { key, value, values } => {
-            let flag = FIELDS
-                .iter()
-                .find(|f| f.key == *key)
-                .and_then(|f| f.flag.name())
-                .unwrap_or(key);
+            let flag = fields::find(key).and_then(|f| f.flag.name()).unwrap_or(key);
             format!("--{flag}: '{value}' is not {values}")
         }
         Problem::Invalid(e) => format!("the flags give an invalid experiment: {e}"),

@@ -115,11 +115,10 @@ pub fn markdown_table() -> String {
     let mut out =
         String::from("| link | `lottery-lab run` | values | meaning |\n|---|---|---|---|\n");
     for f in FIELDS {
-        let flag = match f.flag {
-            Flag::None => "—".to_string(),
-            Flag::Value(name) => format!("`--{name}`"),
-            Flag::Switch(name) => format!("`--{name}`"),
-        };
+        let flag = f
+            .flag
+            .name()
+            .map_or("—".into(), |name| format!("`--{name}`"));
         out += &format!("| `{}` | {flag} | {} | {} |\n", f.key, f.values, f.help);
     }
     out
