@@ -172,9 +172,14 @@ fn pruned_weights_stay_exactly_zero_on_the_gpu_after_hundreds_of_steps() {
     }
 }
 
-#[test]
-fn a_short_imp_run_gives_the_same_rounds_on_both_engines() {
-    let config = (presets::find("tiny").unwrap().config)();
+/// `config` run to the end on the CPU engine, then on the GPU engine.
+fn on_both_engines(
+    config: &lottery_lab::experiment::ExperimentConfig,
+    ctx: &Arc<lottery_lab::train::gpu::GpuContext>,
+) -> (
+    lottery_lab::experiment::ExperimentRecord,
+    lottery_lab::experiment::ExperimentRecord,
+) {
     let data = Arc::new(config.dataset.load(config.seed, None).unwrap());
     let run = |engine: Box<dyn Engine>| {
         let mut experiment = Experiment::new(config.clone(), data.clone(), engine).unwrap();
@@ -182,8 +187,15 @@ fn a_short_imp_run_gives_the_same_rounds_on_both_engines() {
         experiment.record().clone()
     };
     let cpu = run(Box::new(CpuEngine::new(data.clone())));
+    let gpu = run(Box::new(GpuEngine::new(ctx.clone(), data.clone()).unwrap()));
+    (cpu, gpu)
+}
+
+#[test]
+fn a_short_imp_run_gives_the_same_rounds_on_both_engines() {
+    let config = (presets::find("tiny").unwrap().config)();
     let ctx = Arc::new(common::gpu_context());
-    let gpu = run(Box::new(GpuEngine::new(ctx, data.clone()).unwrap()));
+    let (cpu, gpu) = on_both_engines(&config, &ctx);
     assert_eq!(gpu.status, Status::Finished);
     assert_eq!(gpu.engine.kind, "gpu");
     assert_eq!(gpu.rounds.len(), cpu.rounds.len());
@@ -413,4 +425,42 @@ fn the_engine_catches_its_own_gpu_errors_and_leaves_the_renderers_to_their_handl
         other => panic!("expected the engine's GPU fault, got {other:?}"),
     }
     assert_eq!(renderer_errors.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn snip_and_grasp_choose_the_same_masks_on_the_gpu_as_on_the_cpu() {
+    // The scores come from the engine's gradient job: on the GPU where training runs.
+    let ctx = Arc::new(common::gpu_context());
+    for method in [prune::PruneMethod::Snip, prune::PruneMethod::Grasp] {
+        let mut config = (presets::find("tiny").unwrap().config)();
+        config.method = method;
+        config.iterations = 50;
+        let (cpu, gpu) = on_both_engines(&config, &ctx);
+        assert_eq!(gpu.status, Status::Finished);
+        assert_eq!(gpu.engine.kind, "gpu");
+        for (g, c) in gpu.rounds.iter().zip(&cpu.rounds).skip(1) {
+            let (g, c) = (
+                g.run(RunKind::Ticket).unwrap(),
+                c.run(RunKind::Ticket).unwrap(),
+            );
+            let differ = g
+                .mask
+                .layers
+                .iter()
+                .zip(&c.mask.layers)
+                .map(|(a, b)| a.iter().zip(b).filter(|(x, y)| x != y).count())
+                .sum::<usize>();
+            // GraSP's difference of gradients amplifies the engines' rounding: a swap or two
+            // at the threshold is allowed, never more.
+            let allowed = if method == prune::PruneMethod::Grasp {
+                4
+            } else {
+                0
+            };
+            assert!(
+                differ <= allowed,
+                "{method:?} round: {differ} positions differ between the GPU's and the CPU's masks"
+            );
+        }
+    }
 }

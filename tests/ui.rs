@@ -611,3 +611,64 @@ fn a_conv_net_trains_in_the_app_and_shows_its_filters_as_tiles() {
         &egui_kittest::SnapshotOptions::new().max_failed_pixels(100),
     );
 }
+
+#[test]
+fn a_method_at_init_is_chosen_in_the_setup_and_a_collapsed_layer_is_marked() {
+    use lottery_lab::prune::PruneMethod;
+    let mut harness = harness();
+    harness.run_steps(2);
+    // The setup's method menu, by its label, then SNIP in it.
+    harness.get_by_label("method").click();
+    harness.run_steps(2);
+    harness.get_by_label("SNIP").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().config.method, PruneMethod::Snip);
+    harness.get_by_label_contains("keep the largest |g × θ₀|");
+    // Twelve rounds of the tiny preset's rates leave 2 of the 2-16-16-2 net's 320 weights:
+    // too few for three layers, so a layer is empty by then.
+    harness.state_mut().config.schedule =
+        lottery_lab::experiment::Schedule::Iterative { rounds: 12 };
+    harness.state_mut().config.iterations = 100;
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    harness.run_steps(4);
+    let record = harness
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .experiment
+        .record()
+        .clone();
+    assert_eq!(record.config.method, PruneMethod::Snip);
+    assert!(
+        record
+            .notes
+            .iter()
+            .any(|n| n.starts_with("SNIP scored at θ₀")),
+        "{:?}",
+        record.notes
+    );
+    let collapsed = record
+        .rounds
+        .iter()
+        .find(|r| {
+            r.run(lottery_lab::experiment::RunKind::Ticket)
+                .is_some_and(|t| !t.collapsed_layers.is_empty())
+        })
+        .expect("a round with a collapsed layer")
+        .round;
+    // The method names the main run on screen; the collapsed round says why it did not train.
+    assert!(
+        harness.query_all_by_label("SNIP").count() >= 2,
+        "the timeline and the legends"
+    );
+    harness.state_mut().view.round = collapsed;
+    harness.run_steps(4);
+    harness.get_by_label_contains("untrainable: layer collapse");
+    pin_timings(&mut harness);
+    harness.snapshot_options(
+        "snip_layer_collapse",
+        &egui_kittest::SnapshotOptions::new().max_failed_pixels(100),
+    );
+}

@@ -277,13 +277,20 @@ fn run(args: RunArgs) -> Result<()> {
             .map_or(String::new(), |r| format!(", conv {}%", r * 100.0)),
         config.seed,
     );
+    if config.method.at_init() {
+        println!(
+            "method: {}, chosen at θ₀ each round: {}",
+            config.method.label(),
+            config.method.explanation()
+        );
+    }
     let metric = if experiment.data().positive_class.is_some() {
         "AUC"
     } else {
         "acc"
     };
     let columns = table_columns(&config.controls);
-    println!("{}", header(&columns, metric));
+    println!("{}", header(&columns, metric, config.method));
 
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
@@ -302,7 +309,7 @@ fn run(args: RunArgs) -> Result<()> {
             "round {}/{} {} it {}/{}",
             progress.round,
             progress.rounds,
-            progress.run.map_or("", |k| k.label()),
+            progress.run.map_or("", |k| k.name(record.config.method)),
             progress.iteration,
             progress.iterations
         ));
@@ -340,12 +347,12 @@ fn table_columns(controls: &Controls) -> Vec<RunKind> {
     columns
 }
 
-fn header(columns: &[RunKind], metric: &str) -> String {
+fn header(columns: &[RunKind], metric: &str, method: lottery_lab::prune::PruneMethod) -> String {
     let mut line = format!("{:>5} {:>9}", "round", "density");
     for kind in columns {
-        line += &format!(" {:>16}", format!("{} {metric}", kind.label()));
+        line += &format!(" {:>16}", format!("{} {metric}", kind.name(method)));
     }
-    line += &format!(" {:>12}", "ticket stop");
+    line += &format!(" {:>12}", format!("{} stop", RunKind::Ticket.name(method)));
     line
 }
 
@@ -360,6 +367,7 @@ fn row(round: &RoundRecord, columns: &[RunKind], metric: &str) -> String {
             .run(kind)
             .or(if same_as_ticket { ticket } else { None });
         let cell = match run {
+            Some(r) if !r.collapsed_layers.is_empty() => "collapsed".to_string(),
             Some(r) if r.stopped.is_some() => "stopped".to_string(),
             Some(r) => {
                 let early = r.early_stop.as_ref();

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetConfig;
 use crate::model::{Init, LayerSpec, NetSpec, Shape};
-use crate::prune::{PruneRates, Scope};
+use crate::prune::{PruneMethod, PruneRates, Scope};
 use crate::train::Optimizer;
 
 /// Where the surviving weights start the next round.
@@ -79,6 +79,10 @@ pub struct ExperimentConfig {
     /// Evaluate on validation and test every this many iterations.
     pub eval_every: usize,
     pub pruning: PruneRates,
+    /// How each round's weights are chosen: IMP by magnitude (the default), or a score at
+    /// initialisation; absent in files made before methods existed.
+    #[serde(default, skip_serializing_if = "is_magnitude")]
+    pub method: PruneMethod,
     pub schedule: Schedule,
     pub reset: ResetMode,
     pub controls: Controls,
@@ -222,6 +226,18 @@ impl ExperimentConfig {
                 })?
             }
         }
+        check(
+            !self.method.at_init()
+                || matches!(self.reset, ResetMode::Init | ResetMode::Rewind { .. }),
+            "method",
+            || {
+                format!(
+                    "a mask chosen at initialisation ({}) is trained from θ₀ (reset=init) or θ_K (rewind), not with {}",
+                    self.method.label(),
+                    self.reset.label()
+                )
+            },
+        )?;
         if let ResetMode::Rewind { iteration } = self.reset {
             check(iteration <= self.iterations, "rewind", || {
                 format!("rewinding to iteration {iteration} needs at least that many iterations")
@@ -277,6 +293,7 @@ impl ExperimentConfig {
                 output_rate: 0.1,
                 conv_rate: None,
             },
+            method: PruneMethod::Magnitude,
             schedule: Schedule::Iterative { rounds: 15 },
             reset: ResetMode::Init,
             controls: Controls::ALL,
@@ -284,6 +301,10 @@ impl ExperimentConfig {
             keep_weights: true,
         }
     }
+}
+
+fn is_magnitude(method: &PruneMethod) -> bool {
+    *method == PruneMethod::Magnitude
 }
 
 /// What a conv layer slides over: digits are 28×28 images, MNIST-1D a 1-D signal; other data

@@ -12,7 +12,7 @@ use super::link::LinkState;
 use super::{Controls, ExperimentConfig, ResetMode, Schedule};
 use crate::data::{DatasetConfig, toy2d::Toy2d};
 use crate::model::Init;
-use crate::prune::Scope;
+use crate::prune::{PruneMethod, Scope};
 use crate::train::Optimizer;
 use crate::train::gpu::BackendPreference;
 
@@ -404,6 +404,26 @@ pub static FIELDS: &[Field] = &[
         write: |s| Some(s.config.eval_every.to_string()),
         read: |d, v| parse_num(v).map(|n| config(d).eval_every = n),
         revert: |s, base| s.config.eval_every = base.config.eval_every,
+    },
+    Field {
+        key: "method",
+        flag: Flag::Value("method"),
+        values: "magnitude, init-magnitude, random, snip, grasp or synflow",
+        help: "how each round's weights are chosen: by magnitude after training (IMP, the ticket) or by a score at initialisation, all layers ranked together",
+        checks: &["method"],
+        // Left out when it is IMP's, so links made before methods existed read the same.
+        write: |s| {
+            s.config
+                .method
+                .at_init()
+                .then(|| s.config.method.key().into())
+        },
+        read: |d, v| {
+            let v = v.to_ascii_lowercase();
+            config(d).method = PruneMethod::from_key(&v)?;
+            Some(())
+        },
+        revert: |s, base| s.config.method = base.config.method,
     },
     Field {
         key: "scope",

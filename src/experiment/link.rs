@@ -417,6 +417,7 @@ mod tests {
             fingerprint: "0123456789abcdef".into(),
         };
         csv.backend = BackendPreference::Cpu;
+        csv.config.method = crate::prune::PruneMethod::Synflow;
         vec![toy, csv]
     }
 

@@ -8,6 +8,7 @@ pub mod io;
 pub mod link;
 pub mod presets;
 mod record;
+mod scoring;
 
 pub use config::{ConfigError, Controls, ExperimentConfig, MAX_LAYERS, ResetMode, Schedule};
 pub use record::{
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 use crate::data::DataSplits;
 use crate::model::{Mask, NetSpec, Network};
-use crate::prune::{self, PruneTarget};
+use crate::prune::{self, PruneMethod, PruneTarget, Scores};
 use crate::rng;
 use crate::train::{Engine, EngineError, EvalPoint, Job, JobResult, TrainConfig};
 
@@ -98,6 +99,9 @@ struct ActiveRun {
     iteration: usize,
     curve: Vec<EvalPoint>,
     awaiting: Option<Awaiting>,
+    /// Why training this run is pointless (layer collapse): it is evaluated once, as it
+    /// starts, and recorded as untrainable.
+    untrainable: Option<String>,
 }
 
 pub struct Experiment {
@@ -118,6 +122,10 @@ pub struct Experiment {
     round: usize,
     current_round: Vec<RunRecord>,
     runs_in_round: usize,
+    /// A method at initialisation's scores at θ₀ (every round ranks them to its size).
+    init_scores: Option<Scores>,
+    /// Scoring in progress: the round is planned when it is done.
+    scoring: Option<scoring::Scoring>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +223,8 @@ impl Experiment {
             active: None,
             round: 0,
             current_round: Vec::new(),
+            init_scores: None,
+            scoring: None,
         };
         if experiment.config.reset == (ResetMode::Rewind { iteration: 0 }) {
             experiment.theta_rewind = Some(experiment.theta_init.clone());
@@ -434,17 +444,33 @@ impl Experiment {
         budget: &mut usize,
         steps_done: &mut usize,
     ) -> Result<Flow, EngineError> {
+        if self.scoring.is_some() {
+            return self.advance_scoring();
+        }
         let Some(active) = &mut self.active else {
             match self.queue.pop_front() {
                 Some(planned) => {
                     let ready = matches!(planned, Planned::Ready(_));
                     let plan = self.make_ready(planned);
+                    let collapsed = plan.mask.collapsed_layers();
+                    let untrainable = (!collapsed.is_empty()).then(|| {
+                        format!(
+                            "untrainable: layer collapse (layer {} has no weights left, so no \
+                             signal reaches the output)",
+                            collapsed
+                                .iter()
+                                .map(|l| (l + 1).to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    });
                     self.active = Some(ActiveRun {
                         plan,
                         loaded: false,
                         iteration: 0,
                         curve: Vec::new(),
                         awaiting: None,
+                        untrainable,
                     });
                     if !ready {
                         // That took a few milliseconds: loading can wait for the next call.
@@ -526,7 +552,7 @@ impl Experiment {
             active.awaiting = Some(Awaiting::RewindWeights);
             return Ok(Flow::Continue);
         }
-        if iteration >= total {
+        if iteration >= total || active.untrainable.is_some() {
             self.engine.submit(Job::ReadWeights)?;
             active.awaiting = Some(Awaiting::FinalWeights);
             return Ok(Flow::Continue);
@@ -573,7 +599,7 @@ impl Experiment {
             } else {
                 None
             },
-            stopped: None,
+            stopped: active.untrainable.clone(),
         }
     }
 
@@ -609,19 +635,83 @@ impl Experiment {
         self.plan_round();
     }
 
+    /// Choose the round's mask (by IMP, or by the method at initialisation, which may first
+    /// need scoring), then plan its runs.
     fn plan_round(&mut self) {
+        let method = self.config.method;
+        let keep = self.target(self.round).kept();
+        let dense = Mask::dense(&self.spec);
+        let mask = match method {
+            PruneMethod::Magnitude => {
+                let trained = self
+                    .ticket_trained
+                    .as_ref()
+                    .expect("the ticket of the previous round finished");
+                prune::magnitude_prune(trained, &self.ticket_mask, &self.target(self.round))
+            }
+            PruneMethod::Synflow => {
+                self.scoring = Some(scoring::Scoring::synflow(&self.theta_init, keep));
+                return;
+            }
+            _ => {
+                if self.init_scores.is_none() {
+                    let scores = match method {
+                        PruneMethod::InitMagnitude => prune::magnitude_scores(&self.theta_init),
+                        PruneMethod::Random => prune::random_scores(
+                            &self.spec,
+                            &mut rng::rng(self.config.seed, "random-at-init"),
+                        ),
+                        _ => {
+                            self.scoring =
+                                Some(scoring::Scoring::gradients(method, self.config.batch_size));
+                            return;
+                        }
+                    };
+                    self.init_scores = Some(scores);
+                }
+                let scores = self.init_scores.as_ref().expect("just set");
+                prune::keep_top_global(scores, &dense, keep)
+            }
+        };
+        self.plan_runs(mask);
+    }
+
+    /// Scoring at initialisation, a bounded step at a time; the round is planned once done.
+    fn advance_scoring(&mut self) -> Result<Flow, EngineError> {
+        let scoring = self.scoring.as_mut().expect("called while scoring");
+        let scored = scoring.advance(self.engine.as_mut(), &self.theta_init, &self.train_config)?;
+        match scored {
+            scoring::Scored::Waiting => Ok(Flow::Waiting),
+            scoring::Scored::Working => Ok(Flow::Yield),
+            scoring::Scored::Scores(scores, note) => {
+                self.scoring = None;
+                self.record.notes.push(note);
+                self.init_scores = Some(scores);
+                self.plan_round();
+                Ok(Flow::Yield)
+            }
+            scoring::Scored::Mask(mask) => {
+                self.scoring = None;
+                self.plan_runs(mask);
+                Ok(Flow::Yield)
+            }
+        }
+    }
+
+    /// The round's runs: the mask's own (the ticket, or the method's mask at θ₀) and the
+    /// controls beside it.
+    fn plan_runs(&mut self, mask: Mask) {
         let round = self.round;
-        let trained = self
-            .ticket_trained
-            .clone()
-            .expect("the ticket of the previous round finished");
         let target = self.target(round);
-        let mask = prune::magnitude_prune(&trained, &self.ticket_mask, &target);
+        let at_init = self.config.method.at_init();
         let collapsed = mask.collapsed_layers();
         if !collapsed.is_empty() {
+            let layers: Vec<String> = collapsed.iter().map(|l| (l + 1).to_string()).collect();
             self.record.notes.push(format!(
-                "round {round}: layer(s) {collapsed:?} have no weights left (layer collapse): \
-                 the network cannot pass a signal"
+                "round {round}: layer collapse before training, {} left layer {} with no \
+                 weights: the network cannot pass a signal, so its runs are not trained",
+                self.config.method.label(),
+                layers.join(", ")
             ));
         }
 
@@ -643,7 +733,10 @@ impl Experiment {
         let ticket_start = match self.config.reset {
             ResetMode::Init | ResetMode::Rewind { .. } => reset_start.clone(),
             ResetMode::Reinit => fresh("reset-reinit"),
-            ResetMode::FineTune => trained.clone(),
+            ResetMode::FineTune => self
+                .ticket_trained
+                .clone()
+                .expect("the ticket of the previous round finished"),
         };
 
         let mut plans = vec![Planned::Ready(PlannedRun {
@@ -662,8 +755,9 @@ impl Experiment {
             });
         }
         let iterative = matches!(self.config.schedule, Schedule::Iterative { .. });
-        if controls.one_shot && iterative && round > 1 {
-            // (At round 1 one-shot and iterative pruning are the same thing.)
+        if controls.one_shot && iterative && (round > 1 || at_init) {
+            // (At round 1 one-shot and iterative magnitude pruning are the same thing; beside
+            // a method at initialisation it is the one-shot ticket at the same size.)
             plans.push(Planned::OneShot {
                 target,
                 start: reset_start,

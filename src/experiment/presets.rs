@@ -3,7 +3,7 @@
 use super::{Controls, ExperimentConfig, ResetMode, Schedule};
 use crate::data::{DatasetConfig, toy2d::Toy2d};
 use crate::model::{Init, dense_layers};
-use crate::prune::{PruneRates, Scope};
+use crate::prune::{PruneMethod, PruneRates, Scope};
 use crate::train::Optimizer;
 
 pub struct Preset {
@@ -250,6 +250,7 @@ fn mnist1d() -> ExperimentConfig {
             output_rate: 0.1,
             conv_rate: None,
         },
+        method: PruneMethod::Magnitude,
         schedule: Schedule::Iterative { rounds: 14 },
         reset: ResetMode::Init,
         controls: Controls::ALL,
@@ -277,6 +278,7 @@ fn spiral() -> ExperimentConfig {
             output_rate: 0.1,
             conv_rate: None,
         },
+        method: PruneMethod::Magnitude,
         schedule: Schedule::Iterative { rounds: 12 },
         reset: ResetMode::Init,
         controls: Controls::ALL,
@@ -300,6 +302,7 @@ fn fraud() -> ExperimentConfig {
             output_rate: 0.1,
             conv_rate: None,
         },
+        method: PruneMethod::Magnitude,
         schedule: Schedule::Iterative { rounds: 10 },
         reset: ResetMode::Init,
         controls: Controls::ALL,
@@ -327,6 +330,7 @@ fn tiny() -> ExperimentConfig {
             output_rate: 0.2,
             conv_rate: None,
         },
+        method: PruneMethod::Magnitude,
         schedule: Schedule::Iterative { rounds: 3 },
         reset: ResetMode::Init,
         controls: Controls::ALL,

@@ -36,6 +36,15 @@ impl RunKind {
             RunKind::OneShot => "one-shot",
         }
     }
+
+    /// Its name on screen and in tables: the main run of a method at initialisation is that
+    /// method's mask (say "SNIP"), not a ticket.
+    pub fn name(self, method: crate::prune::PruneMethod) -> &'static str {
+        match self {
+            RunKind::Ticket if method.at_init() => method.label(),
+            other => other.label(),
+        }
+    }
 }
 
 /// The minimum of the validation loss along training, and the test figures there.

@@ -14,6 +14,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Mask, NetSpec, Network, ParamKind};
 
+mod grasp;
+mod method;
+mod snip;
+mod synflow;
+
+pub use grasp::{RELATIVE_STEP as GRASP_RELATIVE_STEP, grasp_scores, step_size, stepped};
+pub use method::{PruneMethod, Scores, keep_top_global};
+pub use snip::snip_scores;
+pub use synflow::{STEPS as SYNFLOW_STEPS, SynflowPruning, synflow_scores};
+
+/// |θ|: magnitude at initialisation's scores.
+pub fn magnitude_scores(theta: &Network) -> Scores {
+    theta
+        .layers
+        .iter()
+        .map(|l| l.weight.mapv(f32::abs))
+        .collect()
+}
+
+/// Uniform random scores (random pruning at initialisation, ranked like the others).
+pub fn random_scores(spec: &NetSpec, rng: &mut crate::rng::Rng) -> Scores {
+    use rand::Rng as _;
+    spec.layer_shapes()
+        .into_iter()
+        .map(|shape| Array2::from_shape_simple_fn(shape, || rng.random::<f32>()))
+        .collect()
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scope {

@@ -94,14 +94,30 @@ fn show(record: &ExperimentRecord, view: &ViewState, ui: &mut egui::Ui) {
                     continue;
                 }
                 plot.line(
-                    Line::new(kind.label(), points.clone())
+                    Line::new(kind.name(record.config.method), points.clone())
                         .color(run_color(kind))
                         .width(2.0),
                 );
                 plot.points(
-                    Points::new(kind.label(), points)
+                    Points::new(kind.name(record.config.method), points)
                         .color(run_color(kind))
                         .radius(3.0),
+                );
+            }
+            // Runs a layer collapse made untrainable: where the curve ends, and why.
+            let collapsed: Vec<[f64; 2]> = record
+                .rounds
+                .iter()
+                .flat_map(|round| &round.runs)
+                .filter(|run| !run.collapsed_layers.is_empty())
+                .filter_map(|run| Some([density_x(run.density), metric(record, run)?]))
+                .collect();
+            if !collapsed.is_empty() {
+                plot.points(
+                    Points::new("layer collapse (untrainable)", collapsed)
+                        .shape(MarkerShape::Cross)
+                        .radius(8.0)
+                        .color(egui::Color32::from_rgb(230, 60, 60)),
                 );
             }
             if let Some(dense) = dense {

@@ -43,7 +43,7 @@ fn show(input: &mut PlotInput<'_>, ui: &mut egui::Ui) {
     ui.strong(format!(
         "Decision boundary — round {}, {}",
         round.round,
-        kind.label()
+        kind.name(record.config.method)
     ));
     let tex = input
         .cache

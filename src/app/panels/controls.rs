@@ -57,7 +57,9 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
                     "round {}/{} · {} · iteration {}/{}",
                     progress.round,
                     progress.rounds,
-                    progress.run.map_or("", |k| k.label()),
+                    progress
+                        .run
+                        .map_or("", |k| k.name(session.experiment.config().method)),
                     progress.iteration,
                     progress.iterations
                 ),

@@ -98,9 +98,12 @@ fn show(
                     .filter_map(|p| Some([p.iteration as f64, value(p, auc)?]))
                     .collect();
                 plot.line(
-                    Line::new(format!("training now: {}", kind.label()), points)
-                        .color(egui::Color32::WHITE)
-                        .width(2.0),
+                    Line::new(
+                        format!("training now: {}", kind.name(record.config.method)),
+                        points,
+                    )
+                    .color(egui::Color32::WHITE)
+                    .width(2.0),
                 );
             }
         });
@@ -128,7 +131,9 @@ fn show(
                         ])
                     })
                     .collect();
-                plot.line(Line::new(kind.label(), points).color(run_color(kind)));
+                plot.line(
+                    Line::new(kind.name(record.config.method), points).color(run_color(kind)),
+                );
             }
         });
 }

@@ -111,11 +111,18 @@ fn show(
     ui.strong(
         egui::RichText::new(format!(
             "Surviving weights — round {round_index}, {} ({:.1}% remaining)",
-            kind.label(),
+            kind.name(record.config.method),
             density * 100.0
         ))
         .color(run_color(kind)),
     );
+    if let Some(reason) = run
+        .stopped
+        .as_ref()
+        .filter(|_| !run.collapsed_layers.is_empty())
+    {
+        ui.colored_label(egui::Color32::from_rgb(230, 60, 60), reason);
+    }
 
     let params = trained.spec.param_layers();
     // The survival map needs the input's pixels as the first layer's rows (a dense layer).
@@ -283,6 +290,25 @@ fn diagram(net: &Network, mask: &Mask, ui: &mut egui::Ui) {
                 );
             }
         }
+    }
+    // A layer with no weight left: the gap where its lines would be, marked.
+    let collapse = egui::Color32::from_rgb(230, 60, 60);
+    for l in mask.collapsed_layers() {
+        let (a, b) = (node(l, 0), node(l + 1, 0));
+        let gap = egui::Rect::from_x_y_ranges(a.x + 6.0..=b.x - 6.0, rect.y_range());
+        painter.rect_stroke(
+            gap,
+            4.0,
+            egui::Stroke::new(2.0, collapse),
+            egui::StrokeKind::Inside,
+        );
+        painter.text(
+            gap.center(),
+            egui::Align2::CENTER_CENTER,
+            format!("layer {}: no weights\n(layer collapse)", l + 1),
+            egui::FontId::proportional(13.0),
+            collapse,
+        );
     }
     for (layer, &n) in widths.iter().enumerate() {
         for i in 0..n {

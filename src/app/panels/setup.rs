@@ -6,7 +6,7 @@ use crate::data::DatasetConfig;
 use crate::data::toy2d::Toy2d;
 use crate::experiment::{ResetMode, Schedule, presets};
 use crate::model::LayerSpec;
-use crate::prune::Scope;
+use crate::prune::{PruneMethod, Scope};
 use crate::train::gpu::BackendPreference;
 
 pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
@@ -118,6 +118,17 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
 
     ui.separator();
     ui.label("Pruning");
+    egui::ComboBox::from_label("method")
+        .selected_text(c.method.label())
+        .show_ui(ui, |ui| {
+            for method in PruneMethod::ALL {
+                ui.selectable_value(&mut c.method, method, method.label());
+            }
+        });
+    ui.small(c.method.explanation());
+    if c.method.at_init() {
+        ui.small("Each round's mask is chosen at θ₀ to that round's size (the rates below set the sizes) and trained once: rounds are independent, not iterative.");
+    }
     ui.horizontal(|ui| {
         ui.selectable_value(&mut c.pruning.scope, Scope::Layerwise, "layerwise");
         ui.selectable_value(&mut c.pruning.scope, Scope::Global, "global");

@@ -43,7 +43,7 @@ fn show(input: &mut PlotInput<'_>, ui: &mut egui::Ui) -> Option<Action> {
                 .text(format!(
                     "prune round {} {} without retraining",
                     round.round,
-                    kind.label()
+                    kind.name(record.config.method)
                 )),
         );
     });

@@ -30,7 +30,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
                 .rounds
                 .get(view.round)
                 .is_some_and(|r| r.run(kind).is_some());
-            let text = egui::RichText::new(kind.label()).color(run_color(kind));
+            let text = egui::RichText::new(kind.name(record.config.method)).color(run_color(kind));
             if ui
                 .add_enabled(exists, egui::Button::selectable(view.run == kind, text))
                 .clicked()
