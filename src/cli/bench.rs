@@ -70,6 +70,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     adam_figure();
     prune_figure(&spec);
+    scoring_figures(
+        &spec,
+        Box::new(lottery_lab::train::CpuEngine::new(Arc::new(
+            lottery_lab::train::throughput::synthetic_splits(&spec, 2_000),
+        ))),
+    )?;
     if !args.no_gpu {
         gpu_figures(&spec, &args)?;
     }
@@ -103,6 +109,44 @@ fn prune_figure(spec: &NetSpec) {
     );
 }
 
+/// Scoring LeNet-300-100 at θ₀ to 3.6% density with each method at initialisation through
+/// `engine` (SNIP's one gradient job, GraSP's three; SynFlow's 100 steps run on the CPU
+/// whatever the engine). The budget: each under 1 s natively.
+fn scoring_figures(spec: &NetSpec, mut engine: Box<dyn lottery_lab::train::Engine>) -> Result<()> {
+    use lottery_lab::prune::PruneMethod;
+    let theta = Network::init(
+        spec,
+        Init::GlorotNormal,
+        &mut lottery_lab::rng::rng(1, "init"),
+    );
+    let (_, cfg) = lenet_config(60);
+    let keep = (spec.weight_count() as f64 * 0.036).round() as usize;
+    let info = engine.info();
+    let mut line = format!("scoring LeNet-300-100 at θ₀ to 3.6% on {}:", info.name);
+    for method in [PruneMethod::Snip, PruneMethod::Grasp, PruneMethod::Synflow] {
+        if info.kind != "cpu" && method == PruneMethod::Synflow {
+            continue;
+        }
+        let start = Instant::now();
+        let mask = lottery_lab::experiment::mask_at_init_blocking(
+            method,
+            engine.as_mut(),
+            &theta,
+            &cfg,
+            keep,
+            1,
+        )?;
+        assert_eq!(mask.kept(), keep);
+        line += &format!(
+            "  {} {:.1} ms",
+            method.label(),
+            start.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    println!("{line}");
+    Ok(())
+}
+
 /// The GPU engine on the same network, and its matrix-product kernel alone.
 fn gpu_figures(spec: &NetSpec, args: &BenchArgs) -> Result<()> {
     use lottery_lab::train::gpu::{GpuContext, GpuEngine, kernels::Matmul, testing::KernelRunner};
@@ -122,6 +166,13 @@ fn gpu_figures(spec: &NetSpec, args: &BenchArgs) -> Result<()> {
     );
     let flops = train_flops_per_sample(spec);
     let chosen = Matmul::for_adapter(&ctx.adapter);
+    scoring_figures(
+        spec,
+        Box::new(GpuEngine::new(
+            ctx.clone(),
+            Arc::new(synthetic_splits(spec, 2_000)),
+        )?),
+    )?;
     // Both matrix-product kernels side by side in the same run; the engine uses `chosen`.
     for matmul in Matmul::ALL {
         println!(

@@ -314,7 +314,17 @@ fn run(args: RunArgs) -> Result<()> {
             progress.iterations
         ));
         while printed < record.rounds.len() {
-            bar.suspend(|| println!("{}", row(&record.rounds[printed], &columns, metric)));
+            bar.suspend(|| {
+                println!(
+                    "{}",
+                    row(
+                        &record.rounds[printed],
+                        &columns,
+                        metric,
+                        record.config.method
+                    )
+                )
+            });
             printed += 1;
         }
     });
@@ -356,13 +366,22 @@ fn header(columns: &[RunKind], metric: &str, method: lottery_lab::prune::PruneMe
     line
 }
 
-fn row(round: &RoundRecord, columns: &[RunKind], metric: &str) -> String {
-    let mut line = format!("{:>5} {:>8.1}%", round.round, round.density() * 100.0);
+fn row(
+    round: &RoundRecord,
+    columns: &[RunKind],
+    metric: &str,
+    method: lottery_lab::prune::PruneMethod,
+) -> String {
+    let percent = round.density() * 100.0;
+    // Below 1% (pruning at initialisation goes to 0.01%) the digits that matter are further on.
+    let digits = if percent < 1.0 { 3 } else { 1 };
+    let mut line = format!("{:>5} {:>8.digits$}%", round.round, percent);
     let ticket = round.run(RunKind::Ticket);
     for &kind in columns {
         // Round 0 is the dense network, which every control shares; at round 1 one-shot and
         // iterative pruning are the same run.
-        let same_as_ticket = round.round == 0 || (round.round == 1 && kind == RunKind::OneShot);
+        let same_as_ticket =
+            round.round == 0 || (round.round == 1 && kind == RunKind::OneShot && !method.at_init());
         let run = round
             .run(kind)
             .or(if same_as_ticket { ticket } else { None });

@@ -10,6 +10,9 @@ pub mod presets;
 mod record;
 mod scoring;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use scoring::mask_at_init_blocking;
+
 pub use config::{ConfigError, Controls, ExperimentConfig, MAX_LAYERS, ResetMode, Schedule};
 pub use record::{
     DataSummary, EarlyStop, ExperimentRecord, RECORD_FORMAT, RecordError, RoundRecord, RunKind,
@@ -452,18 +455,8 @@ impl Experiment {
                 Some(planned) => {
                     let ready = matches!(planned, Planned::Ready(_));
                     let plan = self.make_ready(planned);
-                    let collapsed = plan.mask.collapsed_layers();
-                    let untrainable = (!collapsed.is_empty()).then(|| {
-                        format!(
-                            "untrainable: layer collapse (layer {} has no weights left, so no \
-                             signal reaches the output)",
-                            collapsed
-                                .iter()
-                                .map(|l| (l + 1).to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    });
+                    let untrainable = collapse_reason(&plan.mask, &self.spec)
+                        .map(|why| format!("untrainable: layer collapse ({why})"));
                     self.active = Some(ActiveRun {
                         plan,
                         loaded: false,
@@ -590,7 +583,7 @@ impl Experiment {
             kind: active.plan.kind,
             density: mask.density(),
             layer_density: mask.layer_densities(),
-            collapsed_layers: mask.collapsed_layers(),
+            collapsed_layers: mask.collapsed_layers_in(&self.spec),
             early_stop: EarlyStop::from_curve(&active.curve),
             curve: active.curve.clone(),
             mask: mask.clone(),
@@ -659,7 +652,7 @@ impl Experiment {
                         PruneMethod::InitMagnitude => prune::magnitude_scores(&self.theta_init),
                         PruneMethod::Random => prune::random_scores(
                             &self.spec,
-                            &mut rng::rng(self.config.seed, "random-at-init"),
+                            &mut rng::rng(self.config.seed, scoring::RANDOM_AT_INIT_STREAM),
                         ),
                         _ => {
                             self.scoring =
@@ -704,14 +697,11 @@ impl Experiment {
         let round = self.round;
         let target = self.target(round);
         let at_init = self.config.method.at_init();
-        let collapsed = mask.collapsed_layers();
-        if !collapsed.is_empty() {
-            let layers: Vec<String> = collapsed.iter().map(|l| (l + 1).to_string()).collect();
+        if let Some(why) = collapse_reason(&mask, &self.spec) {
             self.record.notes.push(format!(
-                "round {round}: layer collapse before training, {} left layer {} with no \
-                 weights: the network cannot pass a signal, so its runs are not trained",
+                "round {round}: layer collapse before training, {}'s mask: {why}; its runs are \
+                 not trained",
                 self.config.method.label(),
-                layers.join(", ")
             ));
         }
 
@@ -755,7 +745,7 @@ impl Experiment {
             });
         }
         let iterative = matches!(self.config.schedule, Schedule::Iterative { .. });
-        if controls.one_shot && iterative && (round > 1 || at_init) {
+        if controls.one_shot && (at_init || (iterative && round > 1)) {
             // (At round 1 one-shot and iterative magnitude pruning are the same thing; beside
             // a method at initialisation it is the one-shot ticket at the same size.)
             plans.push(Planned::OneShot {
@@ -813,6 +803,19 @@ impl Experiment {
             }
         }
     }
+}
+
+/// Why a mask cannot pass a signal from the input to the output, in words, if it cannot.
+fn collapse_reason(mask: &Mask, spec: &NetSpec) -> Option<String> {
+    let layer = *mask.collapsed_layers_in(spec).first()?;
+    Some(if mask.kept_per_layer()[layer] == 0 {
+        format!("layer {} has no weights left", layer + 1)
+    } else {
+        format!(
+            "layer {}'s remaining weights all start at units the input no longer reaches",
+            layer + 1
+        )
+    })
 }
 
 fn active_iteration(active: &Option<ActiveRun>) -> usize {

@@ -7,8 +7,11 @@ use crate::model::{Layer, Mask, Network};
 use crate::prune::{self, PruneMethod, Scores, SynflowPruning};
 use crate::train::{Engine, EngineError, Job, JobResult, TrainConfig};
 
-/// SynFlow steps per call: LeNet-300-100's take about a millisecond each natively.
-const SYNFLOW_STEPS_PER_CALL: usize = 5;
+/// The named random stream random pruning at initialisation draws its scores from.
+pub(super) const RANDOM_AT_INIT_STREAM: &str = "random-at-init";
+
+/// SynFlow steps per call: LeNet-300-100's take about 2 ms each natively (`lottery-lab bench`).
+const SYNFLOW_STEPS_PER_CALL: usize = 2;
 
 pub(super) enum Scoring {
     /// Gradient jobs in turn, at θ₀ and (GraSP) at θ₀ ± εg.
@@ -120,6 +123,53 @@ impl Scoring {
                 *awaiting = true;
                 Ok(Scored::Working)
             }
+        }
+    }
+}
+
+/// A method at initialisation's mask of `keep` weights, scored to the end before returning
+/// (the CLI's bench and tests; the page goes step by step through the experiment instead).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn mask_at_init_blocking(
+    method: PruneMethod,
+    engine: &mut dyn Engine,
+    theta: &Network,
+    train_config: &TrainConfig,
+    keep: usize,
+    seed: u64,
+) -> Result<Mask, EngineError> {
+    let dense = Mask::dense(&theta.spec);
+    let mut scoring = match method {
+        PruneMethod::Magnitude => {
+            return Err(EngineError::Unsupported(
+                "IMP chooses its mask after training, not at initialisation".into(),
+            ));
+        }
+        PruneMethod::InitMagnitude => {
+            return Ok(prune::keep_top_global(
+                &prune::magnitude_scores(theta),
+                &dense,
+                keep,
+            ));
+        }
+        PruneMethod::Random => {
+            let scores = prune::random_scores(
+                &theta.spec,
+                &mut crate::rng::rng(seed, RANDOM_AT_INIT_STREAM),
+            );
+            return Ok(prune::keep_top_global(&scores, &dense, keep));
+        }
+        PruneMethod::Synflow => Scoring::synflow(theta, keep),
+        PruneMethod::Snip | PruneMethod::Grasp => {
+            Scoring::gradients(method, train_config.batch_size)
+        }
+    };
+    loop {
+        match scoring.advance(engine, theta, train_config)? {
+            Scored::Waiting => std::thread::sleep(std::time::Duration::from_micros(200)),
+            Scored::Working => {}
+            Scored::Scores(scores, _) => return Ok(prune::keep_top_global(&scores, &dense, keep)),
+            Scored::Mask(mask) => return Ok(mask),
         }
     }
 }

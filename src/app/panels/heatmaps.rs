@@ -293,7 +293,7 @@ fn diagram(net: &Network, mask: &Mask, ui: &mut egui::Ui) {
     }
     // A layer with no weight left: the gap where its lines would be, marked.
     let collapse = egui::Color32::from_rgb(230, 60, 60);
-    for l in mask.collapsed_layers() {
+    for l in mask.collapsed_layers_in(&net.spec) {
         let (a, b) = (node(l, 0), node(l + 1, 0));
         let gap = egui::Rect::from_x_y_ranges(a.x + 6.0..=b.x - 6.0, rect.y_range());
         painter.rect_stroke(
@@ -305,7 +305,7 @@ fn diagram(net: &Network, mask: &Mask, ui: &mut egui::Ui) {
         painter.text(
             gap.center(),
             egui::Align2::CENTER_CENTER,
-            format!("layer {}: no weights\n(layer collapse)", l + 1),
+            format!("layer {}: no signal\n(layer collapse)", l + 1),
             egui::FontId::proportional(13.0),
             collapse,
         );
