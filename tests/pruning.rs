@@ -508,3 +508,78 @@ fn a_method_at_init_needs_theta_0_and_the_link_and_results_carry_it() {
     let json = serde_json::to_string(&tiny_config(PruneMethod::Snip)).unwrap();
     assert!(json.contains("\"method\":\"snip\""), "{json}");
 }
+
+#[test]
+fn two_four_sparsity_is_one_round_of_exact_groups_from_the_trained_network() {
+    use lottery_lab::prune::Granularity;
+    let data = Arc::new(common::random_splits(64, 8, 4, 5));
+    for reset in [
+        lottery_lab::experiment::ResetMode::Init,
+        lottery_lab::experiment::ResetMode::FineTune,
+    ] {
+        let config = ExperimentConfig {
+            granularity: Granularity::TWO_FOUR,
+            reset,
+            controls: Controls {
+                reinit: true,
+                random_prune: true,
+                one_shot: true,
+            },
+            ..tiny_config(PruneMethod::Magnitude)
+        };
+        let engine = Box::new(CpuEngine::new(data.clone()));
+        let mut experiment = Experiment::new(config, data.clone(), engine).unwrap();
+        experiment.run_to_end(|_, _| {});
+        let record = experiment.record();
+        assert_eq!(record.rounds.len(), 2, "the dense round and one 2:4 round");
+        let round = &record.rounds[1];
+        // 8-8-5-4: every layer's fan-in is a multiple of 4 but the last (5: a group of 1).
+        let dense_trained = record.rounds[0]
+            .run(RunKind::Ticket)
+            .unwrap()
+            .trained
+            .clone()
+            .unwrap();
+        for kind in [RunKind::Ticket, RunKind::Reinit, RunKind::RandomPrune] {
+            let mask = &round.run(kind).unwrap().mask;
+            for (l, layer) in mask.layers.iter().enumerate() {
+                for col in 0..layer.ncols() {
+                    for start in (0..layer.nrows()).step_by(4) {
+                        let end = (start + 4).min(layer.nrows());
+                        let kept = (start..end).filter(|&r| layer[(r, col)]).count();
+                        assert_eq!(kept, 2.min(end - start), "{kind:?} layer {l}");
+                    }
+                }
+            }
+        }
+        let ticket = &round.run(RunKind::Ticket).unwrap().mask;
+        assert_eq!(
+            *ticket,
+            prune::n_of_m_prune(&dense_trained, &Mask::dense(&dense_trained.spec), 2, 4),
+            "the ticket's mask is the trained dense network's 2:4"
+        );
+        assert_ne!(round.run(RunKind::RandomPrune).unwrap().mask, *ticket);
+        assert!(
+            round.run(RunKind::OneShot).is_none(),
+            "one round: one-shot is the ticket"
+        );
+    }
+    let mut state = lottery_lab::experiment::link::LinkState::from_preset("tiny").unwrap();
+    state.config.granularity = Granularity::TWO_FOUR;
+    let fragment = state.to_fragment();
+    assert!(
+        fragment.contains("granularity=2%3A4") || fragment.contains("granularity=2:4"),
+        "{fragment}"
+    );
+    let (back, problems) = lottery_lab::experiment::link::LinkState::parse(&fragment, "tiny");
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(back.config.granularity, Granularity::TWO_FOUR);
+    let bad =
+        lottery_lab::experiment::link::LinkState::parse("preset=tiny&granularity=4:2", "tiny");
+    assert_eq!(bad.0.config.granularity, Granularity::Weights);
+    assert!(
+        bad.1.iter().any(|n| n.contains("granularity")),
+        "{:?}",
+        bad.1
+    );
+}

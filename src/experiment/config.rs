@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetConfig;
 use crate::model::{Init, LayerSpec, NetSpec, Shape};
-use crate::prune::{PruneMethod, PruneRates, Scope};
+use crate::prune::{Granularity, PruneMethod, PruneRates, Scope};
 use crate::train::Optimizer;
 
 /// Where the surviving weights start the next round.
@@ -83,6 +83,10 @@ pub struct ExperimentConfig {
     /// initialisation; absent in files made before methods existed.
     #[serde(default, skip_serializing_if = "is_magnitude")]
     pub method: PruneMethod,
+    /// How pruned weights are grouped: any weight (the default), or N of every M inputs
+    /// (one round: the density is fixed near N/M).
+    #[serde(default, skip_serializing_if = "is_unstructured")]
+    pub granularity: Granularity,
     pub schedule: Schedule,
     pub reset: ResetMode,
     pub controls: Controls,
@@ -238,6 +242,19 @@ impl ExperimentConfig {
                 )
             },
         )?;
+        if let Granularity::NOfM { n, m } = self.granularity {
+            check(
+                (1..=32).contains(&m) && (1..m).contains(&n),
+                "granularity",
+                || format!("N:M sparsity keeps N of every M with 1 ≤ N < M ≤ 32, not {n}:{m}"),
+            )?;
+            check(!self.method.at_init(), "granularity", || {
+                format!(
+                    "N:M sparsity chooses by magnitude from the trained network, not with {}",
+                    self.method.label()
+                )
+            })?;
+        }
         if let ResetMode::Rewind { iteration } = self.reset {
             check(iteration <= self.iterations, "rewind", || {
                 format!("rewinding to iteration {iteration} needs at least that many iterations")
@@ -260,6 +277,9 @@ impl ExperimentConfig {
     /// The fraction of weights the pruning schedule leaves after its last round, each layer
     /// kind at its own rate.
     pub fn final_density(&self, spec: &NetSpec) -> f64 {
+        if let Granularity::NOfM { n, m } = self.granularity {
+            return n as f64 / m as f64;
+        }
         let rounds = match self.schedule {
             Schedule::Iterative { rounds } => rounds as f64,
             Schedule::OneShot { density } => return density,
@@ -269,6 +289,9 @@ impl ExperimentConfig {
     }
 
     pub fn rounds(&self) -> usize {
+        if self.granularity != Granularity::Weights {
+            return 1;
+        }
         match self.schedule {
             Schedule::Iterative { rounds } => rounds,
             Schedule::OneShot { .. } => 1,
@@ -294,6 +317,7 @@ impl ExperimentConfig {
                 conv_rate: None,
             },
             method: PruneMethod::Magnitude,
+            granularity: Granularity::Weights,
             schedule: Schedule::Iterative { rounds: 15 },
             reset: ResetMode::Init,
             controls: Controls::ALL,
@@ -301,6 +325,10 @@ impl ExperimentConfig {
             keep_weights: true,
         }
     }
+}
+
+fn is_unstructured(granularity: &Granularity) -> bool {
+    *granularity == Granularity::Weights
 }
 
 fn is_magnitude(method: &PruneMethod) -> bool {

@@ -12,7 +12,7 @@ use super::link::LinkState;
 use super::{Controls, ExperimentConfig, ResetMode, Schedule};
 use crate::data::{DatasetConfig, toy2d::Toy2d};
 use crate::model::Init;
-use crate::prune::{PruneMethod, Scope};
+use crate::prune::{Granularity, PruneMethod, Scope};
 use crate::train::Optimizer;
 use crate::train::gpu::BackendPreference;
 
@@ -424,6 +424,22 @@ pub static FIELDS: &[Field] = &[
             Some(())
         },
         revert: |s, base| s.config.method = base.config.method,
+    },
+    Field {
+        key: "granularity",
+        flag: Flag::Value("granularity"),
+        values: "weights or N:M like 2:4",
+        help: "how pruned weights are grouped: any weight, or N of every M consecutive inputs (2:4: one round from the trained network; `reset=finetune` for NVIDIA's recipe)",
+        checks: &["granularity"],
+        // Left out when unstructured, so links made before it existed read the same.
+        write: |s| {
+            (s.config.granularity != Granularity::Weights).then(|| s.config.granularity.key())
+        },
+        read: |d, v| {
+            config(d).granularity = Granularity::from_key(&v.to_ascii_lowercase())?;
+            Some(())
+        },
+        revert: |s, base| s.config.granularity = base.config.granularity,
     },
     Field {
         key: "scope",

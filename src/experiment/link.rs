@@ -411,6 +411,7 @@ mod tests {
         toy.config.reset = ResetMode::Rewind { iteration: 20 };
         toy.config.pruning.conv_rate = Some(0.15);
         toy.lecture = true;
+        toy.config.granularity = crate::prune::Granularity::TWO_FOUR;
         let mut csv = LinkState::from_preset("spiral").unwrap();
         csv.config.dataset = DatasetConfig::Imported {
             name: "my data.csv".into(),

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use crate::data::DataSplits;
 use crate::model::{Mask, NetSpec, Network};
-use crate::prune::{self, PruneMethod, PruneTarget, Scores};
+use crate::prune::{self, Granularity, PruneMethod, PruneTarget, Scores};
 use crate::rng;
 use crate::train::{Engine, EngineError, EvalPoint, Job, JobResult, TrainConfig};
 
@@ -635,6 +635,16 @@ impl Experiment {
         let keep = self.target(self.round).kept();
         let dense = Mask::dense(&self.spec);
         let mask = match method {
+            PruneMethod::Magnitude if self.config.granularity != Granularity::Weights => {
+                let Granularity::NOfM { n, m } = self.config.granularity else {
+                    unreachable!("checked by the guard")
+                };
+                let trained = self
+                    .ticket_trained
+                    .as_ref()
+                    .expect("the dense network trained");
+                prune::n_of_m_prune(trained, &self.ticket_mask, n, m)
+            }
             PruneMethod::Magnitude => {
                 let trained = self
                     .ticket_trained
@@ -772,15 +782,21 @@ impl Experiment {
                 ),
                 mask,
             },
-            Planned::RandomPrune { like, start } => PlannedRun {
-                kind: RunKind::RandomPrune,
-                start,
-                mask: prune::random_prune(
-                    &Mask::dense(&self.spec),
-                    &PruneTarget::like(&like),
-                    &mut rng::rng_indexed(self.config.seed, "random-mask", round),
-                ),
-            },
+            Planned::RandomPrune { like, start } => {
+                let rng = &mut rng::rng_indexed(self.config.seed, "random-mask", round);
+                let dense = Mask::dense(&self.spec);
+                PlannedRun {
+                    kind: RunKind::RandomPrune,
+                    start,
+                    // The same structure at random: an N:M pattern, or the per-layer counts.
+                    mask: match self.config.granularity {
+                        Granularity::NOfM { n, m } => prune::random_n_of_m(&dense, n, m, rng),
+                        Granularity::Weights => {
+                            prune::random_prune(&dense, &PruneTarget::like(&like), rng)
+                        }
+                    },
+                }
+            }
             Planned::OneShot { target, start } => PlannedRun {
                 kind: RunKind::OneShot,
                 start,

@@ -3,7 +3,7 @@
 use super::{Controls, ExperimentConfig, ResetMode, Schedule};
 use crate::data::{DatasetConfig, toy2d::Toy2d};
 use crate::model::{Init, dense_layers};
-use crate::prune::{PruneMethod, PruneRates, Scope};
+use crate::prune::{Granularity, PruneMethod, PruneRates, Scope};
 use crate::train::Optimizer;
 
 pub struct Preset {
@@ -311,6 +311,7 @@ fn mnist1d() -> ExperimentConfig {
             conv_rate: None,
         },
         method: PruneMethod::Magnitude,
+        granularity: Granularity::Weights,
         schedule: Schedule::Iterative { rounds: 14 },
         reset: ResetMode::Init,
         controls: Controls::ALL,
@@ -339,6 +340,7 @@ fn spiral() -> ExperimentConfig {
             conv_rate: None,
         },
         method: PruneMethod::Magnitude,
+        granularity: Granularity::Weights,
         schedule: Schedule::Iterative { rounds: 12 },
         reset: ResetMode::Init,
         controls: Controls::ALL,
@@ -363,6 +365,7 @@ fn fraud() -> ExperimentConfig {
             conv_rate: None,
         },
         method: PruneMethod::Magnitude,
+        granularity: Granularity::Weights,
         schedule: Schedule::Iterative { rounds: 10 },
         reset: ResetMode::Init,
         controls: Controls::ALL,
@@ -391,6 +394,7 @@ fn tiny() -> ExperimentConfig {
             conv_rate: None,
         },
         method: PruneMethod::Magnitude,
+        granularity: Granularity::Weights,
         schedule: Schedule::Iterative { rounds: 3 },
         reset: ResetMode::Init,
         controls: Controls::ALL,

@@ -16,11 +16,13 @@ use crate::model::{Mask, NetSpec, Network, ParamKind};
 
 mod grasp;
 mod method;
+mod n_of_m;
 mod snip;
 mod synflow;
 
 pub use grasp::{RELATIVE_STEP as GRASP_RELATIVE_STEP, grasp_scores, step_size, stepped};
 pub use method::{PruneMethod, Scores, keep_top_global};
+pub use n_of_m::{Granularity, n_of_m_prune, random_n_of_m};
 pub use snip::snip_scores;
 pub use synflow::{STEPS as SYNFLOW_STEPS, SynflowPruning, synflow_scores};
 

@@ -6,7 +6,7 @@ use crate::data::DatasetConfig;
 use crate::data::toy2d::Toy2d;
 use crate::experiment::{ResetMode, Schedule, presets};
 use crate::model::LayerSpec;
-use crate::prune::{PruneMethod, Scope};
+use crate::prune::{Granularity, PruneMethod, Scope};
 use crate::train::gpu::BackendPreference;
 
 pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
@@ -126,6 +126,23 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
             }
         });
     ui.small(c.method.explanation());
+    if !c.method.at_init() {
+        egui::ComboBox::from_label("granularity")
+            .selected_text(c.granularity.label())
+            .show_ui(ui, |ui| {
+                for g in [
+                    Granularity::Weights,
+                    Granularity::TWO_FOUR,
+                    Granularity::NOfM { n: 1, m: 4 },
+                    Granularity::NOfM { n: 4, m: 8 },
+                ] {
+                    ui.selectable_value(&mut c.granularity, g, g.label());
+                }
+            });
+        if let Granularity::NOfM { n, m } = c.granularity {
+            ui.small(format!("One round: the trained dense network keeps the {n} largest of every {m} consecutive inputs of each unit; the reset below decides what trains (θ₀: a ticket under the constraint; trained values: NVIDIA's prune-then-fine-tune)."));
+        }
+    }
     if c.method.at_init() {
         ui.small("Each round's mask is chosen at θ₀ to that round's size (the rates below set the sizes) and trained once: rounds are independent, not iterative.");
     }
@@ -153,9 +170,11 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
         }
     }
     let mut rounds = c.rounds();
-    if ui
-        .add(egui::Slider::new(&mut rounds, 1..=30).text("rounds"))
-        .changed()
+    // N:M sparsity is one round (its density is fixed).
+    if c.granularity == Granularity::Weights
+        && ui
+            .add(egui::Slider::new(&mut rounds, 1..=30).text("rounds"))
+            .changed()
     {
         c.schedule = Schedule::Iterative { rounds };
     }
