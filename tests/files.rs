@@ -98,6 +98,19 @@ fn the_ticket_file_holds_the_mask_and_theta_0() {
         .unwrap();
     assert_eq!(back.mask, run.mask);
     assert!((back.density - 0.25).abs() < 0.05, "{}", back.density);
+    // It says how its mask was chosen: here by IMP; under SNIP, SNIP at initialisation.
+    assert!(
+        back.chosen_by
+            .starts_with("iterative magnitude pruning, round 2"),
+        "{}",
+        back.chosen_by
+    );
+    let mut snip = exp.record().config.clone();
+    snip.method = lottery_lab::prune::PruneMethod::Snip;
+    assert!(io::chosen_by(&snip, 3).starts_with("SNIP at initialisation (round 3)"));
+    snip.method = lottery_lab::prune::PruneMethod::Magnitude;
+    snip.granularity = lottery_lab::prune::Granularity::TWO_FOUR;
+    assert!(io::chosen_by(&snip, 1).starts_with("2:4 sparsity"));
     // Without kept weights theta_0 is drawn again from the seed: the same values.
     let mut light = exp.record().without_weights();
     light.theta_init = None;

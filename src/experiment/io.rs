@@ -23,6 +23,9 @@ pub struct TicketFile {
     pub config: ExperimentConfig,
     pub spec: NetSpec,
     pub round: usize,
+    /// How its mask was chosen, in words (the method, its granularity, the round).
+    #[serde(default)]
+    pub chosen_by: String,
     pub density: f64,
     pub layer_density: Vec<f64>,
     /// Test accuracy of the ticket at its early-stop iteration.
@@ -58,6 +61,7 @@ pub fn ticket(record: &ExperimentRecord, round: usize) -> Result<TicketFile, Fil
         config: record.config.clone(),
         spec: record.spec.clone(),
         round,
+        chosen_by: chosen_by(&record.config, round),
         density: run.density,
         layer_density: run.layer_density.clone(),
         test_accuracy: run.accuracy(),
@@ -65,6 +69,26 @@ pub fn ticket(record: &ExperimentRecord, round: usize) -> Result<TicketFile, Fil
         theta_init,
         theta_rewind,
     })
+}
+
+/// How round `round`'s mask was chosen under `config`, in a sentence for the ticket file.
+pub fn chosen_by(config: &ExperimentConfig, round: usize) -> String {
+    let method = config.method;
+    match config.granularity {
+        crate::prune::Granularity::NOfM { n, m } => format!(
+            "{n}:{m} sparsity: the {n} largest of every {m} consecutive inputs of each unit of the trained dense network (round {round})"
+        ),
+        _ if method.at_init() => format!(
+            "{} at initialisation (round {round}): {}",
+            method.label(),
+            method.explanation()
+        ),
+        _ => format!(
+            "iterative magnitude pruning, round {round} ({:?} scope): {}",
+            config.pruning.scope,
+            method.explanation()
+        ),
+    }
 }
 
 /// Why a file could not be read (or a ticket not made).
