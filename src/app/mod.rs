@@ -589,6 +589,7 @@ impl LabApp {
             "current_round": session.map(|s| s.last_progress.round),
             "rounds": rounds,
             "notices": self.notices,
+            "notes": record.map(|r| r.notes.clone()).unwrap_or_default(),
             "digits": match &self.digits {
                 Digits::NotRequested => "not requested".to_string(),
                 Digits::Loading => "loading".to_string(),

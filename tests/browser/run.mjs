@@ -382,6 +382,20 @@ async function webgpu(page) {
   check("gpu run: ticket accuracies are numbers in [0, 1]", gacc.length === 2 && gacc.every((a) => a >= 0 && a <= 1), JSON.stringify(gacc));
   await screenshot(page, "webgpu-gpu-engine.png", "WebGPU (gpu engine)");
 
+  // Pruning at initialisation on WebGPU: GraSP's three gradient jobs run on the GPU engine.
+  const grasp = await runToEnd(
+    page,
+    { preset: "tiny", backend: "gpu", config: { method: "grasp", schedule: { kind: "iterative", rounds: 2 }, iterations: 60, eval_every: 30 } },
+    180_000,
+  );
+  const gs = grasp.status;
+  check(
+    "gpu GraSP: scored at θ₀ by the WebGPU engine's gradient jobs",
+    gs.backend?.kind === "gpu" && gs.rounds.length === 3 && gs.notes.some((n) => n.startsWith("GraSP scored at θ₀")),
+    `${JSON.stringify(gs.backend)}, ${gs.rounds.length} rounds, notes ${JSON.stringify(gs.notes)}`,
+  );
+  check("gpu GraSP: the link carries the method", String(gs.link).includes("method=grasp"), gs.link);
+
   // Training throughput in the browser, LeNet-300-100 at batch 60 (the peers' benchmark).
   const cpuRate = await page.evaluate(() => window.lotteryLab.handle.bench_cpu(60, 3));
   check("throughput: the wasm CPU engine trains LeNet-300-100", cpuRate > 0, `${cpuRate.toFixed(0)} samples/s`);
@@ -433,6 +447,21 @@ async function fallback(page, browser) {
   const acc = ticketAccuracies(s);
   check("fallback run: every round's ticket accuracy > 0.5", acc.length > 0 && acc.every((a) => a > 0.5), JSON.stringify(acc));
   await screenshot(page, "cpu-fallback.png", "no WebGPU");
+
+  // SynFlow's 100 steps a round, two a frame, in wasm; 12 halvings leave 2 of the 320
+  // weights, too few for three layers: the last rounds are marked collapsed, not trained.
+  const synflow = await runToEnd(
+    page,
+    { preset: "tiny", config: { method: "synflow", schedule: { kind: "iterative", rounds: 12 }, iterations: 50, eval_every: 25 } },
+    180_000,
+  );
+  const sf = synflow.status;
+  const collapses = sf.notes.filter((n) => n.includes("layer collapse before training, SynFlow"));
+  check(
+    "SynFlow in wasm: every round scored and recorded, collapsed ones noted",
+    sf.rounds.length === 13 && collapses.length > 0,
+    `${sf.rounds.length} rounds, ${collapses.length} collapse notes, ${synflow.seconds.toFixed(1)} s`,
+  );
 
   // The sparsity slider's budget: prune the trained LeNet and re-evaluate 2,000 test digits.
   await runToEnd(page, { preset: "digits-quick", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 100 } }, 180_000);
