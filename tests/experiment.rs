@@ -382,3 +382,29 @@ fn a_lost_gpu_hands_the_experiment_to_the_cpu_engine_keeping_finished_rounds() {
     reference.run_to_end(|_, _| {});
     assert_eq!(record.rounds, reference.record().rounds);
 }
+
+#[test]
+fn a_run_is_shown_the_moment_it_ends_before_its_round_is_done() {
+    let mut experiment = common::cpu_experiment(tiny());
+    let mut seen_early = None;
+    while !experiment.is_done() {
+        let progress = experiment.advance(10);
+        if let Some((round, runs)) = experiment.round_in_progress()
+            && round >= 1
+            && progress.runs_done < progress.runs_in_round
+        {
+            // The ticket trains first: its record is there while the controls still train.
+            assert_eq!(runs[0].kind, RunKind::Ticket);
+            assert!(runs[0].accuracy().is_some());
+            seen_early.get_or_insert((round, runs.len(), runs[0].clone()));
+        }
+    }
+    let (round, _, early) =
+        seen_early.expect("a finished run was available before its round ended");
+    assert!(
+        experiment.round_in_progress().is_none(),
+        "nothing in progress once finished"
+    );
+    // The same record the round then keeps.
+    assert_eq!(experiment.record().rounds[round].runs[0], early);
+}

@@ -347,6 +347,13 @@ impl Experiment {
         !matches!(self.record.status, Status::Running)
     }
 
+    /// The round still training and its runs that have finished (the ticket's point can be
+    /// drawn the moment its run ends, before the round's controls are done).
+    pub fn round_in_progress(&self) -> Option<(usize, &[RunRecord])> {
+        (!self.is_done() && !self.current_round.is_empty())
+            .then_some((self.round, self.current_round.as_slice()))
+    }
+
     /// The eval points of the run in flight (for live learning curves).
     pub fn live_curve(&self) -> Option<(RunKind, &[EvalPoint])> {
         self.active

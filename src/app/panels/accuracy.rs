@@ -55,12 +55,17 @@ impl PlotPanel for Accuracy {
     }
 
     fn ui(&self, input: &mut PlotInput<'_>, ui: &mut egui::Ui) -> Option<Action> {
-        show(input.record, input.view, ui);
+        show(input.record, input.in_progress, input.view, ui);
         None
     }
 }
 
-fn show(record: &ExperimentRecord, view: &ViewState, ui: &mut egui::Ui) {
+fn show(
+    record: &ExperimentRecord,
+    in_progress: Option<(usize, &[RunRecord])>,
+    view: &ViewState,
+    ui: &mut egui::Ui,
+) {
     ui.strong(format!("{} vs weights remaining", metric_name(record)));
     let dense = record
         .rounds
@@ -77,7 +82,7 @@ fn show(record: &ExperimentRecord, view: &ViewState, ui: &mut egui::Ui) {
         .allow_scroll(false)
         .show(ui, |plot| {
             for kind in RunKind::ALL {
-                let points: Vec<[f64; 2]> = record
+                let mut points: Vec<[f64; 2]> = record
                     .rounds
                     .iter()
                     .filter_map(|round| {
@@ -90,6 +95,14 @@ fn show(record: &ExperimentRecord, view: &ViewState, ui: &mut egui::Ui) {
                         Some([density_x(run.density), metric(record, run)?])
                     })
                     .collect();
+                // The round still training: each run's point as soon as the run ends.
+                if let Some((_, runs)) = in_progress {
+                    points.extend(
+                        runs.iter()
+                            .filter(|run| run.kind == kind)
+                            .filter_map(|run| Some([density_x(run.density), metric(record, run)?])),
+                    );
+                }
                 if points.len() < 2 && kind != RunKind::Ticket {
                     continue;
                 }

@@ -16,7 +16,7 @@ mod timeline;
 use super::session::ViewCache;
 use super::{LabApp, ViewState};
 use crate::data::Dataset;
-use crate::experiment::{ExperimentRecord, RunKind};
+use crate::experiment::{ExperimentRecord, RunKind, RunRecord};
 use crate::train::EvalPoint;
 
 /// What a plot panel reads: the record, the run in flight's curve, the test points, the view
@@ -25,6 +25,8 @@ use crate::train::EvalPoint;
 pub struct PlotInput<'a> {
     pub record: &'a ExperimentRecord,
     pub live: Option<(RunKind, &'a [EvalPoint])>,
+    /// The round still training: its number and the runs already finished.
+    pub in_progress: Option<(usize, &'a [RunRecord])>,
     pub test: &'a Dataset,
     pub view: &'a ViewState,
     pub cache: &'a mut ViewCache,
@@ -143,6 +145,7 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
     let mut input = PlotInput {
         record,
         live: session.experiment.live_curve(),
+        in_progress: session.experiment.round_in_progress(),
         test: &session.experiment.data().test,
         view,
         cache: &mut session.cache,
