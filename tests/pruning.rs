@@ -583,3 +583,44 @@ fn two_four_sparsity_is_one_round_of_exact_groups_from_the_trained_network() {
         bad.1
     );
 }
+
+#[test]
+fn the_dense_run_finds_an_early_bird_ticket_and_trains_it_beside_round_1() {
+    let mut config = (lottery_lab::experiment::presets::find("tiny")
+        .unwrap()
+        .config)();
+    config.early_bird = Some(0.3);
+    config.iterations = 400;
+    let mut experiment = common::cpu_experiment(config);
+    experiment.run_to_end(|_, _| {});
+    let record = experiment.record();
+    let trace = record.early_bird.as_ref().expect("a search was asked for");
+    // 280 training points in batches of 20: an epoch is 14 iterations; a mask after each.
+    let iterations: Vec<usize> = trace.points.iter().map(|p| p.iteration).collect();
+    assert_eq!(iterations, (1..=28).map(|e| e * 14).collect::<Vec<_>>());
+    assert!((trace.max_distance - 0.6).abs() < 1e-12);
+    let found = trace.found_at.expect("the masks settle on the circle data");
+    let point = trace.points.iter().find(|p| p.iteration == found).unwrap();
+    assert!(point.window_max.unwrap() < trace.epsilon);
+    // Nothing earlier qualified.
+    assert!(
+        trace
+            .points
+            .iter()
+            .filter(|p| p.iteration < found)
+            .all(|p| p.window_max.is_none_or(|d| d >= trace.epsilon))
+    );
+    let early = record.rounds[1]
+        .run(RunKind::EarlyBird)
+        .expect("trained in round 1");
+    assert_eq!(Some(&early.mask), trace.mask.as_ref());
+    assert!((early.density - 0.3).abs() < 0.01, "{}", early.density);
+    assert_eq!(early.curve.last().unwrap().iteration, 400);
+    assert!(
+        record
+            .notes
+            .iter()
+            .any(|n| n.starts_with(&format!("early-bird ticket found at iteration {found}")))
+    );
+    println!("early bird at {found} of 400: {:?}", early.accuracy());
+}

@@ -672,3 +672,39 @@ fn a_method_at_init_is_chosen_in_the_setup_and_a_collapsed_layer_is_marked() {
         &egui_kittest::SnapshotOptions::new().max_failed_pixels(100),
     );
 }
+
+#[test]
+fn the_early_bird_search_is_plotted_and_its_ticket_named() {
+    let mut harness = harness();
+    harness.run_steps(2);
+    harness.get_by_label("early-bird search at").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().config.early_bird, Some(0.1));
+    harness.state_mut().config.early_bird = Some(0.3);
+    harness.state_mut().config.iterations = 400;
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    harness.run_steps(4);
+    let record = harness
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .experiment
+        .record()
+        .clone();
+    let at = record
+        .early_bird
+        .as_ref()
+        .unwrap()
+        .found_at
+        .expect("found on the circle");
+    harness.get_by_label_contains("Early-bird search: the dense run's mask at 30.0%");
+    harness.get_by_label_contains(&format!(
+        "found at iteration {at}: {at} iterations of training"
+    ));
+    assert!(
+        harness.query_all_by_label("early-bird ticket").count() >= 1,
+        "named in the timeline"
+    );
+}

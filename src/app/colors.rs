@@ -10,6 +10,7 @@ pub fn run_color(kind: RunKind) -> Color32 {
         RunKind::Reinit => Color32::from_rgb(60, 130, 220),
         RunKind::RandomPrune => Color32::from_rgb(150, 150, 150),
         RunKind::OneShot => Color32::from_rgb(70, 170, 90),
+        RunKind::EarlyBird => Color32::from_rgb(200, 90, 200),
     }
 }
 

@@ -330,6 +330,29 @@ fn run(args: RunArgs) -> Result<()> {
     });
     bar.finish_and_clear();
     let record = experiment.record();
+    if let Some(trace) = &record.early_bird {
+        let early = record
+            .rounds
+            .get(1)
+            .and_then(|r| r.run(RunKind::EarlyBird))
+            .and_then(|r| r.accuracy());
+        match (trace.found_at, early) {
+            (Some(at), Some(acc)) => println!(
+                "early-bird ticket at {:.1}%: found at iteration {at} of {} (ε = {}), trained from θ₀: {:.2}%",
+                trace.density * 100.0,
+                config.iterations,
+                trace.epsilon,
+                acc * 100.0
+            ),
+            (Some(at), None) => println!("early-bird ticket found at iteration {at}"),
+            (None, _) => println!(
+                "early-bird search at {:.1}%: the masks never settled within ε = {} over {} epochs",
+                trace.density * 100.0,
+                trace.epsilon,
+                trace.points.len()
+            ),
+        }
+    }
     for note in &record.notes {
         println!("note: {note}");
     }

@@ -87,6 +87,9 @@ pub struct ExperimentConfig {
     /// (one round: the density is fixed near N/M).
     #[serde(default, skip_serializing_if = "is_unstructured")]
     pub granularity: Granularity,
+    /// Search for an early-bird ticket at this density during the dense run (`None`: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_bird: Option<f64>,
     pub schedule: Schedule,
     pub reset: ResetMode,
     pub controls: Controls,
@@ -255,6 +258,11 @@ impl ExperimentConfig {
                 )
             })?;
         }
+        if let Some(density) = self.early_bird {
+            check(density > 0.0 && density < 1.0, "early_bird", || {
+                format!("the early-bird density must be in (0, 1), not {density}")
+            })?;
+        }
         if let ResetMode::Rewind { iteration } = self.reset {
             check(iteration <= self.iterations, "rewind", || {
                 format!("rewinding to iteration {iteration} needs at least that many iterations")
@@ -318,6 +326,7 @@ impl ExperimentConfig {
             },
             method: PruneMethod::Magnitude,
             granularity: Granularity::Weights,
+            early_bird: None,
             schedule: Schedule::Iterative { rounds: 15 },
             reset: ResetMode::Init,
             controls: Controls::ALL,

@@ -442,6 +442,22 @@ pub static FIELDS: &[Field] = &[
         revert: |s, base| s.config.granularity = base.config.granularity,
     },
     Field {
+        key: "early_bird",
+        flag: Flag::Value("early-bird"),
+        values: "a density like 0.1, or off",
+        help: "search the dense run for an early-bird ticket at this density: its magnitude mask after every epoch, found once within ε = 0.1 of the previous five, then trained from θ₀ beside round 1",
+        checks: &["early_bird"],
+        write: |s| s.config.early_bird.map(num),
+        read: |d, v| {
+            config(d).early_bird = match v {
+                "off" | "0" => None,
+                v => Some(parse_num(v)?),
+            };
+            Some(())
+        },
+        revert: |s, base| s.config.early_bird = base.config.early_bird,
+    },
+    Field {
         key: "scope",
         flag: Flag::Value("scope"),
         values: "layerwise or global",

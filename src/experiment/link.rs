@@ -412,6 +412,7 @@ mod tests {
         toy.config.pruning.conv_rate = Some(0.15);
         toy.lecture = true;
         toy.config.granularity = crate::prune::Granularity::TWO_FOUR;
+        toy.config.early_bird = Some(0.2);
         let mut csv = LinkState::from_preset("spiral").unwrap();
         csv.config.dataset = DatasetConfig::Imported {
             name: "my data.csv".into(),

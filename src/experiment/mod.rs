@@ -93,6 +93,8 @@ enum Awaiting {
     Trained,
     Evaluated,
     RewindWeights,
+    /// The dense run's weights at an epoch's end, for the early-bird search.
+    EarlyBirdWeights,
     FinalWeights,
 }
 
@@ -203,6 +205,9 @@ impl Experiment {
             rounds: Vec::new(),
             status: Status::Running,
             notes: Vec::new(),
+            early_bird: config
+                .early_bird
+                .map(|d| prune::EarlyBirdTrace::new(d, prune::EARLY_BIRD_EPSILON)),
         };
         let dense = Mask::dense(&spec);
         let mut experiment = Self {
@@ -275,6 +280,7 @@ impl Experiment {
         record.rounds = saved.rounds;
         record.notes = saved.notes;
         record.theta_rewind = saved.theta_rewind.clone();
+        record.early_bird = saved.early_bird.clone();
         record.status = saved.status;
         if saved.engine != record.engine && !record.rounds.is_empty() {
             record.notes.push(format!(
@@ -528,6 +534,9 @@ impl Experiment {
                     }
                     self.theta_rewind = Some(net)
                 }
+                (Awaiting::EarlyBirdWeights, JobResult::Weights(net)) => {
+                    self.observe_early_bird(active_iteration(&self.active), &net);
+                }
                 (Awaiting::FinalWeights, JobResult::Weights(net)) => {
                     self.finish_run(net);
                     return Ok(Flow::Continue);
@@ -552,6 +561,27 @@ impl Experiment {
             active.awaiting = Some(Awaiting::RewindWeights);
             return Ok(Flow::Continue);
         }
+        // The early-bird search: the dense run's mask after every epoch.
+        // (Fields, not `epoch_length()`: `active` borrows self mutably.)
+        let epoch = self
+            .data
+            .train
+            .len()
+            .div_ceil(self.config.batch_size)
+            .max(1);
+        let wants_early_bird = self.round == 0
+            && iteration > 0
+            && iteration.is_multiple_of(epoch)
+            && self
+                .record
+                .early_bird
+                .as_ref()
+                .is_some_and(|t| t.points.last().is_none_or(|p| p.iteration < iteration));
+        if wants_early_bird {
+            self.engine.submit(Job::ReadWeights)?;
+            active.awaiting = Some(Awaiting::EarlyBirdWeights);
+            return Ok(Flow::Continue);
+        }
         if iteration >= total || active.untrainable.is_some() {
             self.engine.submit(Job::ReadWeights)?;
             active.awaiting = Some(Awaiting::FinalWeights);
@@ -564,6 +594,9 @@ impl Experiment {
             && k > iteration
         {
             boundary = boundary.min(k);
+        }
+        if self.round == 0 && self.record.early_bird.is_some() {
+            boundary = boundary.min((iteration / epoch + 1) * epoch);
         }
         let boundary = boundary.min(total);
         if *budget == 0 {
@@ -751,6 +784,16 @@ impl Experiment {
             start: ticket_start,
             mask: mask.clone(),
         })];
+        // The early-bird ticket, trained from the ticket's start beside the first round.
+        if round == 1
+            && let Some(mask) = self.record.early_bird.as_ref().and_then(|t| t.mask.clone())
+        {
+            plans.push(Planned::Ready(PlannedRun {
+                kind: RunKind::EarlyBird,
+                start: reset_start.clone(),
+                mask,
+            }));
+        }
         let controls = self.config.controls;
         if controls.reinit {
             plans.push(Planned::Reinit { mask: mask.clone() });
@@ -813,6 +856,29 @@ impl Experiment {
                     &target,
                 ),
             },
+        }
+    }
+
+    /// The dense run's magnitude mask at the early-bird density after an epoch.
+    fn observe_early_bird(&mut self, iteration: usize, weights: &Network) {
+        let Some(trace) = self.record.early_bird.as_mut() else {
+            return;
+        };
+        let rates = &self.config.pruning;
+        let target = rates.target_after(
+            &self.spec,
+            rates.rounds_for_density(&self.spec, trace.density),
+        );
+        let mask = prune::magnitude_prune(weights, &Mask::dense(&self.spec), &target);
+        if trace.observe(iteration, mask) {
+            self.record.notes.push(format!(
+                "early-bird ticket found at iteration {iteration} of the dense run's {}: its \
+                 mask at {:.1}% was within ε = {} of the previous {} epochs' masks",
+                self.config.iterations,
+                trace.density * 100.0,
+                trace.epsilon,
+                prune::EARLY_BIRD_WINDOW
+            ));
         }
     }
 

@@ -18,14 +18,17 @@ pub enum RunKind {
     RandomPrune,
     /// The dense trained network pruned straight to this density, then reset.
     OneShot,
+    /// The early-bird ticket: the mask drawn early in the dense run, trained from θ₀.
+    EarlyBird,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 4] = [
+    pub const ALL: [RunKind; 5] = [
         RunKind::Ticket,
         RunKind::Reinit,
         RunKind::RandomPrune,
         RunKind::OneShot,
+        RunKind::EarlyBird,
     ];
 
     pub fn label(self) -> &'static str {
@@ -34,6 +37,7 @@ impl RunKind {
             RunKind::Reinit => "random re-init",
             RunKind::RandomPrune => "random pruning",
             RunKind::OneShot => "one-shot",
+            RunKind::EarlyBird => "early-bird ticket",
         }
     }
 
@@ -164,6 +168,9 @@ pub struct ExperimentRecord {
     /// Notices for the user along the way (an engine switch, a collapsed layer, ...).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The early-bird search of the dense run, when the config asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_bird: Option<crate::prune::EarlyBirdTrace>,
 }
 
 pub const RECORD_FORMAT: &str = "lottery-lab-record/1";
@@ -194,6 +201,7 @@ impl ExperimentRecord {
             rounds: Vec::new(),
             status: self.status.clone(),
             notes: self.notes.clone(),
+            early_bird: self.early_bird.clone(),
         }
     }
 

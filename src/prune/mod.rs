@@ -14,12 +14,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Mask, NetSpec, Network, ParamKind};
 
+mod early_bird;
 mod grasp;
 mod method;
 mod n_of_m;
 mod snip;
 mod synflow;
 
+pub use early_bird::{
+    DEFAULT_EPSILON as EARLY_BIRD_EPSILON, EarlyBirdTrace, MaskDistance,
+    WINDOW as EARLY_BIRD_WINDOW,
+};
 pub use grasp::{RELATIVE_STEP as GRASP_RELATIVE_STEP, grasp_scores, step_size, stepped};
 pub use method::{PruneMethod, Scores, keep_top_global};
 pub use n_of_m::{Granularity, n_of_m_prune, random_n_of_m};

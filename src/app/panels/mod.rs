@@ -5,6 +5,7 @@ mod accuracy;
 mod boundary;
 mod controls;
 mod curves;
+mod early_bird;
 mod file_menu;
 mod heatmaps;
 mod lecture;
@@ -59,6 +60,7 @@ static PLOTS: &[&dyn PlotPanel] = &[
     &curves::Curves,
     &slider::Slider,
     &boundary::Boundary,
+    &early_bird::EarlyBird,
     &heatmaps::Heatmaps,
 ];
 

@@ -188,6 +188,17 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
             ));
         }
     }
+    let mut early_bird = c.early_bird.is_some();
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut early_bird, "early-bird search at");
+        let mut density = c.early_bird.unwrap_or(0.1) * 100.0;
+        let slider = ui.add_enabled(
+            early_bird,
+            egui::Slider::new(&mut density, 1.0..=90.0).suffix("%"),
+        );
+        c.early_bird = early_bird.then_some(density / 100.0);
+        slider.on_hover_text("the dense run's magnitude mask at this density after every epoch; the early-bird ticket is the first within ε = 0.1 of the previous five, trained from θ₀ beside round 1");
+    });
     ui.label("After pruning, the survivors…");
     let rewind = matches!(c.reset, ResetMode::Rewind { .. });
     ui.radio_value(
