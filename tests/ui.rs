@@ -47,6 +47,12 @@ fn run_until(harness: &mut Harness<'static, LabApp>, mut done: impl FnMut(&LabAp
     panic!("not done after 5,000 frames: {}", harness.state().status());
 }
 
+/// A copy of the app's experiment record (the harness stays free to step).
+fn record_of(harness: &Harness<'static, LabApp>) -> lottery_lab::experiment::ExperimentRecord {
+    let session = harness.state().session.as_ref().expect("a session");
+    session.experiment.record().clone()
+}
+
 fn finished(app: &LabApp) -> bool {
     app.session.as_ref().is_some_and(|s| s.experiment.is_done())
 }
@@ -327,14 +333,7 @@ fn export_then_open_shows_the_same_experiment_and_plots_export_as_png() {
     assert!(info.info().width > 200 && info.info().height > 100);
 
     // Open the JSON in a fresh app: the same rounds on screen, nothing to train.
-    let record = harness
-        .state()
-        .session
-        .as_ref()
-        .unwrap()
-        .experiment
-        .record()
-        .clone();
+    let record = record_of(&harness);
     let json = std::fs::read(dir.join("lottery-lab-tiny-seed1.json")).unwrap();
     let mut fresh = app_harness(LabApp::from_creation_context);
     fresh
@@ -394,14 +393,7 @@ fn an_imported_csv_trains_like_a_built_in_dataset() {
     assert!(link.contains("data=csv&file=ring.csv&fp="), "{link}");
     harness.get_by_label("Run").click();
     run_until(&mut harness, finished);
-    let record = harness
-        .state()
-        .session
-        .as_ref()
-        .unwrap()
-        .experiment
-        .record()
-        .clone();
+    let record = record_of(&harness);
     assert_eq!(record.data.name, "ring.csv");
     assert_eq!(record.rounds.len(), 4);
     let dense = record.rounds[0].runs[0].accuracy().unwrap();
@@ -632,14 +624,7 @@ fn a_method_at_init_is_chosen_in_the_setup_and_a_collapsed_layer_is_marked() {
     harness.state_mut().start();
     run_until(&mut harness, finished);
     harness.run_steps(4);
-    let record = harness
-        .state()
-        .session
-        .as_ref()
-        .unwrap()
-        .experiment
-        .record()
-        .clone();
+    let record = record_of(&harness);
     assert_eq!(record.config.method, PruneMethod::Snip);
     assert!(
         record
@@ -685,14 +670,7 @@ fn the_early_bird_search_is_plotted_and_its_ticket_named() {
     harness.state_mut().start();
     run_until(&mut harness, finished);
     harness.run_steps(4);
-    let record = harness
-        .state()
-        .session
-        .as_ref()
-        .unwrap()
-        .experiment
-        .record()
-        .clone();
+    let record = record_of(&harness);
     let at = record
         .early_bird
         .as_ref()

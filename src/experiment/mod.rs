@@ -698,17 +698,12 @@ impl Experiment {
             }
             _ => {
                 if self.init_scores.is_none() {
-                    let scores = match method {
-                        PruneMethod::InitMagnitude => prune::magnitude_scores(&self.theta_init),
-                        PruneMethod::Random => prune::random_scores(
-                            &self.spec,
-                            &mut rng::rng(self.config.seed, scoring::RANDOM_AT_INIT_STREAM),
-                        ),
-                        _ => {
-                            self.scoring =
-                                Some(scoring::Scoring::gradients(method, self.config.batch_size));
-                            return;
-                        }
+                    let Some(scores) =
+                        scoring::scores_without_engine(method, &self.theta_init, self.config.seed)
+                    else {
+                        self.scoring =
+                            Some(scoring::Scoring::gradients(method, self.config.batch_size));
+                        return;
                     };
                     self.init_scores = Some(scores);
                 }

@@ -127,6 +127,23 @@ impl Scoring {
     }
 }
 
+/// The scores of the methods that need neither the engine nor many steps (magnitude at θ₀,
+/// random); `None` for the others.
+pub(super) fn scores_without_engine(
+    method: PruneMethod,
+    theta: &Network,
+    seed: u64,
+) -> Option<Scores> {
+    match method {
+        PruneMethod::InitMagnitude => Some(prune::magnitude_scores(theta)),
+        PruneMethod::Random => Some(prune::random_scores(
+            &theta.spec,
+            &mut crate::rng::rng(seed, RANDOM_AT_INIT_STREAM),
+        )),
+        _ => None,
+    }
+}
+
 /// A method at initialisation's mask of `keep` weights, scored to the end before returning
 /// (the CLI's bench and tests; the page goes step by step through the experiment instead).
 #[cfg(not(target_arch = "wasm32"))]
@@ -139,26 +156,16 @@ pub fn mask_at_init_blocking(
     seed: u64,
 ) -> Result<Mask, EngineError> {
     let dense = Mask::dense(&theta.spec);
+    if let Some(scores) = scores_without_engine(method, theta, seed) {
+        return Ok(prune::keep_top_global(&scores, &dense, keep));
+    }
     let mut scoring = match method {
         PruneMethod::Magnitude => {
             return Err(EngineError::Unsupported(
                 "IMP chooses its mask after training, not at initialisation".into(),
             ));
         }
-        PruneMethod::InitMagnitude => {
-            return Ok(prune::keep_top_global(
-                &prune::magnitude_scores(theta),
-                &dense,
-                keep,
-            ));
-        }
-        PruneMethod::Random => {
-            let scores = prune::random_scores(
-                &theta.spec,
-                &mut crate::rng::rng(seed, RANDOM_AT_INIT_STREAM),
-            );
-            return Ok(prune::keep_top_global(&scores, &dense, keep));
-        }
+        PruneMethod::InitMagnitude | PruneMethod::Random => unreachable!("scored above"),
         PruneMethod::Synflow => Scoring::synflow(theta, keep),
         PruneMethod::Snip | PruneMethod::Grasp => {
             Scoring::gradients(method, train_config.batch_size)
