@@ -11,6 +11,11 @@ use crate::platform::Picking;
 /// Filled by the screenshot callback, read on the next frame.
 pub type Slot<T> = Arc<Mutex<Option<T>>>;
 
+/// How many frames a requested screenshot may take before the export gives up with a notice.
+/// The picture is read back from the GPU asynchronously, and the readback only completes on a
+/// later frame: an idle app must keep painting until it arrives.
+const SCREENSHOT_FRAMES: u32 = 600;
+
 /// Plots and their place on screen (points), recorded while drawing, for the PNG export.
 pub type PlotRects = Vec<(&'static str, egui::Rect)>;
 
@@ -82,6 +87,7 @@ impl LabApp {
                 repaint.request_repaint();
             }),
         ));
+        self.screenshot_wait = Some(0);
         ctx.request_repaint();
     }
 
@@ -92,7 +98,21 @@ impl LabApp {
             self.platform.read_dropped(file);
         }
         let shot = self.screenshot.lock().expect("not poisoned").take();
+        if shot.is_none() {
+            if let Some(waited) = self.screenshot_wait.as_mut() {
+                *waited += 1;
+                if *waited > SCREENSHOT_FRAMES {
+                    self.screenshot_wait = None;
+                    self.notices.push(
+                        "The plots were not exported: the screen could not be read back.".into(),
+                    );
+                } else {
+                    ctx.request_repaint_after(std::time::Duration::from_millis(16));
+                }
+            }
+        }
         if let Some(image) = shot {
+            self.screenshot_wait = None;
             let ppp = ctx.pixels_per_point();
             let rects = self.view.plot_rects.clone();
             if rects.is_empty() {

@@ -129,6 +129,8 @@ pub struct LabApp {
     pub platform: Box<dyn Platform>,
     /// Screenshots for the PNG export land here.
     screenshot: files::Slot<Arc<egui::ColorImage>>,
+    /// Frames waited so far for a requested screenshot (`None`: none requested).
+    screenshot_wait: Option<u32>,
     /// Where the experiment is saved as it grows, so that a reload keeps it (`None`: not
     /// saved, as in tests), and what has been written.
     pub store: Option<Box<dyn saved::Store>>,
@@ -166,6 +168,7 @@ impl LabApp {
             pending: Pending::Nothing,
             platform: crate::platform::this_platform(),
             screenshot: Default::default(),
+            screenshot_wait: None,
             url_written: String::new(),
             opened_with: None,
         };
