@@ -87,7 +87,11 @@ fn surviving_weights_are_reset_to_theta_0_bit_for_bit() {
     for ((round, kind), (start, mask)) in order.iter().zip(loads.iter()) {
         let survivors_equal_theta_0 = start.masked(mask) == theta_0.masked(mask);
         match kind {
-            RunKind::Ticket | RunKind::RandomPrune | RunKind::OneShot | RunKind::EarlyBird => {
+            RunKind::Ticket
+            | RunKind::RandomPrune
+            | RunKind::OneShot
+            | RunKind::EarlyBird
+            | RunKind::Unstructured => {
                 assert!(
                     survivors_equal_theta_0,
                     "round {round} {kind:?} does not start at θ₀"

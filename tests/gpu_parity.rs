@@ -193,9 +193,23 @@ fn on_both_engines(
 
 #[test]
 fn a_short_imp_run_gives_the_same_rounds_on_both_engines() {
-    let config = (presets::find("tiny").unwrap().config)();
     let ctx = Arc::new(common::gpu_context());
-    let (cpu, gpu) = on_both_engines(&config, &ctx);
+    let tiny = (presets::find("tiny").unwrap().config)();
+    // Unstructured, and structured (the engines train 16-16 shrunk to 8-8, 4-4 and 2-2).
+    let structured = lottery_lab::experiment::ExperimentConfig {
+        granularity: lottery_lab::prune::Granularity::Neurons,
+        ..tiny.clone()
+    };
+    for config in [tiny, structured] {
+        same_rounds_on_both_engines(&config, &ctx);
+    }
+}
+
+fn same_rounds_on_both_engines(
+    config: &lottery_lab::experiment::ExperimentConfig,
+    ctx: &Arc<lottery_lab::train::gpu::GpuContext>,
+) {
+    let (cpu, gpu) = on_both_engines(config, ctx);
     assert_eq!(gpu.status, Status::Finished);
     assert_eq!(gpu.engine.kind, "gpu");
     assert_eq!(gpu.rounds.len(), cpu.rounds.len());

@@ -429,6 +429,7 @@ fn a_layer_collapse_is_caught_before_training_and_its_runs_are_recorded_untraina
             reinit: true,
             random_prune: true,
             one_shot: false,
+            unstructured: false,
         },
         ..tiny_config(PruneMethod::Snip)
     };
@@ -524,6 +525,7 @@ fn two_four_sparsity_is_one_round_of_exact_groups_from_the_trained_network() {
                 reinit: true,
                 random_prune: true,
                 one_shot: true,
+                unstructured: false,
             },
             ..tiny_config(PruneMethod::Magnitude)
         };

@@ -18,6 +18,7 @@ fn small_digits(seed: u64) -> ExperimentConfig {
         reinit: true,
         random_prune: true,
         one_shot: false,
+        unstructured: false,
     };
     config.keep_weights = false;
     config.seed = seed;
@@ -89,6 +90,7 @@ fn conv_tickets_beat_random_reinit_at_low_density() {
             reinit: true,
             random_prune: false,
             one_shot: false,
+            unstructured: false,
         };
         let mut experiment = common::cpu_experiment(config);
         experiment.run_to_end(|_, _| {});
@@ -142,6 +144,7 @@ fn methods_at_init_beat_random_pruning_at_3_6_percent_and_stay_below_the_ticket(
                 reinit: false,
                 random_prune: false,
                 one_shot,
+                unstructured: false,
             };
             config.keep_weights = false;
             config.seed = seed;

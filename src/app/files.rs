@@ -98,17 +98,16 @@ impl LabApp {
             self.platform.read_dropped(file);
         }
         let shot = self.screenshot.lock().expect("not poisoned").take();
-        if shot.is_none() {
-            if let Some(waited) = self.screenshot_wait.as_mut() {
-                *waited += 1;
-                if *waited > SCREENSHOT_FRAMES {
-                    self.screenshot_wait = None;
-                    self.notices.push(
-                        "The plots were not exported: the screen could not be read back.".into(),
-                    );
-                } else {
-                    ctx.request_repaint_after(std::time::Duration::from_millis(16));
-                }
+        if shot.is_none()
+            && let Some(waited) = self.screenshot_wait.as_mut()
+        {
+            *waited += 1;
+            if *waited > SCREENSHOT_FRAMES {
+                self.screenshot_wait = None;
+                self.notices
+                    .push("The plots were not exported: the screen could not be read back.".into());
+            } else {
+                ctx.request_repaint_after(std::time::Duration::from_millis(16));
             }
         }
         if let Some(image) = shot {

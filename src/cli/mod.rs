@@ -14,6 +14,7 @@ use lottery_lab::experiment::link::LinkState;
 use lottery_lab::experiment::{
     Controls, Experiment, ExperimentRecord, RoundRecord, RunKind, Status, presets,
 };
+use lottery_lab::prune::{Granularity, Shrunk};
 use lottery_lab::train::choose_engine;
 use lottery_lab::train::gpu::{BackendPreference, GpuContext};
 
@@ -290,7 +291,12 @@ fn run(args: RunArgs) -> Result<()> {
         "acc"
     };
     let columns = table_columns(&config.controls);
-    println!("{}", header(&columns, metric, config.method));
+    let structured = config.granularity == Granularity::Neurons;
+    let mut header = header(&columns, metric, config.method);
+    if structured {
+        header += "  network";
+    }
+    println!("{header}");
 
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
@@ -314,17 +320,13 @@ fn run(args: RunArgs) -> Result<()> {
             progress.iterations
         ));
         while printed < record.rounds.len() {
-            bar.suspend(|| {
-                println!(
-                    "{}",
-                    row(
-                        &record.rounds[printed],
-                        &columns,
-                        metric,
-                        record.config.method
-                    )
-                )
-            });
+            let round = &record.rounds[printed];
+            let mut line = row(round, &columns, metric, record.config.method);
+            // Structured pruning: the smaller network the ticket is.
+            if let (true, Some(ticket)) = (structured, round.run(RunKind::Ticket)) {
+                line += &format!("  {}", Shrunk::of(&record.spec, &ticket.mask).spec.label());
+            }
+            bar.suspend(|| println!("{line}"));
             printed += 1;
         }
     });
@@ -376,6 +378,9 @@ fn table_columns(controls: &Controls) -> Vec<RunKind> {
     }
     if controls.one_shot {
         columns.push(RunKind::OneShot);
+    }
+    if controls.unstructured {
+        columns.push(RunKind::Unstructured);
     }
     columns
 }

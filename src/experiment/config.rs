@@ -50,6 +50,10 @@ pub struct Controls {
     pub random_prune: bool,
     /// Prune the dense trained network straight to this round's density, then reset.
     pub one_shot: bool,
+    /// Beside structured or N:M pruning: the dense trained network's unstructured magnitude
+    /// mask at the same per-layer densities, from the same start (absent in older files).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unstructured: bool,
 }
 
 impl Controls {
@@ -57,11 +61,13 @@ impl Controls {
         reinit: true,
         random_prune: true,
         one_shot: true,
+        unstructured: false,
     };
     pub const NONE: Controls = Controls {
         reinit: false,
         random_prune: false,
         one_shot: false,
+        unstructured: false,
     };
 }
 
@@ -258,6 +264,22 @@ impl ExperimentConfig {
                 )
             })?;
         }
+        if self.granularity == Granularity::Neurons {
+            check(!self.method.at_init(), "granularity", || {
+                format!(
+                    "structured pruning ranks the trained network's units by their norm, not with {}",
+                    self.method.label()
+                )
+            })?;
+            check(
+                self.pruning.scope == Scope::Layerwise,
+                "granularity",
+                || {
+                    "structured pruning ranks units within each layer: scope must be layerwise"
+                        .into()
+                },
+            )?;
+        }
         if let Some(density) = self.early_bird {
             check(density > 0.0 && density < 1.0, "early_bird", || {
                 format!("the early-bird density must be in (0, 1), not {density}")
@@ -290,14 +312,45 @@ impl ExperimentConfig {
         }
         let rounds = match self.schedule {
             Schedule::Iterative { rounds } => rounds as f64,
-            Schedule::OneShot { density } => return density,
+            Schedule::OneShot { density } if self.granularity == Granularity::Weights => {
+                return density;
+            }
+            Schedule::OneShot { density } => {
+                crate::prune::unit_rounds_for_density(spec, &self.pruning, density)
+            }
         };
+        if self.granularity == Granularity::Neurons {
+            return crate::prune::structured_density(
+                spec,
+                &crate::prune::unit_counts(spec, &self.pruning, rounds),
+            );
+        }
         let total = spec.weight_count().max(1);
         self.pruning.target_after(spec, rounds).kept() as f64 / total as f64
     }
 
+    /// The kinds of run this config trains (in some round), in the order views list them.
+    pub fn run_kinds(&self) -> Vec<super::RunKind> {
+        use super::RunKind;
+        let c = self.controls;
+        [
+            (RunKind::Ticket, true),
+            (RunKind::Reinit, c.reinit),
+            (RunKind::RandomPrune, c.random_prune),
+            (RunKind::OneShot, c.one_shot),
+            (RunKind::EarlyBird, self.early_bird.is_some()),
+            (
+                RunKind::Unstructured,
+                c.unstructured && self.granularity != Granularity::Weights,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(kind, runs)| runs.then_some(kind))
+        .collect()
+    }
+
     pub fn rounds(&self) -> usize {
-        if self.granularity != Granularity::Weights {
+        if matches!(self.granularity, Granularity::NOfM { .. }) {
             return 1;
         }
         match self.schedule {

@@ -428,8 +428,8 @@ pub static FIELDS: &[Field] = &[
     Field {
         key: "granularity",
         flag: Flag::Value("granularity"),
-        values: "weights or N:M like 2:4",
-        help: "how pruned weights are grouped: any weight, or N of every M consecutive inputs (2:4: one round from the trained network; `reset=finetune` for NVIDIA's recipe)",
+        values: "weights, neurons or N:M like 2:4",
+        help: "how pruned weights are grouped: any weight; whole neurons and filters (structured, by L1 norm; the smaller network is trained dense); or N of every M consecutive inputs (2:4: one round from the trained network; `reset=finetune` for NVIDIA's recipe)",
         checks: &["granularity"],
         // Left out when unstructured, so links made before it existed read the same.
         write: |s| {
@@ -584,8 +584,8 @@ pub static FIELDS: &[Field] = &[
     Field {
         key: "controls",
         flag: Flag::Value("controls"),
-        values: "a list of reinit, random, oneshot (or none)",
-        help: "the controls trained beside the ticket each round",
+        values: "a list of reinit, random, oneshot, unstructured (or none)",
+        help: "the controls trained beside the ticket each round (unstructured: beside structured or N:M pruning, the unstructured mask at the same per-layer densities)",
         checks: &[],
         write: |s| {
             let c = s.config.controls;
@@ -593,6 +593,7 @@ pub static FIELDS: &[Field] = &[
                 (c.reinit, "reinit"),
                 (c.random_prune, "random"),
                 (c.one_shot, "oneshot"),
+                (c.unstructured, "unstructured"),
             ]
             .into_iter()
             .filter_map(|(on, name)| on.then_some(name))
@@ -610,6 +611,7 @@ pub static FIELDS: &[Field] = &[
                     "reinit" => controls.reinit = true,
                     "random" => controls.random_prune = true,
                     "oneshot" | "one-shot" => controls.one_shot = true,
+                    "unstructured" => controls.unstructured = true,
                     "none" | "" => {}
                     _ => return None,
                 }

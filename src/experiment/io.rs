@@ -78,6 +78,10 @@ pub fn chosen_by(config: &ExperimentConfig, round: usize) -> String {
         crate::prune::Granularity::NOfM { n, m } => format!(
             "{n}:{m} sparsity: the {n} largest of every {m} consecutive inputs of each unit of the trained dense network (round {round})"
         ),
+        crate::prune::Granularity::Neurons => format!(
+            "structured pruning, round {round}: each hidden layer's units (neurons, filters) with the smallest L1 norm of incoming weights removed with the rows that read them, {:.0}% of the remaining units per round",
+            config.pruning.rate * 100.0
+        ),
         _ if method.at_init() => format!(
             "{} at initialisation (round {round}): {}",
             method.label(),

@@ -420,7 +420,11 @@ mod tests {
         };
         csv.backend = BackendPreference::Cpu;
         csv.config.method = crate::prune::PruneMethod::Synflow;
-        vec![toy, csv]
+        // Structured, with the unstructured control beside it.
+        let mut units = LinkState::from_preset("tiny").unwrap();
+        units.config.granularity = crate::prune::Granularity::Neurons;
+        units.config.controls.unstructured = true;
+        vec![toy, csv, units]
     }
 
     fn pairs(state: &LinkState) -> Vec<(String, String)> {

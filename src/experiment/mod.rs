@@ -81,6 +81,11 @@ enum Planned {
         like: Mask,
         start: Network,
     },
+    /// The dense trained network's unstructured magnitude mask at `like`'s per-layer sizes.
+    Unstructured {
+        like: Mask,
+        start: Network,
+    },
     /// The dense trained network pruned straight to the round's size.
     OneShot {
         target: PruneTarget,
@@ -107,6 +112,9 @@ struct ActiveRun {
     /// Why training this run is pointless (layer collapse): it is evaluated once, as it
     /// starts, and recorded as untrainable.
     untrainable: Option<String>,
+    /// Structured pruning: the smaller dense network the engine trains instead (its weights
+    /// come back in the full shape).
+    shrunk: Option<prune::Shrunk>,
 }
 
 pub struct Experiment {
@@ -477,6 +485,7 @@ impl Experiment {
                         curve: Vec::new(),
                         awaiting: None,
                         untrainable,
+                        shrunk: None,
                     });
                     if !ready {
                         // That took a few milliseconds: loading can wait for the next call.
@@ -493,8 +502,21 @@ impl Experiment {
         };
 
         if !active.loaded {
-            self.engine
-                .load(&active.plan.start, &active.plan.mask, &self.train_config)?;
+            let shrunk = (self.config.granularity == Granularity::Neurons)
+                .then(|| prune::Shrunk::of(&self.spec, &active.plan.mask))
+                .filter(|s| s.units.removes_any());
+            match &shrunk {
+                Some(small) => self.engine.load(
+                    &small.network(&active.plan.start),
+                    &small.mask(&active.plan.mask),
+                    &self.train_config,
+                )?,
+                None => {
+                    self.engine
+                        .load(&active.plan.start, &active.plan.mask, &self.train_config)?
+                }
+            }
+            active.shrunk = shrunk;
             active.loaded = true;
             // The point at iteration 0: the untrained network.
             self.engine.submit(Job::Train {
@@ -506,10 +528,13 @@ impl Experiment {
         }
 
         if let Some(awaiting) = active.awaiting {
-            let Some(result) = self.engine.poll()? else {
+            let Some(mut result) = self.engine.poll()? else {
                 return Ok(Flow::Waiting);
             };
             active.awaiting = None;
+            if let (Some(small), JobResult::Weights(net)) = (&active.shrunk, &mut result) {
+                *net = small.expand(net, &active.plan.start);
+            }
             match (awaiting, result) {
                 (Awaiting::Trained, JobResult::Trained { iteration }) => {
                     active.iteration = iteration
@@ -675,22 +700,24 @@ impl Experiment {
         let keep = self.target(self.round).kept();
         let dense = Mask::dense(&self.spec);
         let mask = match method {
-            PruneMethod::Magnitude if self.config.granularity != Granularity::Weights => {
-                let Granularity::NOfM { n, m } = self.config.granularity else {
-                    unreachable!("checked by the guard")
-                };
-                let trained = self
-                    .ticket_trained
-                    .as_ref()
-                    .expect("the dense network trained");
-                prune::n_of_m_prune(trained, &self.ticket_mask, n, m)
-            }
             PruneMethod::Magnitude => {
                 let trained = self
                     .ticket_trained
                     .as_ref()
                     .expect("the ticket of the previous round finished");
-                prune::magnitude_prune(trained, &self.ticket_mask, &self.target(self.round))
+                match self.config.granularity {
+                    Granularity::Weights => {
+                        prune::magnitude_prune(trained, &self.ticket_mask, &self.target(self.round))
+                    }
+                    Granularity::NOfM { n, m } => {
+                        prune::n_of_m_prune(trained, &self.ticket_mask, n, m)
+                    }
+                    Granularity::Neurons => prune::structured_prune(
+                        trained,
+                        &self.ticket_mask,
+                        &self.unit_counts(self.round),
+                    ),
+                }
             }
             PruneMethod::Synflow => {
                 self.scoring = Some(scoring::Scoring::synflow(&self.theta_init, keep));
@@ -805,7 +832,13 @@ impl Experiment {
             // a method at initialisation it is the one-shot ticket at the same size.)
             plans.push(Planned::OneShot {
                 target,
-                start: reset_start,
+                start: reset_start.clone(),
+            });
+        }
+        if controls.unstructured && self.config.granularity != Granularity::Weights && round > 0 {
+            plans.push(Planned::Unstructured {
+                like: mask.clone(),
+                start: reset_start.clone(),
             });
         }
         self.runs_in_round = plans.len();
@@ -818,15 +851,23 @@ impl Experiment {
         let round = self.round as u64;
         match planned {
             Planned::Ready(run) => run,
-            Planned::Reinit { mask } => PlannedRun {
-                kind: RunKind::Reinit,
-                start: Network::init(
-                    &self.spec,
-                    self.config.init,
-                    &mut rng::rng_indexed(self.config.seed, "reinit", round),
-                ),
-                mask,
-            },
+            Planned::Reinit { mask } => {
+                let rng = &mut rng::rng_indexed(self.config.seed, "reinit", round);
+                let start = if self.config.granularity == Granularity::Neurons {
+                    // A fresh small network, with its own (smaller) fans: Liu et al.'s
+                    // "trained from scratch".
+                    let shrunk = prune::Shrunk::of(&self.spec, &mask);
+                    let small = Network::init(&shrunk.spec, self.config.init, rng);
+                    shrunk.expand(&small, &self.theta_init)
+                } else {
+                    Network::init(&self.spec, self.config.init, rng)
+                };
+                PlannedRun {
+                    kind: RunKind::Reinit,
+                    start,
+                    mask,
+                }
+            }
             Planned::RandomPrune { like, start } => {
                 let rng = &mut rng::rng_indexed(self.config.seed, "random-mask", round);
                 let dense = Mask::dense(&self.spec);
@@ -836,21 +877,42 @@ impl Experiment {
                     // The same structure at random: an N:M pattern, or the per-layer counts.
                     mask: match self.config.granularity {
                         Granularity::NOfM { n, m } => prune::random_n_of_m(&dense, n, m, rng),
+                        Granularity::Neurons => prune::random_units(
+                            &self.spec,
+                            &prune::Units::of_mask(&like).counts(),
+                            rng,
+                        ),
                         Granularity::Weights => {
                             prune::random_prune(&dense, &PruneTarget::like(&like), rng)
                         }
                     },
                 }
             }
-            Planned::OneShot { target, start } => PlannedRun {
-                kind: RunKind::OneShot,
+            Planned::Unstructured { like, start } => PlannedRun {
+                kind: RunKind::Unstructured,
                 start,
                 mask: prune::magnitude_prune(
                     self.dense_trained.as_ref().expect("round 0 finished"),
                     &Mask::dense(&self.spec),
-                    &target,
+                    &PruneTarget::like(&like),
                 ),
             },
+            Planned::OneShot { target, start } => {
+                let dense_trained = self.dense_trained.as_ref().expect("round 0 finished");
+                let dense = Mask::dense(&self.spec);
+                PlannedRun {
+                    kind: RunKind::OneShot,
+                    start,
+                    mask: match self.config.granularity {
+                        Granularity::Neurons => prune::structured_prune(
+                            dense_trained,
+                            &dense,
+                            &self.unit_counts(self.round),
+                        ),
+                        _ => prune::magnitude_prune(dense_trained, &dense, &target),
+                    },
+                }
+            }
         }
     }
 
@@ -875,6 +937,18 @@ impl Experiment {
                 prune::EARLY_BIRD_WINDOW
             ));
         }
+    }
+
+    /// How many units each hidden layer keeps in `round` (structured pruning).
+    fn unit_counts(&self, round: usize) -> Vec<usize> {
+        let rates = &self.config.pruning;
+        let rounds = match self.config.schedule {
+            Schedule::Iterative { .. } => round as f64,
+            Schedule::OneShot { density } => {
+                prune::unit_rounds_for_density(&self.spec, rates, density)
+            }
+        };
+        prune::unit_counts(&self.spec, rates, rounds)
     }
 
     /// How many weights each round keeps.

@@ -257,6 +257,7 @@ fn why_reset() -> ExperimentConfig {
             reinit: true,
             random_prune: false,
             one_shot: false,
+            unstructured: false,
         },
         ..digits_quick()
     }
@@ -268,6 +269,7 @@ fn one_shot_vs_iterative() -> ExperimentConfig {
             reinit: false,
             random_prune: false,
             one_shot: true,
+            unstructured: false,
         },
         ..digits_quick()
     }
@@ -290,6 +292,7 @@ fn find_the_cliff() -> ExperimentConfig {
             reinit: false,
             random_prune: true,
             one_shot: false,
+            unstructured: false,
         },
         ..mnist1d()
     }

@@ -20,15 +20,19 @@ pub enum RunKind {
     OneShot,
     /// The early-bird ticket: the mask drawn early in the dense run, trained from θ₀.
     EarlyBird,
+    /// Beside structured or N:M pruning: the dense trained network's unstructured magnitude
+    /// mask at the ticket's per-layer densities, from the ticket's start.
+    Unstructured,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 5] = [
+    pub const ALL: [RunKind; 6] = [
         RunKind::Ticket,
         RunKind::Reinit,
         RunKind::RandomPrune,
         RunKind::OneShot,
         RunKind::EarlyBird,
+        RunKind::Unstructured,
     ];
 
     pub fn label(self) -> &'static str {
@@ -38,6 +42,7 @@ impl RunKind {
             RunKind::RandomPrune => "random pruning",
             RunKind::OneShot => "one-shot",
             RunKind::EarlyBird => "early-bird ticket",
+            RunKind::Unstructured => "unstructured",
         }
     }
 

@@ -19,6 +19,7 @@ mod grasp;
 mod method;
 mod n_of_m;
 mod snip;
+mod structured;
 mod synflow;
 
 pub use early_bird::{
@@ -29,6 +30,10 @@ pub use grasp::{RELATIVE_STEP as GRASP_RELATIVE_STEP, grasp_scores, step_size, s
 pub use method::{PruneMethod, Scores, keep_top_global};
 pub use n_of_m::{Granularity, n_of_m_prune, random_n_of_m};
 pub use snip::snip_scores;
+pub use structured::{
+    Shrunk, Units, random_units, structured_density, structured_prune, unit_counts, unit_norms,
+    unit_rounds_for_density,
+};
 pub use synflow::{STEPS as SYNFLOW_STEPS, SynflowPruning, synflow_scores};
 
 /// |θ|: magnitude at initialisation's scores.
@@ -148,24 +153,31 @@ impl PruneRates {
     /// so a one-shot prune lands where the iterative schedule would have.
     pub fn rounds_for_density(&self, spec: &NetSpec, density: f64) -> f64 {
         let total = spec.weight_count() as f64;
-        let density_at = |r: f64| self.target_after(spec, r).kept() as f64 / total;
-        if density >= 1.0 {
-            return 0.0;
-        }
-        let (mut lo, mut hi) = (0.0f64, 1.0f64);
-        while density_at(hi) > density && hi < 1e4 {
-            hi *= 2.0;
-        }
-        for _ in 0..100 {
-            let mid = 0.5 * (lo + hi);
-            if density_at(mid) > density {
-                lo = mid
-            } else {
-                hi = mid
-            }
-        }
-        hi
+        rounds_reaching(density, |r| {
+            self.target_after(spec, r).kept() as f64 / total
+        })
     }
+}
+
+/// The fewest (fractional) rounds after which `density_at` (falling with the rounds) is at or
+/// below `density`, by bisection.
+pub(crate) fn rounds_reaching(density: f64, density_at: impl Fn(f64) -> f64) -> f64 {
+    if density >= 1.0 {
+        return 0.0;
+    }
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    while density_at(hi) > density && hi < 1e4 {
+        hi *= 2.0;
+    }
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if density_at(mid) > density {
+            lo = mid
+        } else {
+            hi = mid
+        }
+    }
+    hi
 }
 
 impl PruneTarget {

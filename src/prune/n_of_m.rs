@@ -17,22 +17,27 @@ pub enum Granularity {
     Weights,
     /// N of every M consecutive input weights.
     NOfM { n: usize, m: usize },
+    /// Whole units: a dense layer's neurons, a conv layer's filters (`structured.rs`).
+    Neurons,
 }
 
 impl Granularity {
     pub const TWO_FOUR: Granularity = Granularity::NOfM { n: 2, m: 4 };
 
-    /// Its word in links and the CLI: `weights`, `2:4`.
+    /// Its word in links and the CLI: `weights`, `neurons`, `2:4`.
     pub fn key(self) -> String {
         match self {
             Granularity::Weights => "weights".into(),
+            Granularity::Neurons => "neurons".into(),
             Granularity::NOfM { n, m } => format!("{n}:{m}"),
         }
     }
 
     pub fn from_key(key: &str) -> Option<Self> {
-        if key == "weights" {
-            return Some(Granularity::Weights);
+        match key {
+            "weights" => return Some(Granularity::Weights),
+            "neurons" | "filters" | "units" => return Some(Granularity::Neurons),
+            _ => {}
         }
         let (n, m) = key.split_once(':')?;
         let (n, m) = (n.trim().parse().ok()?, m.trim().parse().ok()?);
@@ -42,6 +47,7 @@ impl Granularity {
     pub fn label(self) -> String {
         match self {
             Granularity::Weights => "unstructured (any weight)".into(),
+            Granularity::Neurons => "structured (neurons, filters)".into(),
             Granularity::NOfM { n, m } => format!("{n}:{m} (N of every M inputs)"),
         }
     }

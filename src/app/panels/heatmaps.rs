@@ -116,6 +116,15 @@ fn show(
         ))
         .color(run_color(kind)),
     );
+    if record.config.granularity == crate::prune::Granularity::Neurons {
+        // Whole units went: say what smaller network this is.
+        let small = crate::prune::Shrunk::of(&record.spec, mask);
+        ui.label(format!(
+            "Structured: a smaller dense network, {} (from {})",
+            small.spec.label(),
+            record.spec.label()
+        ));
+    }
     if let Some(reason) = run
         .stopped
         .as_ref()

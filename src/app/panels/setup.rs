@@ -132,6 +132,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
             .show_ui(ui, |ui| {
                 for g in [
                     Granularity::Weights,
+                    Granularity::Neurons,
                     Granularity::TWO_FOUR,
                     Granularity::NOfM { n: 1, m: 4 },
                     Granularity::NOfM { n: 4, m: 8 },
@@ -139,6 +140,12 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
                     ui.selectable_value(&mut c.granularity, g, g.label());
                 }
             });
+        if c.granularity == Granularity::Neurons {
+            ui.small("Each round removes the given share of every hidden layer's units (neurons; filters in conv layers) with the smallest L1 norm, and the rows that read them: the smaller network is trained as a dense one. Ranked within each layer (layerwise).");
+            if c.pruning.scope != Scope::Layerwise {
+                c.pruning.scope = Scope::Layerwise;
+            }
+        }
         if let Granularity::NOfM { n, m } = c.granularity {
             ui.small(format!("One round: the trained dense network keeps the {n} largest of every {m} consecutive inputs of each unit; the reset below decides what trains (θ₀: a ticket under the constraint; trained values: NVIDIA's prune-then-fine-tune)."));
         }
@@ -146,10 +153,13 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     if c.method.at_init() {
         ui.small("Each round's mask is chosen at θ₀ to that round's size (the rates below set the sizes) and trained once: rounds are independent, not iterative.");
     }
-    ui.horizontal(|ui| {
-        ui.selectable_value(&mut c.pruning.scope, Scope::Layerwise, "layerwise");
-        ui.selectable_value(&mut c.pruning.scope, Scope::Global, "global");
-    });
+    // Units and N:M groups are ranked within their layer: no scope to choose.
+    if c.granularity == Granularity::Weights {
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut c.pruning.scope, Scope::Layerwise, "layerwise");
+            ui.selectable_value(&mut c.pruning.scope, Scope::Global, "global");
+        });
+    }
     let mut rate = c.pruning.rate * 100.0;
     if ui
         .add(egui::Slider::new(&mut rate, 5.0..=90.0).text("% pruned per round"))
@@ -171,7 +181,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     }
     let mut rounds = c.rounds();
     // N:M sparsity is one round (its density is fixed).
-    if c.granularity == Granularity::Weights
+    if !matches!(c.granularity, Granularity::NOfM { .. })
         && ui
             .add(egui::Slider::new(&mut rounds, 1..=30).text("rounds"))
             .changed()
@@ -235,6 +245,12 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
         &mut c.controls.one_shot,
         "one-shot pruning (straight to the density)",
     );
+    if c.granularity != Granularity::Weights {
+        ui.checkbox(
+            &mut c.controls.unstructured,
+            "unstructured (any weights, same per-layer density)",
+        );
+    }
     ui.add(egui::DragValue::new(&mut c.seed).prefix("seed "));
 
     ui.separator();

@@ -3,7 +3,6 @@
 
 use crate::app::LabApp;
 use crate::app::colors::run_color;
-use crate::experiment::RunKind;
 
 pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     let Some(session) = &app.session else {
@@ -25,7 +24,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
             view.follow_latest = !view.follow_latest;
         }
         ui.separator();
-        for kind in RunKind::ALL {
+        for kind in record.config.run_kinds() {
             let exists = record
                 .rounds
                 .get(view.round)
