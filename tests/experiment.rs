@@ -91,7 +91,8 @@ fn surviving_weights_are_reset_to_theta_0_bit_for_bit() {
             | RunKind::RandomPrune
             | RunKind::OneShot
             | RunKind::EarlyBird
-            | RunKind::Unstructured => {
+            | RunKind::Unstructured
+            | RunKind::TwoFour => {
                 assert!(
                     survivors_equal_theta_0,
                     "round {round} {kind:?} does not start at θ₀"

@@ -430,6 +430,7 @@ fn a_layer_collapse_is_caught_before_training_and_its_runs_are_recorded_untraina
             random_prune: true,
             one_shot: false,
             unstructured: false,
+            two_four: false,
         },
         ..tiny_config(PruneMethod::Snip)
     };
@@ -526,6 +527,7 @@ fn two_four_sparsity_is_one_round_of_exact_groups_from_the_trained_network() {
                 random_prune: true,
                 one_shot: true,
                 unstructured: false,
+                two_four: false,
             },
             ..tiny_config(PruneMethod::Magnitude)
         };

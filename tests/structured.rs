@@ -177,6 +177,7 @@ fn structured_config(schedule: Schedule) -> ExperimentConfig {
             random_prune: true,
             one_shot: true,
             unstructured: true,
+            two_four: false,
         },
         seed: 5,
         ..ExperimentConfig::lenet_mnist()

@@ -686,3 +686,67 @@ fn the_early_bird_search_is_plotted_and_its_ticket_named() {
         "named in the timeline"
     );
 }
+
+#[test]
+fn structured_pruning_shows_the_smaller_network_and_the_lens_shows_2_of_every_4() {
+    use lottery_lab::experiment::RunKind;
+    use lottery_lab::prune::Granularity;
+    let mut harness = harness();
+    harness.run_steps(2);
+    harness.get_by_label("granularity").click();
+    harness.run_steps(2);
+    harness
+        .get_by_label("structured (neurons, filters)")
+        .click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().config.granularity, Granularity::Neurons);
+    harness.get_by_label_contains("smallest L1 norm");
+    // The controls that only mean something beside structured pruning.
+    for control in [
+        "unstructured (any weights, same per-layer density)",
+        "2:4 (round 1: the trained network's 2:4 mask)",
+    ] {
+        harness.get_by_label(control).scroll_to_me();
+        harness.run_steps(2);
+        harness.get_by_label(control).hover();
+        harness.run_steps(2);
+        harness.get_by_label(control).click();
+        harness.run_steps(2);
+    }
+    let controls = harness.state().config.controls;
+    assert!(controls.unstructured && controls.two_four, "{controls:?}");
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    let record = record_of(&harness);
+    assert!(record.rounds[1].run(RunKind::TwoFour).is_some());
+    assert!(record.rounds[3].run(RunKind::Unstructured).is_some());
+    // 2-16-16-2 at 50% of the units a round: 8, 4, then 2 of each hidden layer are left.
+    harness.state_mut().view.round = 3;
+    harness.state_mut().view.run = RunKind::Ticket;
+    harness.run_steps(4);
+    harness.get_by_label_contains("Structured: a smaller dense network, 2-2-2-2 (from 2-16-16-2)");
+
+    // The 2:4 run of round 1, magnified under the pointer: the groups of 4 are marked.
+    harness.state_mut().view.follow_latest = false;
+    harness.state_mut().view.round = 1;
+    harness.state_mut().view.run = RunKind::TwoFour;
+    harness.run_steps(4);
+    harness.get_by_label("weights of layer 2").scroll_to_me();
+    // Let the scrolling settle before reading where the picture is.
+    harness.run_steps(30);
+    // (Tooltips wait for the pointer to rest; not here.)
+    harness.ctx.global_style_mut(|style| {
+        style.interaction.tooltip_delay = 0.0;
+        style.interaction.show_tooltips_only_when_still = false;
+    });
+    // At the picture's left edge: the first groups of 4 inputs.
+    let picture = harness.get_by_label("weights of layer 2").rect();
+    harness.hover_at(picture.left_center() + egui::vec2(4.0, 0.0));
+    harness.run_steps(4);
+    harness.get_by_label("a yellow line after every 4 inputs");
+    harness.get_by_label_contains("inputs 0-15, units");
+    harness.snapshot_options(
+        "two_four_lens",
+        &egui_kittest::SnapshotOptions::new().max_failed_pixels(100),
+    );
+}

@@ -12,6 +12,7 @@ pub fn run_color(kind: RunKind) -> Color32 {
         RunKind::OneShot => Color32::from_rgb(70, 170, 90),
         RunKind::EarlyBird => Color32::from_rgb(200, 90, 200),
         RunKind::Unstructured => Color32::from_rgb(40, 170, 170),
+        RunKind::TwoFour => Color32::from_rgb(210, 180, 40),
     }
 }
 

@@ -382,6 +382,9 @@ fn table_columns(controls: &Controls) -> Vec<RunKind> {
     if controls.unstructured {
         columns.push(RunKind::Unstructured);
     }
+    if controls.two_four {
+        columns.push(RunKind::TwoFour);
+    }
     columns
 }
 
@@ -425,7 +428,13 @@ fn row(
                 } else {
                     early.map(|e| format!("{:.2}%", e.test_accuracy * 100.0))
                 };
-                cell.unwrap_or_else(|| "-".into())
+                let cell = cell.unwrap_or_else(|| "-".into());
+                // A run at a density of its own (the 2:4 ticket's 50%) says so.
+                if (r.density - round.density()).abs() > 0.005 {
+                    format!("{cell} @{:.0}%", r.density * 100.0)
+                } else {
+                    cell
+                }
             }
             None => "-".into(),
         };

@@ -54,6 +54,10 @@ pub struct Controls {
     /// mask at the same per-layer densities, from the same start (absent in older files).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unstructured: bool,
+    /// In round 1: the dense trained network's 2:4 mask from the ticket's start (its density
+    /// is fixed at 50%), a point beside any curve (absent in older files).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub two_four: bool,
 }
 
 impl Controls {
@@ -62,12 +66,14 @@ impl Controls {
         random_prune: true,
         one_shot: true,
         unstructured: false,
+        two_four: false,
     };
     pub const NONE: Controls = Controls {
         reinit: false,
         random_prune: false,
         one_shot: false,
         unstructured: false,
+        two_four: false,
     };
 }
 
@@ -342,6 +348,10 @@ impl ExperimentConfig {
             (
                 RunKind::Unstructured,
                 c.unstructured && self.granularity != Granularity::Weights,
+            ),
+            (
+                RunKind::TwoFour,
+                c.two_four && !matches!(self.granularity, Granularity::NOfM { .. }),
             ),
         ]
         .into_iter()

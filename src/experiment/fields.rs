@@ -584,8 +584,8 @@ pub static FIELDS: &[Field] = &[
     Field {
         key: "controls",
         flag: Flag::Value("controls"),
-        values: "a list of reinit, random, oneshot, unstructured (or none)",
-        help: "the controls trained beside the ticket each round (unstructured: beside structured or N:M pruning, the unstructured mask at the same per-layer densities)",
+        values: "a list of reinit, random, oneshot, unstructured, 2:4 (or none)",
+        help: "the controls trained beside the ticket each round (unstructured: beside structured or N:M pruning, the unstructured mask at the same per-layer densities; 2:4: in round 1, the trained network's 2:4 mask)",
         checks: &[],
         write: |s| {
             let c = s.config.controls;
@@ -594,6 +594,7 @@ pub static FIELDS: &[Field] = &[
                 (c.random_prune, "random"),
                 (c.one_shot, "oneshot"),
                 (c.unstructured, "unstructured"),
+                (c.two_four, "2:4"),
             ]
             .into_iter()
             .filter_map(|(on, name)| on.then_some(name))
@@ -612,6 +613,7 @@ pub static FIELDS: &[Field] = &[
                     "random" => controls.random_prune = true,
                     "oneshot" | "one-shot" => controls.one_shot = true,
                     "unstructured" => controls.unstructured = true,
+                    "2:4" | "two-four" => controls.two_four = true,
                     "none" | "" => {}
                     _ => return None,
                 }

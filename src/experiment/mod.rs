@@ -86,6 +86,10 @@ enum Planned {
         like: Mask,
         start: Network,
     },
+    /// The dense trained network's 2:4 mask.
+    TwoFour {
+        start: Network,
+    },
     /// The dense trained network pruned straight to the round's size.
     OneShot {
         target: PruneTarget,
@@ -841,6 +845,12 @@ impl Experiment {
                 start: reset_start.clone(),
             });
         }
+        let n_of_m = matches!(self.config.granularity, Granularity::NOfM { .. });
+        if controls.two_four && !n_of_m && round == 1 {
+            plans.push(Planned::TwoFour {
+                start: reset_start.clone(),
+            });
+        }
         self.runs_in_round = plans.len();
         self.queue = plans.into();
     }
@@ -895,6 +905,16 @@ impl Experiment {
                     self.dense_trained.as_ref().expect("round 0 finished"),
                     &Mask::dense(&self.spec),
                     &PruneTarget::like(&like),
+                ),
+            },
+            Planned::TwoFour { start } => PlannedRun {
+                kind: RunKind::TwoFour,
+                start,
+                mask: prune::n_of_m_prune(
+                    self.dense_trained.as_ref().expect("round 0 finished"),
+                    &Mask::dense(&self.spec),
+                    2,
+                    4,
                 ),
             },
             Planned::OneShot { target, start } => {

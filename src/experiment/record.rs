@@ -23,16 +23,19 @@ pub enum RunKind {
     /// Beside structured or N:M pruning: the dense trained network's unstructured magnitude
     /// mask at the ticket's per-layer densities, from the ticket's start.
     Unstructured,
+    /// In round 1: the dense trained network's 2:4 mask, from the ticket's start.
+    TwoFour,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 6] = [
+    pub const ALL: [RunKind; 7] = [
         RunKind::Ticket,
         RunKind::Reinit,
         RunKind::RandomPrune,
         RunKind::OneShot,
         RunKind::EarlyBird,
         RunKind::Unstructured,
+        RunKind::TwoFour,
     ];
 
     pub fn label(self) -> &'static str {
@@ -43,6 +46,7 @@ impl RunKind {
             RunKind::OneShot => "one-shot",
             RunKind::EarlyBird => "early-bird ticket",
             RunKind::Unstructured => "unstructured",
+            RunKind::TwoFour => "2:4",
         }
     }
 

@@ -116,9 +116,11 @@ fn show(
         ))
         .color(run_color(kind)),
     );
-    if record.config.granularity == crate::prune::Granularity::Neurons {
+    let small = (record.config.granularity == crate::prune::Granularity::Neurons)
+        .then(|| crate::prune::Shrunk::of(&record.spec, mask))
+        .filter(|small| small.units.removes_any());
+    if let Some(small) = small {
         // Whole units went: say what smaller network this is.
-        let small = crate::prune::Shrunk::of(&record.spec, mask);
         ui.label(format!(
             "Structured: a smaller dense network, {} (from {})",
             small.spec.label(),
@@ -199,8 +201,25 @@ fn show(
                 )
             }
         };
-        let (rect, _) = ui.allocate_exact_size(egui::vec2(width, height), egui::Sense::hover());
+        let (rect, response) =
+            ui.allocate_exact_size(egui::vec2(width, height), egui::Sense::hover());
         cross_fade(ui, rect, previous.as_ref(), tex.as_ref(), fade);
+        // Named for screen readers (and tests): the picture is the layer's weights.
+        response.widget_info(|| {
+            let mut info = egui::WidgetInfo::new(egui::Role::Image);
+            info.label = Some(format!("weights of layer {}", l + 1));
+            info
+        });
+        if conv.is_none() {
+            let group = match record.config.granularity {
+                crate::prune::Granularity::NOfM { m, .. } => Some(m),
+                _ if kind == crate::experiment::RunKind::TwoFour => Some(4),
+                _ => None,
+            };
+            response.on_hover_ui_at_pointer(|ui| {
+                lens(ui, rect, &layer.weight, keep, group);
+            });
+        }
     }
 
     if trained.spec.is_mlp()
@@ -222,6 +241,80 @@ fn layer_image(weight: &ndarray::Array2<f32>, keep: &ndarray::Array2<bool>) -> e
         }
     }
     egui::ColorImage::new([fan_in, fan_out], pixels)
+}
+
+/// Weights the magnifier shows around the pointer: inputs across, outputs down.
+const LENS_INPUTS: usize = 32;
+const LENS_OUTPUTS: usize = 12;
+const LENS_CELL: f32 = 9.0;
+
+/// The weights under the pointer, one square each (a heatmap pixel is often smaller than a
+/// weight's share of the screen allows to see): pruned ones dark, and with N:M sparsity a line
+/// after every group of M inputs, so "2 of every 4" can be counted.
+fn lens(
+    ui: &mut egui::Ui,
+    rect: egui::Rect,
+    weight: &ndarray::Array2<f32>,
+    keep: &ndarray::Array2<bool>,
+    group: Option<usize>,
+) {
+    let Some(pointer) = ui.ctx().pointer_hover_pos() else {
+        return;
+    };
+    let (fan_in, fan_out) = weight.dim();
+    let fraction = (pointer - rect.min) / rect.size();
+    let at = |f: f32, n: usize| ((f.clamp(0.0, 1.0) * n as f32) as usize).min(n.saturating_sub(1));
+    let (i, o) = (at(fraction.x, fan_in), at(fraction.y, fan_out));
+    // A window around the pointer, aligned to the groups so each group is whole.
+    let align = group.unwrap_or(1).max(1);
+    let first_in = (i.saturating_sub(LENS_INPUTS / 2) / align * align)
+        .min(fan_in.saturating_sub(LENS_INPUTS) / align * align);
+    let first_out = o
+        .saturating_sub(LENS_OUTPUTS / 2)
+        .min(fan_out.saturating_sub(LENS_OUTPUTS));
+    let inputs = first_in..(first_in + LENS_INPUTS).min(fan_in);
+    let outputs = first_out..(first_out + LENS_OUTPUTS).min(fan_out);
+    ui.label(format!(
+        "inputs {}-{}, units {}-{}",
+        inputs.start,
+        inputs.end - 1,
+        outputs.start,
+        outputs.end - 1
+    ));
+    let size = egui::vec2(
+        inputs.len() as f32 * LENS_CELL,
+        outputs.len() as f32 * LENS_CELL,
+    );
+    let (area, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(area);
+    let scale = weight.iter().fold(1e-12f32, |m, w| m.max(w.abs()));
+    for (y, o) in outputs.clone().enumerate() {
+        for (x, i) in inputs.clone().enumerate() {
+            let cell = egui::Rect::from_min_size(
+                area.min + egui::vec2(x as f32, y as f32) * LENS_CELL,
+                egui::vec2(LENS_CELL - 1.0, LENS_CELL - 1.0),
+            );
+            let color = if keep[(i, o)] {
+                diverging(weight[(i, o)] / scale)
+            } else {
+                PRUNED
+            };
+            painter.rect_filled(cell, 0.0, color);
+        }
+    }
+    if let Some(m) = group {
+        for x in (0..inputs.len()).filter(|x| (inputs.start + x) % m == 0 && *x > 0) {
+            let left = area.left() + x as f32 * LENS_CELL - 1.0;
+            painter.line_segment(
+                [
+                    egui::pos2(left, area.top()),
+                    egui::pos2(left, area.bottom()),
+                ],
+                egui::Stroke::new(1.0, egui::Color32::YELLOW),
+            );
+        }
+        ui.small(format!("a yellow line after every {m} inputs"));
+    }
 }
 
 /// Pixels of the tile grid: a column of tiles per filter (output channel), a row per input

@@ -251,6 +251,12 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
             "unstructured (any weights, same per-layer density)",
         );
     }
+    if !matches!(c.granularity, Granularity::NOfM { .. }) {
+        ui.checkbox(
+            &mut c.controls.two_four,
+            "2:4 (round 1: the trained network's 2:4 mask)",
+        );
+    }
     ui.add(egui::DragValue::new(&mut c.seed).prefix("seed "));
 
     ui.separator();
