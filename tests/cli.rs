@@ -106,3 +106,15 @@ fn a_start_without_a_runtime_directory_prints_only_our_lines() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.starts_with("engine: "), "{stdout}");
 }
+
+#[test]
+fn check_presets_names_what_it_cannot_check_and_refuses_an_unknown_preset() {
+    let output = lottery_lab(&["check-presets", "--preset", "tiny", "--seeds", "1"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("tiny: no checked claim yet"), "{stdout}");
+    let output = lottery_lab(&["check-presets", "--preset", "nope"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--preset nope: no such preset"), "{stderr}");
+}

