@@ -103,7 +103,8 @@ impl Default for ViewState {
 /// Where the web build fetches the digits (natively they are bundled).
 const DIGITS_ASSET: &str = "assets/mnist-digits.bin.gz";
 
-/// What the page opens with: real digits, a ticket within a minute on a laptop's CPU.
+/// What the page opens with: real digits, the first ticket in about a minute and a half on a
+/// 2-core CPU (dense run and ticket, ~40 s each), sooner on a GPU.
 pub const DEFAULT_PRESET: &str = "digits-quick";
 
 pub struct LabApp {

@@ -19,7 +19,7 @@ pub struct Preset {
 pub const ALL: &[Preset] = &[
     Preset {
         id: "digits-quick",
-        title: "Quick digits: a lottery ticket in a minute",
+        title: "Quick digits: lottery tickets in minutes",
         explanation: "LeNet-300-100 on 7,000 real handwritten digits, trained 800 iterations per \
             round (Adam 1.2e-3, batch 60), pruning 30% of the remaining weights per round (15% \
             of the output layer) and resetting the survivors to θ₀. Short training keeps each \
