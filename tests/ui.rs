@@ -725,6 +725,14 @@ fn structured_pruning_shows_the_smaller_network_and_the_lens_shows_2_of_every_4(
     harness.state_mut().view.run = RunKind::Ticket;
     harness.run_steps(4);
     harness.get_by_label_contains("Structured: a smaller dense network, 2-2-2-2 (from 2-16-16-2)");
+    // The diagram under the heatmaps: the removed units drawn dark.
+    harness.get_by_label("weights of layer 3").scroll_to_me();
+    harness.run_steps(30);
+    pin_timings(&mut harness);
+    harness.snapshot_options(
+        "structured_round_3",
+        &egui_kittest::SnapshotOptions::new().max_failed_pixels(100),
+    );
 
     // The 2:4 run of round 1, magnified under the pointer: the groups of 4 are marked.
     harness.state_mut().view.follow_latest = false;

@@ -412,9 +412,21 @@ fn diagram(net: &Network, mask: &Mask, ui: &mut egui::Ui) {
             collapse,
         );
     }
+    // Units no kept weight reaches or leaves are gone (all of them, after structured pruning):
+    // drawn dark, so the network is seen to shrink.
+    let units = crate::prune::Units::of_mask(mask);
     for (layer, &n) in widths.iter().enumerate() {
+        let alive = layer
+            .checked_sub(1)
+            .and_then(|hidden| units.kept.get(hidden));
         for i in 0..n {
-            painter.circle_filled(node(layer, i), 2.5, egui::Color32::LIGHT_GRAY);
+            let gone = alive.is_some_and(|kept| kept.binary_search(&i).is_err());
+            let color = if gone {
+                egui::Color32::from_gray(70)
+            } else {
+                egui::Color32::LIGHT_GRAY
+            };
+            painter.circle_filled(node(layer, i), 2.5, color);
         }
     }
 }
