@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use lottery_lab::data::{DatasetConfig, mnist};
 use lottery_lab::experiment::link::LinkState;
 use lottery_lab::experiment::{
-    Controls, Experiment, ExperimentRecord, RoundRecord, RunKind, Status, presets,
+    Experiment, ExperimentRecord, RoundRecord, RunKind, Status, presets,
 };
 use lottery_lab::prune::{Granularity, Shrunk};
 use lottery_lab::train::choose_engine;
@@ -300,7 +300,9 @@ fn run(args: RunArgs) -> Result<()> {
     } else {
         "acc"
     };
-    let columns = table_columns(&config.controls);
+    // The early-bird ticket has its own line after the table.
+    let mut columns = config.run_kinds();
+    columns.retain(|&kind| kind != RunKind::EarlyBird);
     let structured = config.granularity == Granularity::Neurons;
     let mut header = header(&columns, metric, config.method);
     if structured {
@@ -376,26 +378,6 @@ fn run(args: RunArgs) -> Result<()> {
         Status::Stopped { reason } => bail!("the experiment stopped: {reason}"),
         Status::Running => bail!("the experiment did not finish"),
     }
-}
-
-fn table_columns(controls: &Controls) -> Vec<RunKind> {
-    let mut columns = vec![RunKind::Ticket];
-    if controls.reinit {
-        columns.push(RunKind::Reinit);
-    }
-    if controls.random_prune {
-        columns.push(RunKind::RandomPrune);
-    }
-    if controls.one_shot {
-        columns.push(RunKind::OneShot);
-    }
-    if controls.unstructured {
-        columns.push(RunKind::Unstructured);
-    }
-    if controls.two_four {
-        columns.push(RunKind::TwoFour);
-    }
-    columns
 }
 
 fn header(columns: &[RunKind], metric: &str, method: lottery_lab::prune::PruneMethod) -> String {
