@@ -22,10 +22,12 @@ pub const ALL: &[Preset] = &[
         title: "Quick digits: lottery tickets in minutes",
         explanation: "LeNet-300-100 on 7,000 real handwritten digits, trained 800 iterations per \
             round (Adam 1.2e-3, batch 60), pruning 30% of the remaining weights per round (15% \
-            of the output layer) and resetting the survivors to θ₀. Short training keeps each \
-            round to a few seconds in a browser; the ticket still stays accurate far below the \
-            density where random re-initialisation and random pruning fall off. The input-pixel \
-            map shows the border of the image emptying first.",
+            of the output layer) and resetting the survivors to θ₀. Short training keeps a run \
+            to about 40 s on a 2-core CPU and seconds on a GPU. The ticket stays accurate far \
+            below the density where random re-initialisation and random pruning fall off: in \
+            our runs (seeds 1-3, test accuracy at early stop), from 16.9% of the weights down to \
+            2.9% it is 1.9 to 3.5 points above random re-initialisation and 1.8 to 4.8 above \
+            random pruning. The input-pixel map shows the border of the image emptying first.",
         config: digits_quick,
         claims: super::claims::DIGITS_QUICK,
     },
