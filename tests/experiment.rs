@@ -98,7 +98,7 @@ fn surviving_weights_are_reset_to_theta_0_bit_for_bit() {
                     "round {round} {kind:?} does not start at θ₀"
                 );
             }
-            RunKind::Reinit => {
+            RunKind::Reinit | RunKind::SmallDense => {
                 assert!(!survivors_equal_theta_0, "round {round}: re-init reused θ₀")
             }
         }

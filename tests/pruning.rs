@@ -431,6 +431,7 @@ fn a_layer_collapse_is_caught_before_training_and_its_runs_are_recorded_untraina
             one_shot: false,
             unstructured: false,
             two_four: false,
+            small_dense: false,
         },
         ..tiny_config(PruneMethod::Snip)
     };
@@ -528,6 +529,7 @@ fn two_four_sparsity_is_one_round_of_exact_groups_from_the_trained_network() {
                 one_shot: true,
                 unstructured: false,
                 two_four: false,
+                small_dense: false,
             },
             ..tiny_config(PruneMethod::Magnitude)
         };

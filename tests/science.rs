@@ -20,6 +20,7 @@ fn small_digits(seed: u64) -> ExperimentConfig {
         one_shot: false,
         unstructured: false,
         two_four: false,
+        small_dense: false,
     };
     config.keep_weights = false;
     config.seed = seed;
@@ -93,6 +94,7 @@ fn conv_tickets_beat_random_reinit_at_low_density() {
             one_shot: false,
             unstructured: false,
             two_four: false,
+            small_dense: false,
         };
         let mut experiment = common::cpu_experiment(config);
         experiment.run_to_end(|_, _| {});
@@ -148,6 +150,7 @@ fn methods_at_init_beat_random_pruning_at_3_6_percent_and_stay_below_the_ticket(
                 one_shot,
                 unstructured: false,
                 two_four: false,
+                small_dense: false,
             };
             config.keep_weights = false;
             config.seed = seed;

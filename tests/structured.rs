@@ -178,6 +178,7 @@ fn structured_config(schedule: Schedule) -> ExperimentConfig {
             one_shot: true,
             unstructured: true,
             two_four: false,
+            small_dense: false,
         },
         seed: 5,
         ..ExperimentConfig::lenet_mnist()
@@ -309,4 +310,63 @@ fn one_shot_structured_pruning_lands_near_its_density() {
     let ticket = experiment.record().rounds[1].run(RunKind::Ticket).unwrap();
     assert_eq!(ticket.density, expected);
     assert!((ticket.density - 0.5).abs() < 0.1, "{}", ticket.density);
+}
+
+/// "Search vs shrink": beside unstructured IMP, a dense network with narrower hidden layers
+/// and about the ticket's number of weights, freshly initialised at its own fans and trained
+/// in its small shape.
+#[test]
+fn the_small_dense_control_is_a_narrower_network_of_the_tickets_size() {
+    let data = Arc::new(common::random_splits(96, 12, 4, 7));
+    let mut config = structured_config(Schedule::Iterative { rounds: 3 });
+    config.granularity = Granularity::Weights;
+    config.controls = Controls {
+        small_dense: true,
+        ..Controls::NONE
+    };
+    config.pruning.rate = 0.5;
+    let engine = Box::new(CpuEngine::new(data.clone()));
+    let mut experiment = Experiment::new(config.clone(), data.clone(), engine).unwrap();
+    experiment.run_to_end(|_, _| {});
+    let record = experiment.record();
+    let spec = experiment.spec().clone();
+    assert!(record.rounds[0].run(RunKind::SmallDense).is_none());
+    let mut widths = Vec::new();
+    for round in record.rounds.iter().skip(1) {
+        let ticket = round.run(RunKind::Ticket).unwrap();
+        let small = round.run(RunKind::SmallDense).unwrap();
+        // Whole units only, the same share of every hidden layer, and the ticket's size
+        // within one unit's weights.
+        let units = Units::of_mask(&small.mask);
+        assert_structured(&small.mask, &units.counts());
+        let counts = units.counts();
+        assert_eq!(counts, prune::narrower_counts(&spec, ticket.density));
+        let one_unit = (12 + 10) as f64 / small.mask.size() as f64;
+        assert!(
+            (small.density - ticket.density).abs() <= 2.0 * one_unit,
+            "{} against {}",
+            small.density,
+            ticket.density
+        );
+        // Trained in its small shape, recorded in the full one.
+        let trained = small.trained.as_ref().unwrap();
+        assert_eq!(trained.spec, spec);
+        assert!(small.curve.last().unwrap().test_accuracy > 0.0);
+        widths.push(Shrunk::of(&spec, &small.mask).spec.label());
+    }
+    // 12-20-10-4 at about 50%, 25%, 12.5% of its 370 weights.
+    assert_eq!(widths.len(), 3);
+    assert!(widths.windows(2).all(|w| w[0] != w[1]), "{widths:?}");
+    // The link and the CLI name it.
+    let mut state = lottery_lab::experiment::link::LinkState::from_preset("tiny").unwrap();
+    state.config.controls.small_dense = true;
+    let fragment = state.to_fragment();
+    assert!(fragment.contains("small-dense"), "{fragment}");
+    let (back, problems) = lottery_lab::experiment::link::LinkState::parse(&fragment, "tiny");
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(back.config.controls.small_dense);
+    assert_eq!(
+        config.run_kinds(),
+        vec![RunKind::Ticket, RunKind::SmallDense]
+    );
 }

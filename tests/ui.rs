@@ -758,3 +758,34 @@ fn structured_pruning_shows_the_smaller_network_and_the_lens_shows_2_of_every_4(
         &egui_kittest::SnapshotOptions::new().max_failed_pixels(100),
     );
 }
+
+#[test]
+fn the_small_dense_control_is_ticked_in_the_setup_and_named_above_its_heatmaps() {
+    use lottery_lab::experiment::RunKind;
+    let mut harness = harness();
+    harness.run_steps(2);
+    let control = "small dense net (narrower layers, as many weights, fresh init)";
+    harness.get_by_label(control).scroll_to_me();
+    harness.run_steps(30);
+    harness.get_by_label(control).hover();
+    harness.run_steps(2);
+    harness.get_by_label(control).click();
+    harness.run_steps(2);
+    assert!(harness.state().config.controls.small_dense);
+    assert!(harness.state().share_url().contains("small-dense"));
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    let record = record_of(&harness);
+    let small = record.rounds[2].run(RunKind::SmallDense).expect("trained");
+    let ticket = record.rounds[2].run(RunKind::Ticket).unwrap();
+    assert!((small.density - ticket.density).abs() < 0.05);
+    harness.state_mut().view.follow_latest = false;
+    harness.state_mut().view.round = 2;
+    harness.state_mut().view.run = RunKind::SmallDense;
+    harness.run_steps(4);
+    harness.get_by_label_contains("Small dense net: a smaller dense network, 2-");
+    assert!(
+        harness.query_all_by_label("small dense net").count() >= 1,
+        "named in the timeline's legend"
+    );
+}

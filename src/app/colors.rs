@@ -13,6 +13,7 @@ pub fn run_color(kind: RunKind) -> Color32 {
         RunKind::EarlyBird => Color32::from_rgb(200, 90, 200),
         RunKind::Unstructured => Color32::from_rgb(40, 170, 170),
         RunKind::TwoFour => Color32::from_rgb(210, 180, 40),
+        RunKind::SmallDense => Color32::from_rgb(160, 200, 60),
     }
 }
 

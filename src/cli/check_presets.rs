@@ -17,6 +17,10 @@ pub struct CheckArgs {
     /// Only these presets (by id; repeat the flag); all presets with claims otherwise.
     #[arg(long)]
     preset: Vec<String>,
+    /// Read the records from this folder (`<preset>-<seed>.json`, as `lottery-lab run --preset
+    /// ID --seed N --out` writes them) instead of running the presets.
+    #[arg(long)]
+    from: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: CheckArgs) -> Result<bool> {
@@ -40,6 +44,24 @@ pub fn run(args: CheckArgs) -> Result<bool> {
         }
         let mut records: Vec<ExperimentRecord> = Vec::new();
         for seed in 1..=args.seeds {
+            if let Some(folder) = &args.from {
+                let path = folder.join(format!("{}-{seed}.json", preset.id));
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let record = lottery_lab::experiment::io::parse_record(&text)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let mut expected = (preset.config)();
+                expected.seed = seed;
+                expected.keep_weights = record.config.keep_weights;
+                if record.config != expected {
+                    bail!(
+                        "{}: not the preset's run for seed {seed} (its config differs)",
+                        path.display()
+                    );
+                }
+                records.push(record);
+                continue;
+            }
             let mut config = (preset.config)();
             config.seed = seed;
             config.keep_weights = false;

@@ -71,12 +71,36 @@ fn rounds_at_most(record: &ExperimentRecord, density: f64) -> Vec<&RoundRecord> 
         .collect()
 }
 
+/// ROC AUC at early stop of `kind` in `round` (the fraud preset's figure).
+fn auc(round: &RoundRecord, kind: RunKind) -> Option<f64> {
+    round
+        .run(kind)?
+        .early_stop
+        .as_ref()?
+        .test_auc
+        .map(f64::from)
+}
+
 /// `a` beats `b` in every round at or below `density`; the figures list the gaps.
 fn beats_at_every_density(
     record: &ExperimentRecord,
     density: f64,
     a: RunKind,
     b: RunKind,
+) -> Option<(bool, String)> {
+    beats_by(record, density, a, b, percent, SAME, 2)
+}
+
+/// [`beats_at_every_density`] on any figure: `a`'s `figure` above `b`'s by more than
+/// `noise`, gaps printed with `decimals`.
+fn beats_by(
+    record: &ExperimentRecord,
+    density: f64,
+    a: RunKind,
+    b: RunKind,
+    figure: fn(&RoundRecord, RunKind) -> Option<f64>,
+    noise: f64,
+    decimals: usize,
 ) -> Option<(bool, String)> {
     let rounds = rounds_at_most(record, density);
     if rounds.is_empty() {
@@ -85,11 +109,48 @@ fn beats_at_every_density(
     let mut ok = true;
     let mut gaps = Vec::new();
     for round in rounds {
-        let gap = percent(round, a)? - percent(round, b)?;
-        ok &= gap > SAME;
-        gaps.push(format!("{:.1}%: {gap:+.2}", round.density() * 100.0));
+        let gap = figure(round, a)? - figure(round, b)?;
+        ok &= gap > noise;
+        gaps.push(format!(
+            "{:.1}%: {gap:+.decimals$}",
+            round.density() * 100.0
+        ));
     }
     Some((ok, gaps.join(", ")))
+}
+
+/// Both of two verdicts, their figures side by side.
+fn both(a: (&str, Verdict), b: (&str, Verdict)) -> Verdict {
+    Verdict {
+        holds: a.1.holds && b.1.holds,
+        figures: format!("{} {}; {} {}", a.0, a.1.figures, b.0, b.1.figures),
+    }
+}
+
+/// The ticket's figure in the dense round, and in the first round at or below `density`.
+fn dense_and_at(record: &ExperimentRecord, kind: RunKind, density: f64) -> Option<(f64, f64)> {
+    let dense = percent(record.rounds.first()?, RunKind::Ticket)?;
+    let at = percent(*rounds_at_most(record, density).first()?, kind)?;
+    Some((dense, at))
+}
+
+/// The density of the first round whose `kind` is more than `points` below the dense
+/// network, or `None` when it never is.
+fn falls_off_at(record: &ExperimentRecord, kind: RunKind, points: f64) -> Option<Option<f64>> {
+    let dense = percent(record.rounds.first()?, RunKind::Ticket)?;
+    for round in record.rounds.iter().filter(|r| r.round > 0) {
+        if percent(round, kind)? < dense - points - SAME {
+            return Some(Some(round.density()));
+        }
+    }
+    Some(None)
+}
+
+/// The check that `a` beats `b` in every round at or below `density`, in every seed.
+macro_rules! beats_below {
+    ($density:expr, $a:expr, $b:expr) => {
+        |records| Verdict::every_seed(records, |r| beats_at_every_density(r, $density, $a, $b))
+    };
 }
 
 /// The largest |`a` − `b`| over the rounds after the dense one, in points.
@@ -106,11 +167,7 @@ fn largest_gap(record: &ExperimentRecord, a: RunKind, b: RunKind) -> Option<f64>
 pub const STRUCTURED: &[Claim] = &[
     Claim {
         says: "the unstructured ticket beats the structured one at every density from 32% down",
-        check: |records| {
-            Verdict::every_seed(records, |r| {
-                beats_at_every_density(r, 0.32, RunKind::Unstructured, RunKind::Ticket)
-            })
-        },
+        check: beats_below!(0.32, RunKind::Unstructured, RunKind::Ticket),
     },
     Claim {
         says: "the structured ticket and the fresh small network are within 1.2 points of each other",
@@ -167,61 +224,277 @@ pub const EARLY_BIRD: &[Claim] = &[
 
 pub const CONV_DIGITS: &[Claim] = &[Claim {
     says: "at 41% of the weights and below the ticket beats random re-initialisation",
-    check: |records| {
-        Verdict::every_seed(records, |r| {
-            beats_at_every_density(r, 0.415, RunKind::Ticket, RunKind::Reinit)
-        })
-    },
+    check: beats_below!(0.415, RunKind::Ticket, RunKind::Reinit),
 }];
 
 pub const LENET_MNIST: &[Claim] = &[Claim {
     says: "from about 21% of the weights down the ticket beats random re-initialisation",
-    check: |records| {
-        Verdict::every_seed(records, |r| {
-            beats_at_every_density(r, 0.215, RunKind::Ticket, RunKind::Reinit)
-        })
-    },
+    check: beats_below!(0.215, RunKind::Ticket, RunKind::Reinit),
 }];
+
+/// The ticket above both random controls at every round at or below `density`.
+fn ticket_beats_both_controls(records: &[ExperimentRecord], density: f64) -> Verdict {
+    both(
+        (
+            "ticket − re-init",
+            Verdict::every_seed(records, |r| {
+                beats_at_every_density(r, density, RunKind::Ticket, RunKind::Reinit)
+            }),
+        ),
+        (
+            "ticket − random pruning",
+            Verdict::every_seed(records, |r| {
+                beats_at_every_density(r, density, RunKind::Ticket, RunKind::RandomPrune)
+            }),
+        ),
+    )
+}
 
 pub const DIGITS_QUICK: &[Claim] = &[Claim {
     says: "far below 20% the ticket stays above random re-initialisation and random pruning",
-    check: |records| {
-        let reinit = Verdict::every_seed(records, |r| {
-            beats_at_every_density(r, 0.2, RunKind::Ticket, RunKind::Reinit)
-        });
-        let random = Verdict::every_seed(records, |r| {
-            beats_at_every_density(r, 0.2, RunKind::Ticket, RunKind::RandomPrune)
-        });
-        Verdict {
-            holds: reinit.holds && random.holds,
-            figures: format!(
-                "ticket − re-init {}; ticket − random pruning {}",
-                reinit.figures, random.figures
-            ),
-        }
-    },
+    check: |records| ticket_beats_both_controls(records, 0.2),
 }];
 
 pub const MNIST1D: &[Claim] = &[
     Claim {
-        says: "the dense network reaches about 66%",
+        says: "from 23% of the weights down the ticket beats random re-initialisation and random pruning",
+        check: |records| ticket_beats_both_controls(records, 0.23),
+    },
+    Claim {
+        says: "pruned and reset, the ticket gets better first: its best round is at least 3 points above the dense network",
         check: |records| {
             Verdict::every_seed(records, |r| {
                 let dense = percent(r.rounds.first()?, RunKind::Ticket)?;
+                let (best, density) = r
+                    .rounds
+                    .iter()
+                    .filter(|round| round.round > 0)
+                    .filter_map(|round| Some((percent(round, RunKind::Ticket)?, round.density())))
+                    .max_by(|a, b| a.0.total_cmp(&b.0))?;
                 Some((
-                    at_most((dense - 66.0).abs(), 3.0),
-                    format!("dense {dense:.2}%"),
+                    best - dense >= 3.0 - SAME,
+                    format!(
+                        "dense {dense:.2}%, best ticket {best:.2}% at {:.1}%",
+                        density * 100.0
+                    ),
+                ))
+            })
+        },
+    },
+];
+
+pub const FIND_THE_CLIFF: &[Claim] = &[
+    Claim {
+        says: "the ticket beats random pruning at every density",
+        check: beats_below!(1.0, RunKind::Ticket, RunKind::RandomPrune),
+    },
+    Claim {
+        says: "the ticket falls 5 points below the dense network at least twice as sparse as random pruning",
+        check: |records| {
+            Verdict::every_seed(records, |r| {
+                let ticket = falls_off_at(r, RunKind::Ticket, 5.0)?;
+                let random = falls_off_at(r, RunKind::RandomPrune, 5.0)?;
+                let shown = |d: Option<f64>| {
+                    d.map_or("never".to_string(), |d| format!("at {:.1}%", d * 100.0))
+                };
+                // A ticket that never falls off is as late as it can be.
+                let ok = match (ticket, random) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(t), Some(r)) => t * 2.0 <= r + 1e-9,
+                };
+                Some((
+                    ok,
+                    format!("ticket {}, random pruning {}", shown(ticket), shown(random)),
+                ))
+            })
+        },
+    },
+];
+
+pub const SPIRAL: &[Claim] = &[
+    Claim {
+        says: "every network keeps the boundary (97% or more) down to 21.8% of the weights",
+        check: |records| {
+            Verdict::every_seed(records, |r| {
+                let mut worst: Option<(f64, RunKind, f64)> = None;
+                for round in r.rounds.iter().filter(|round| round.density() >= 0.215) {
+                    for run in &round.runs {
+                        let acc = percent(round, run.kind)?;
+                        if worst.is_none_or(|w| acc < w.0) {
+                            worst = Some((acc, run.kind, round.density()));
+                        }
+                    }
+                }
+                let (acc, kind, density) = worst?;
+                Some((
+                    acc >= 97.0 - SAME,
+                    format!(
+                        "lowest {acc:.2}% ({} at {:.1}%)",
+                        kind.label(),
+                        density * 100.0
+                    ),
                 ))
             })
         },
     },
     Claim {
-        says: "at 10% of the weights and below the tickets beat random pruning",
+        says: "at 9.3% of the weights and below every one of them has lost it (under 85%)",
         check: |records| {
             Verdict::every_seed(records, |r| {
-                beats_at_every_density(r, 0.1, RunKind::Ticket, RunKind::RandomPrune)
+                let rounds = rounds_at_most(r, 0.094);
+                let best = rounds
+                    .iter()
+                    .flat_map(|round| round.runs.iter().map(|run| percent(round, run.kind)))
+                    .collect::<Option<Vec<f64>>>()?
+                    .into_iter()
+                    .reduce(f64::max)?;
+                Some((best < 85.0, format!("highest {best:.2}%")))
             })
         },
+    },
+];
+
+pub const FRAUD: &[Claim] = &[
+    Claim {
+        says: "from 22% of the weights down the ticket ranks frauds better than random pruning (ROC AUC)",
+        check: |records| {
+            Verdict::every_seed(records, |r| {
+                beats_by(r, 0.22, RunKind::Ticket, RunKind::RandomPrune, auc, 0.0, 4)
+            })
+        },
+    },
+    Claim {
+        says: "at 21.6% of the weights the ticket's AUC is at most 0.03 below the dense network's",
+        check: |records| {
+            Verdict::every_seed(records, |r| {
+                let dense = auc(r.rounds.first()?, RunKind::Ticket)?;
+                let at = auc(*rounds_at_most(r, 0.22).first()?, RunKind::Ticket)?;
+                Some((
+                    at >= dense - 0.03,
+                    format!("dense {dense:.4}, ticket {at:.4}"),
+                ))
+            })
+        },
+    },
+];
+
+pub const WHY_RESET: &[Claim] = &[
+    Claim {
+        says: "the ticket beats the re-initialised mask at every density",
+        check: beats_below!(1.0, RunKind::Ticket, RunKind::Reinit),
+    },
+    Claim {
+        says: "at 2.9% the ticket is within 1.5 points of the dense network, the re-initialised mask more than 3 below",
+        check: |records| {
+            Verdict::every_seed(records, |r| {
+                let (dense, ticket) = dense_and_at(r, RunKind::Ticket, 0.03)?;
+                let (_, reinit) = dense_and_at(r, RunKind::Reinit, 0.03)?;
+                Some((
+                    at_most(dense - ticket, 1.5) && dense - reinit > 3.0 + SAME,
+                    format!("dense {dense:.2}%, ticket {ticket:.2}%, re-init {reinit:.2}%"),
+                ))
+            })
+        },
+    },
+];
+
+pub const ONE_SHOT_VS_ITERATIVE: &[Claim] = &[
+    Claim {
+        says: "from 12% of the weights down the iterative ticket beats the one-shot ticket",
+        check: beats_below!(0.12, RunKind::Ticket, RunKind::OneShot),
+    },
+    Claim {
+        says: "one-shot tickets work too: at 11.9% within 0.5 points of the dense network",
+        check: |records| {
+            Verdict::every_seed(records, |r| {
+                let (dense, one_shot) = dense_and_at(r, RunKind::OneShot, 0.12)?;
+                Some((
+                    at_most(dense - one_shot, 0.5),
+                    format!("dense {dense:.2}%, one-shot {one_shot:.2}%"),
+                ))
+            })
+        },
+    },
+];
+
+pub const MNIST1D_CNN: &[Claim] = &[
+    Claim {
+        says: "the dense CNN reaches at least 85%, far above the MLP",
+        check: |records| {
+            Verdict::every_seed(records, |r| {
+                let dense = percent(r.rounds.first()?, RunKind::Ticket)?;
+                Some((dense >= 85.0 - SAME, format!("dense {dense:.2}%")))
+            })
+        },
+    },
+    Claim {
+        says: "from 27% of the weights down the ticket beats random re-initialisation and random pruning",
+        check: |records| ticket_beats_both_controls(records, 0.275),
+    },
+];
+
+pub const PRUNING_BEFORE_TRAINING: &[Claim] = &[
+    Claim {
+        says: "from 8.3% of the weights down the one-shot ticket (found by training) beats SNIP",
+        check: beats_below!(0.084, RunKind::OneShot, RunKind::Ticket),
+    },
+    Claim {
+        says: "SNIP's mask is worth its per-layer densities: shuffled within them it stays within 1.5 points, from 8.3% down",
+        check: |records| {
+            Verdict::every_seed(records, |r| {
+                let rounds = rounds_at_most(r, 0.084);
+                let mut largest: Option<f64> = None;
+                for round in rounds {
+                    let gap = (percent(round, RunKind::Ticket)?
+                        - percent(round, RunKind::RandomPrune)?)
+                    .abs();
+                    largest = Some(largest.map_or(gap, |l| l.max(gap)));
+                }
+                let largest = largest?;
+                Some((
+                    at_most(largest, 1.5),
+                    format!("largest gap {largest:.2} points"),
+                ))
+            })
+        },
+    },
+];
+
+/// The density of the first round whose main run had an empty layer.
+fn collapses_at(record: &ExperimentRecord) -> Option<f64> {
+    record
+        .rounds
+        .iter()
+        .find(|round| {
+            round
+                .run(RunKind::Ticket)
+                .is_some_and(|run| !run.collapsed_layers.is_empty())
+        })
+        .map(RoundRecord::density)
+}
+
+pub const LAYER_COLLAPSE: &[Claim] = &[Claim {
+    says: "SNIP empties a whole layer by 0.024% of the weights, before the last round",
+    check: |records| {
+        Verdict::every_seed(records, |r| {
+            let density = collapses_at(r)?;
+            Some((
+                density >= 0.000_24 - 1e-6,
+                format!("first empty layer at {:.3}%", density * 100.0),
+            ))
+        })
+    },
+}];
+
+pub const SEARCH_VS_SHRINK: &[Claim] = &[
+    Claim {
+        says: "the ticket beats the small dense net of its size at every density",
+        check: beats_below!(1.0, RunKind::Ticket, RunKind::SmallDense),
+    },
+    Claim {
+        says: "from 8.3% of the weights down even the ticket's mask with fresh weights beats the small dense net",
+        check: beats_below!(0.084, RunKind::Reinit, RunKind::SmallDense),
     },
 ];
 
@@ -294,7 +567,7 @@ mod tests {
 
     #[test]
     fn a_claim_with_no_runs_or_no_figure_does_not_hold() {
-        for claim in STRUCTURED.iter().chain(EARLY_BIRD) {
+        for claim in presets::ALL.iter().flat_map(|p| p.claims) {
             assert!(!(claim.check)(&[]).holds, "{}", claim.says);
         }
     }

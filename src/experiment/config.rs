@@ -58,6 +58,11 @@ pub struct Controls {
     /// is fixed at 50%), a point beside any curve (absent in older files).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub two_four: bool,
+    /// A dense network with narrower hidden layers and as many weights as the ticket, freshly
+    /// initialised ("search vs shrink": is the ticket better than a small net of its size?)
+    /// (absent in older files).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub small_dense: bool,
 }
 
 impl Controls {
@@ -67,6 +72,7 @@ impl Controls {
         one_shot: true,
         unstructured: false,
         two_four: false,
+        small_dense: false,
     };
     pub const NONE: Controls = Controls {
         reinit: false,
@@ -74,6 +80,7 @@ impl Controls {
         one_shot: false,
         unstructured: false,
         two_four: false,
+        small_dense: false,
     };
 }
 
@@ -353,6 +360,7 @@ impl ExperimentConfig {
                 RunKind::TwoFour,
                 c.two_four && !matches!(self.granularity, Granularity::NOfM { .. }),
             ),
+            (RunKind::SmallDense, c.small_dense),
         ]
         .into_iter()
         .filter_map(|(kind, runs)| runs.then_some(kind))

@@ -584,8 +584,8 @@ pub static FIELDS: &[Field] = &[
     Field {
         key: "controls",
         flag: Flag::Value("controls"),
-        values: "a list of reinit, random, oneshot, unstructured, 2:4 (or none)",
-        help: "the controls trained beside the ticket each round (unstructured: beside structured or N:M pruning, the unstructured mask at the same per-layer densities; 2:4: in round 1, the trained network's 2:4 mask)",
+        values: "a list of reinit, random, oneshot, unstructured, 2:4, small-dense (or none)",
+        help: "the controls trained beside the ticket each round (unstructured: beside structured or N:M pruning, the unstructured mask at the same per-layer densities; 2:4: in round 1, the trained network's 2:4 mask; small-dense: a dense net with narrower layers and the ticket's number of weights, freshly initialised)",
         checks: &[],
         write: |s| {
             let c = s.config.controls;
@@ -595,6 +595,7 @@ pub static FIELDS: &[Field] = &[
                 (c.one_shot, "oneshot"),
                 (c.unstructured, "unstructured"),
                 (c.two_four, "2:4"),
+                (c.small_dense, "small-dense"),
             ]
             .into_iter()
             .filter_map(|(on, name)| on.then_some(name))
@@ -614,6 +615,7 @@ pub static FIELDS: &[Field] = &[
                     "oneshot" | "one-shot" => controls.one_shot = true,
                     "unstructured" => controls.unstructured = true,
                     "2:4" | "two-four" => controls.two_four = true,
+                    "small-dense" | "smalldense" => controls.small_dense = true,
                     "none" | "" => {}
                     _ => return None,
                 }

@@ -91,6 +91,10 @@ enum Planned {
     TwoFour {
         start: Network,
     },
+    /// A narrower dense network with about `density` of the weights, freshly initialised.
+    SmallDense {
+        density: f64,
+    },
     /// The dense trained network pruned straight to the round's size.
     OneShot {
         target: PruneTarget,
@@ -507,7 +511,8 @@ impl Experiment {
         };
 
         if !active.loaded {
-            let shrunk = (self.config.granularity == Granularity::Neurons)
+            let shrunk = (self.config.granularity == Granularity::Neurons
+                || active.plan.kind == RunKind::SmallDense)
                 .then(|| prune::Shrunk::of(&self.spec, &active.plan.mask))
                 .filter(|s| s.units.removes_any());
             match &shrunk {
@@ -852,6 +857,11 @@ impl Experiment {
                 start: reset_start.clone(),
             });
         }
+        if controls.small_dense && round > 0 {
+            plans.push(Planned::SmallDense {
+                density: mask.density(),
+            });
+        }
         self.runs_in_round = plans.len();
         self.queue = plans.into();
     }
@@ -918,6 +928,20 @@ impl Experiment {
                     4,
                 ),
             },
+            Planned::SmallDense { density } => {
+                let mask =
+                    prune::first_units(&self.spec, &prune::narrower_counts(&self.spec, density));
+                // Its own fans, as a network of that size would be built: trained in its
+                // small shape, like structured pruning's.
+                let shrunk = prune::Shrunk::of(&self.spec, &mask);
+                let rng = &mut rng::rng_indexed(self.config.seed, "small-dense", round);
+                let small = Network::init(&shrunk.spec, self.config.init, rng);
+                PlannedRun {
+                    kind: RunKind::SmallDense,
+                    start: shrunk.expand(&small, &self.theta_init),
+                    mask,
+                }
+            }
             Planned::OneShot { target, start } => {
                 let dense_trained = self.dense_trained.as_ref().expect("round 0 finished");
                 let dense = Mask::dense(&self.spec);

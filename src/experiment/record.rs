@@ -25,10 +25,13 @@ pub enum RunKind {
     Unstructured,
     /// In round 1: the dense trained network's 2:4 mask, from the ticket's start.
     TwoFour,
+    /// A dense network with narrower hidden layers and the ticket's number of weights,
+    /// freshly initialised.
+    SmallDense,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 7] = [
+    pub const ALL: [RunKind; 8] = [
         RunKind::Ticket,
         RunKind::Reinit,
         RunKind::RandomPrune,
@@ -36,6 +39,7 @@ impl RunKind {
         RunKind::EarlyBird,
         RunKind::Unstructured,
         RunKind::TwoFour,
+        RunKind::SmallDense,
     ];
 
     pub fn label(self) -> &'static str {
@@ -47,6 +51,7 @@ impl RunKind {
             RunKind::EarlyBird => "early-bird ticket",
             RunKind::Unstructured => "unstructured",
             RunKind::TwoFour => "2:4",
+            RunKind::SmallDense => "small dense net",
         }
     }
 

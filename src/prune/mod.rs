@@ -31,8 +31,8 @@ pub use method::{PruneMethod, Scores, keep_top_global};
 pub use n_of_m::{Granularity, n_of_m_prune, random_n_of_m};
 pub use snip::snip_scores;
 pub use structured::{
-    Shrunk, Units, random_units, structured_density, structured_prune, unit_counts, unit_norms,
-    unit_rounds_for_density,
+    Shrunk, Units, first_units, narrower_counts, random_units, structured_density,
+    structured_prune, unit_counts, unit_norms, unit_rounds_for_density,
 };
 pub use synflow::{STEPS as SYNFLOW_STEPS, SynflowPruning, synflow_scores};
 

@@ -140,6 +140,46 @@ pub fn unit_rounds_for_density(spec: &NetSpec, rates: &PruneRates, density: f64)
     })
 }
 
+/// The mask that keeps the first `counts[l]` units of each hidden layer: a narrower dense
+/// network inside the full shape (which units does not matter for fresh weights).
+pub fn first_units(spec: &NetSpec, counts: &[usize]) -> Mask {
+    let dense = Mask::dense(spec);
+    let units = Units::of_mask(&dense);
+    let kept = counts.iter().map(|&count| (0..count).collect()).collect();
+    Units { kept, ..units }.restrict(&dense)
+}
+
+/// The units of a narrower dense copy of `spec`: every hidden layer's width (or channels)
+/// scaled by one factor, the one whose copy has the number of weights closest to `density` of
+/// the full network's. "Search vs shrink": a small dense network the size of a ticket.
+pub fn narrower_counts(spec: &NetSpec, density: f64) -> Vec<usize> {
+    let params = spec.param_layers();
+    let widths: Vec<usize> = params[..params.len().saturating_sub(1)]
+        .iter()
+        .map(|p| p.shape.1)
+        .collect();
+    let counts = |scale: f64| -> Vec<usize> {
+        widths
+            .iter()
+            .map(|&n| ((n as f64 * scale).round() as usize).clamp(1, n.max(1)))
+            .collect()
+    };
+    // The density grows with the scale (in steps): bisect for the last scale below it and
+    // the first at or above it, and keep the closer of the two.
+    let (mut below, mut above) = (0.0f64, 1.0f64);
+    for _ in 0..60 {
+        let mid = 0.5 * (below + above);
+        if structured_density(spec, &counts(mid)) < density {
+            below = mid
+        } else {
+            above = mid
+        }
+    }
+    let (low, high) = (counts(below), counts(above));
+    let miss = |c: &[usize]| (structured_density(spec, c) - density).abs();
+    if miss(&low) < miss(&high) { low } else { high }
+}
+
 /// The fraction of weights left when every hidden layer keeps `counts[l]` of its units:
 /// each unit has a column of its layer and `fan_in / units` rows of the next.
 pub fn structured_density(spec: &NetSpec, counts: &[usize]) -> f64 {
@@ -327,5 +367,35 @@ impl Shrunk {
     /// The rows and columns of parametric layer `l` (of shape `dim`) that stay.
     fn cut(&self, l: usize, (fan_in, fan_out): (usize, usize)) -> (Vec<usize>, Vec<usize>) {
         (self.units.rows(l, fan_in), self.units.columns(l, fan_out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrower_counts_scale_every_layer_to_the_tickets_size() {
+        let lenet = NetSpec::mlp(784, &[300, 100], 10);
+        // At the quick-digits ticket's 2.9% (7,720 of 266,200 weights): 784-10-3-10.
+        assert_eq!(narrower_counts(&lenet, 0.029), vec![10, 3]);
+        assert_eq!(narrower_counts(&lenet, 1.0), vec![300, 100]);
+        // The same share of each layer, and the closest size there is.
+        for density in [0.7, 0.3, 0.1, 0.05] {
+            let counts = narrower_counts(&lenet, density);
+            let share = counts[0] as f64 / 300.0;
+            assert!(
+                (counts[1] as f64 / 100.0 - share).abs() < 0.02,
+                "{counts:?}"
+            );
+            let got = structured_density(&lenet, &counts);
+            let wider = structured_density(&lenet, &[counts[0] + 1, counts[1]]);
+            assert!(
+                (got - density).abs() <= (wider - got).abs() * 2.0,
+                "{density}: {got}"
+            );
+        }
+        // Never below one unit a layer.
+        assert_eq!(narrower_counts(&lenet, 1e-6), vec![1, 1]);
     }
 }

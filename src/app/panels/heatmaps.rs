@@ -116,13 +116,19 @@ fn show(
         ))
         .color(run_color(kind)),
     );
-    let small = (record.config.granularity == crate::prune::Granularity::Neurons)
+    let small = (record.config.granularity == crate::prune::Granularity::Neurons
+        || kind == crate::experiment::RunKind::SmallDense)
         .then(|| crate::prune::Shrunk::of(&record.spec, mask))
         .filter(|small| small.units.removes_any());
     if let Some(small) = small {
         // Whole units went: say what smaller network this is.
         ui.label(format!(
-            "Structured: a smaller dense network, {} (from {})",
+            "{}: a smaller dense network, {} (from {})",
+            if kind == crate::experiment::RunKind::SmallDense {
+                "Small dense net"
+            } else {
+                "Structured"
+            },
             small.spec.label(),
             record.spec.label()
         ));

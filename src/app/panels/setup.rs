@@ -257,6 +257,10 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
             "2:4 (round 1: the trained network's 2:4 mask)",
         );
     }
+    ui.checkbox(
+        &mut c.controls.small_dense,
+        "small dense net (narrower layers, as many weights, fresh init)",
+    );
     ui.add(egui::DragValue::new(&mut c.seed).prefix("seed "));
 
     ui.separator();
