@@ -227,10 +227,24 @@ pub const CONV_DIGITS: &[Claim] = &[Claim {
     check: beats_below!(0.415, RunKind::Ticket, RunKind::Reinit),
 }];
 
-pub const LENET_MNIST: &[Claim] = &[Claim {
-    says: "from about 21% of the weights down the ticket beats random re-initialisation",
-    check: beats_below!(0.215, RunKind::Ticket, RunKind::Reinit),
-}];
+pub const LENET_MNIST: &[Claim] = &[
+    Claim {
+        says: "from about 21% of the weights down the ticket beats random re-initialisation",
+        check: beats_below!(0.215, RunKind::Ticket, RunKind::Reinit),
+    },
+    Claim {
+        says: "at 3.6% the ticket is within a point of the dense network",
+        check: |records| {
+            Verdict::every_seed(records, |r| {
+                let (dense, ticket) = dense_and_at(r, RunKind::Ticket, 0.037)?;
+                Some((
+                    at_most(dense - ticket, 1.0),
+                    format!("dense {dense:.2}%, ticket {ticket:.2}%"),
+                ))
+            })
+        },
+    },
+];
 
 /// The ticket above both random controls at every round at or below `density`.
 fn ticket_beats_both_controls(records: &[ExperimentRecord], density: f64) -> Verdict {

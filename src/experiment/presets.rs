@@ -38,8 +38,11 @@ pub const ALL: &[Preset] = &[
             init, Adam (lr 1.2e-3, batch 60), layerwise pruning of 20% per round (10% for the \
             output layer), reset to θ₀ after each round. Our data is 7,000 real training digits \
             (the paper: 55,000), so training is scaled to the same number of epochs: 6,400 \
-            iterations instead of 50,000. Watch the ticket stay accurate down to a few percent \
-            of its weights while random re-initialisation falls off from about 21%.",
+            iterations instead of 50,000. In our runs (seeds 1-3, test accuracy at early stop) \
+            the dense network reaches 95.25-95.45%; from 21.1% of the weights down to 3.6% the \
+            ticket beats random re-initialisation at every density, by 0.8 to 2.35 points, and \
+            at 3.6% it is within a point of the dense net (94.60, 94.60, 94.85%). A run takes \
+            10-20 minutes on a 2-core CPU.",
         config: ExperimentConfig::lenet_mnist,
         claims: super::claims::LENET_MNIST,
     },
@@ -240,8 +243,9 @@ const PRUNING_BEFORE_TRAINING_TEXT: &str = "Can the ticket be found before any t
     runs (seeds 1-3) at 8.3% of the weights SNIP reaches 92.5-93.4%, its mask re-initialised \
     92.1-93.1% and shuffled 91.5-93.1%, the one-shot ticket 94.0-95.2%; at 2.9% SNIP 88.7-91.2%, \
     re-initialised 89.9-91.0%, shuffled 89.0-90.6%, the ticket 91.5-93.0%: SNIP's mask is worth \
-    what its per-layer densities are, and the ticket found by training stays ahead (as Frankle \
-    et al. 2021 report).";
+    what its per-layer densities are (shuffled, it stays within 1.4 points at every density \
+    from 8.3% down), and the ticket found by training stays ahead, by 1.4 to 2.75 points (as \
+    Frankle et al. 2021 report).";
 
 const LAYER_COLLAPSE_TEXT: &str = "At extreme sparsity a method that ranks every layer \
     together can empty a whole layer, and then no signal reaches the output: the network is \
