@@ -118,3 +118,84 @@ fn check_presets_names_what_it_cannot_check_and_refuses_an_unknown_preset() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--preset nope: no such preset"), "{stderr}");
 }
+
+#[test]
+fn check_presets_reads_saved_runs_and_refuses_a_run_of_another_config() {
+    let dir = std::env::temp_dir().join(format!("lottery-lab-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("spiral-1.json");
+    let run = lottery_lab(&[
+        "run",
+        "--preset",
+        "spiral",
+        "--seed",
+        "1",
+        "--quiet",
+        "--backend",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let check = |dir: &std::path::Path| {
+        lottery_lab(&[
+            "check-presets",
+            "--preset",
+            "spiral",
+            "--seeds",
+            "1",
+            "--from",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let output = check(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("PASS  spiral: every network keeps"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("seed 1: lowest 97.67%"), "{stdout}");
+    // The same file under another config is not the preset's run.
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::write(&out, text.replacen("\"seed\": 1", "\"seed\": 2", 1)).unwrap();
+    let output = check(&dir);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not the preset's run for seed 1"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_small_dense_control_prints_its_network_beside_each_round() {
+    let output = lottery_lab(&[
+        "run",
+        "--preset",
+        "tiny",
+        "--controls",
+        "small-dense",
+        "--rounds",
+        "2",
+        "--quiet",
+        "--backend",
+        "cpu",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("small dense net acc"), "{stdout}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains("%")).collect();
+    assert!(
+        rows.iter()
+            .filter(|l| l.contains(" 2-") && l.ends_with("-2"))
+            .count()
+            >= 2,
+        "{stdout}"
+    );
+}

@@ -303,10 +303,19 @@ fn run(args: RunArgs) -> Result<()> {
     // The early-bird ticket has its own line after the table.
     let mut columns = config.run_kinds();
     columns.retain(|&kind| kind != RunKind::EarlyBird);
-    let structured = config.granularity == Granularity::Neurons;
+    // The smaller dense network a run trains: structured pruning's ticket, or the small
+    // dense control.
+    let shown_network = if config.granularity == Granularity::Neurons {
+        Some((RunKind::Ticket, "network"))
+    } else {
+        config
+            .controls
+            .small_dense
+            .then_some((RunKind::SmallDense, "small dense net"))
+    };
     let mut header = header(&columns, metric, config.method);
-    if structured {
-        header += "  network";
+    if let Some((_, name)) = shown_network {
+        header += &format!("  {name}");
     }
     println!("{header}");
 
@@ -334,9 +343,8 @@ fn run(args: RunArgs) -> Result<()> {
         while printed < record.rounds.len() {
             let round = &record.rounds[printed];
             let mut line = row(round, &columns, metric, record.config.method);
-            // Structured pruning: the smaller network the ticket is.
-            if let (true, Some(ticket)) = (structured, round.run(RunKind::Ticket)) {
-                line += &format!("  {}", Shrunk::of(&record.spec, &ticket.mask).spec.label());
+            if let Some(run) = shown_network.and_then(|(kind, _)| round.run(kind)) {
+                line += &format!("  {}", Shrunk::of(&record.spec, &run.mask).spec.label());
             }
             bar.suspend(|| println!("{line}"));
             printed += 1;
