@@ -789,3 +789,27 @@ fn the_small_dense_control_is_ticked_in_the_setup_and_named_above_its_heatmaps()
         "named in the timeline's legend"
     );
 }
+
+#[test]
+fn a_presets_claims_are_listed_and_checked_on_its_finished_run() {
+    let mut harness = harness();
+    harness.state_mut().select_preset("spiral");
+    harness.run_steps(2);
+    harness.get_by_label("What it claims (2)").click();
+    harness.run_steps(2);
+    harness.get_by_label_contains("• every network keeps the boundary");
+    assert!(harness.query_by_label_contains("this run: holds").is_none());
+    // The whole run at once (the pacing is tested elsewhere), then the page draws it.
+    harness.state_mut().config.seed = 2;
+    harness.state_mut().start();
+    let session = harness.state_mut().session.as_mut().unwrap();
+    session.experiment.run_to_end(|_, _| {});
+    harness.run_steps(4);
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("this run: holds")
+            .count(),
+        2,
+        "both claims hold on seed 2 (check-presets: lowest 99.00%, highest 77.67%)"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod boundary;
+mod claims;
 mod controls;
 mod curves;
 mod early_bird;
@@ -128,7 +129,11 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
             egui::CollapsingHeader::new(format!("About: {}", preset.title))
                 .id_salt("about")
                 .default_open(app.session.is_none())
-                .show(ui, |ui| ui.label(preset.explanation));
+                .show(ui, |ui| {
+                    ui.label(preset.explanation);
+                    let record = app.session.as_ref().map(|s| s.experiment.record());
+                    claims::show(ui, preset, record);
+                });
         }
     }
     if app.session.is_none() {

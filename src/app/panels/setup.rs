@@ -30,6 +30,8 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     }
     if let Some(preset) = presets::find(&app.preset) {
         ui.label(egui::RichText::new(preset.explanation).small());
+        let record = app.session.as_ref().map(|s| s.experiment.record());
+        super::claims::show(ui, preset, record);
     }
     share(app, ui);
     ui.separator();
