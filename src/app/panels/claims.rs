@@ -17,7 +17,9 @@ pub fn show(ui: &mut egui::Ui, preset: &Preset, record: Option<&ExperimentRecord
         .id_salt("claims")
         .show(ui, |ui| {
             ui.small(
-                "Each checked on the preset's runs over seeds 1-3 (`lottery-lab check-presets`).",
+                "Each checked on the preset's runs over seeds 1-3 (`lottery-lab check-presets`). \
+                 The figures are test accuracy (ROC AUC for fraud) at each run's early stop, its \
+                 lowest validation loss, as on the accuracy plot.",
             );
             for claim in preset.claims {
                 match own_run {
