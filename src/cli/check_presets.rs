@@ -50,10 +50,7 @@ pub fn run(args: CheckArgs) -> Result<bool> {
                     .with_context(|| format!("reading {}", path.display()))?;
                 let record = lottery_lab::experiment::io::parse_record(&text)
                     .with_context(|| format!("reading {}", path.display()))?;
-                let mut expected = (preset.config)();
-                expected.seed = seed;
-                expected.keep_weights = record.config.keep_weights;
-                if record.config != expected {
+                if record.config.seed != seed || !preset.is_its_run(&record.config) {
                     bail!(
                         "{}: not the preset's run for seed {seed} (its config differs)",
                         path.display()

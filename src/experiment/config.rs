@@ -367,6 +367,13 @@ impl ExperimentConfig {
         .collect()
     }
 
+    /// Whether runs of `kind` train a physically smaller dense network (structured pruning's
+    /// runs, the small dense control): the engine gets the network cut down to its kept
+    /// units, and views name that network.
+    pub fn trains_smaller_network(&self, kind: super::RunKind) -> bool {
+        self.granularity == Granularity::Neurons || kind == super::RunKind::SmallDense
+    }
+
     pub fn rounds(&self) -> usize {
         if matches!(self.granularity, Granularity::NOfM { .. }) {
             return 1;

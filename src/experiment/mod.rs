@@ -511,8 +511,7 @@ impl Experiment {
         };
 
         if !active.loaded {
-            let shrunk = (self.config.granularity == Granularity::Neurons
-                || active.plan.kind == RunKind::SmallDense)
+            let shrunk = (self.config.trains_smaller_network(active.plan.kind))
                 .then(|| prune::Shrunk::of(&self.spec, &active.plan.mask))
                 .filter(|s| s.units.removes_any());
             match &shrunk {

@@ -334,6 +334,17 @@ fn layer_collapse() -> ExperimentConfig {
     }
 }
 
+impl Preset {
+    /// Whether `config` is this preset's experiment, but for the seed and whether weights
+    /// are kept (what its claims are checked on).
+    pub fn is_its_run(&self, config: &ExperimentConfig) -> bool {
+        let mut own = (self.config)();
+        own.seed = config.seed;
+        own.keep_weights = config.keep_weights;
+        own == *config
+    }
+}
+
 pub fn find(id: &str) -> Option<&'static Preset> {
     ALL.iter().find(|p| p.id == id)
 }

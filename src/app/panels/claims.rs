@@ -3,7 +3,7 @@
 //! this run too, so the hall sees whether the run on the screen showed it.
 
 use crate::experiment::presets::Preset;
-use crate::experiment::{ExperimentConfig, ExperimentRecord, Status};
+use crate::experiment::{ExperimentRecord, Status};
 
 /// The claims and, for a finished run of the preset's own config (any seed), whether each
 /// held in it.
@@ -12,7 +12,7 @@ pub fn show(ui: &mut egui::Ui, preset: &Preset, record: Option<&ExperimentRecord
         return;
     }
     let finished = record.filter(|r| r.status == Status::Finished);
-    let own_run = finished.filter(|r| is_the_presets_run(preset, &r.config));
+    let own_run = finished.filter(|r| preset.is_its_run(&r.config));
     egui::CollapsingHeader::new(format!("What it claims ({})", preset.claims.len()))
         .id_salt("claims")
         .show(ui, |ui| {
@@ -48,12 +48,4 @@ pub fn show(ui: &mut egui::Ui, preset: &Preset, record: Option<&ExperimentRecord
                 );
             }
         });
-}
-
-/// The preset's config but for the seed and whether weights are kept.
-fn is_the_presets_run(preset: &Preset, config: &ExperimentConfig) -> bool {
-    let mut own = (preset.config)();
-    own.seed = config.seed;
-    own.keep_weights = config.keep_weights;
-    own == *config
 }

@@ -116,8 +116,7 @@ fn show(
         ))
         .color(run_color(kind)),
     );
-    let small = (record.config.granularity == crate::prune::Granularity::Neurons
-        || kind == crate::experiment::RunKind::SmallDense)
+    let small = (record.config.trains_smaller_network(kind))
         .then(|| crate::prune::Shrunk::of(&record.spec, mask))
         .filter(|small| small.units.removes_any());
     if let Some(small) = small {
