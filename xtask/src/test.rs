@@ -22,8 +22,14 @@ pub fn run(root: &Path) -> Result<()> {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700))?;
     }
-    // SAFETY: single-threaded at this point; the variable is for the child processes.
+    // SAFETY: single-threaded at this point; the variables are for the child processes.
     unsafe { std::env::set_var("XDG_RUNTIME_DIR", &runtime_dir) };
+    if std::env::var_os("CI").is_some() {
+        // A clean clone builds once: incremental caches would only take disk (~1 GB) and time.
+        // SAFETY: as above.
+        unsafe { std::env::set_var("CARGO_INCREMENTAL", "0") };
+    }
+    report_free_disk(root);
 
     let cargo = |args: &[&str]| -> Result<()> {
         step(&format!("cargo {}", args.join(" ")));
@@ -51,6 +57,31 @@ pub fn run(root: &Path) -> Result<()> {
     browser(root)?;
     step("all checks passed");
     Ok(())
+}
+
+/// What the build needs on disk, measured on a clean clone (target/ after the whole run), and
+/// what the disk has: a CI run that dies of a full disk should say so at its start.
+const DISK_NEEDED_GB: f64 = 6.0;
+
+fn report_free_disk(root: &Path) {
+    let Ok(out) = Command::new("df").args(["-Pk"]).arg(root).output() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let free_kb = text
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|field| field.parse::<f64>().ok());
+    if let Some(free_kb) = free_kb {
+        let free_gb = free_kb / 1024.0 / 1024.0;
+        println!("disk: {free_gb:.1} GB free where target/ is built ({DISK_NEEDED_GB} GB needed)");
+        if free_gb < DISK_NEEDED_GB {
+            println!(
+                "warning: less disk than a full run needs; a build step may fail with \"No space left on device\""
+            );
+        }
+    }
 }
 
 /// The built page in Debian's Chromium, driven by playwright-core (tests/browser/run.mjs):

@@ -23,11 +23,11 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     let started = Instant::now();
     check_bindgen_version(root)?;
     run_cmd(Command::new("rustup").args(["target", "add", TARGET]))?;
-    println!("=== cargo build --release --lib --target {TARGET}");
+    println!("=== cargo rustc --release --lib --crate-type cdylib --target {TARGET}");
     run_cmd(
         Command::new(env!("CARGO"))
-            .args(["build", "--release", "--lib", "--package", "lottery-lab"])
-            .args(["--target", TARGET])
+            .args(["rustc", "--release", "--lib", "--package", "lottery-lab"])
+            .args(["--crate-type", "cdylib", "--target", TARGET])
             .current_dir(root),
     )?;
     let wasm = target_dir(root)
