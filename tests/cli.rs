@@ -199,3 +199,56 @@ fn the_small_dense_control_prints_its_network_beside_each_round() {
         "{stdout}"
     );
 }
+
+#[test]
+fn lmc_prints_each_networks_barrier_saves_its_study_and_refuses_bad_branch_points() {
+    let dir = std::env::temp_dir().join(format!("lottery-lab-lmc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("lmc.json");
+    let output = lottery_lab(&[
+        "lmc",
+        "--preset",
+        "tiny",
+        "--iterations",
+        "80",
+        "--round",
+        "1",
+        "--branch-at",
+        "0,20",
+        "--points",
+        "5",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for network in ["dense", "ticket", "random pruning", "random re-init"] {
+        let rows = stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with(network) && l.contains("stable"))
+            .count();
+        assert_eq!(rows, 2, "{network}: a row per branch point\n{stdout}");
+    }
+    let record: lottery_lab::experiment::studies::LmcRecord =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(record.paths.len(), 8);
+    assert_eq!(record.config.branch_at, vec![0, 20]);
+    assert!(record.paths.iter().all(|p| p.test_error.len() == 5));
+    let csv = std::fs::read_to_string(out.with_extension("csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 8 * 5);
+
+    // A branch point past the end of training: the flag, the reason, exit code 2.
+    let output = lottery_lab(&["lmc", "--preset", "tiny", "--branch-at", "0,5000"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--branch-at") && stderr.contains("5000"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

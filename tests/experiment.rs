@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use lottery_lab::experiment::{
@@ -18,38 +16,9 @@ fn tiny() -> ExperimentConfig {
     (presets::find("tiny").unwrap().config)()
 }
 
-/// What each run was loaded with: starting weights and mask.
-type Loads = Rc<RefCell<Vec<(Network, Mask)>>>;
-
-/// A CPU engine that remembers what every run was loaded with.
-struct Spy {
-    inner: CpuEngine,
-    loads: Loads,
-}
-
-impl Engine for Spy {
-    fn info(&self) -> EngineInfo {
-        self.inner.info()
-    }
-    fn load(&mut self, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Result<(), EngineError> {
-        self.loads.borrow_mut().push((net.clone(), mask.clone()));
-        self.inner.load(net, mask, cfg)
-    }
-    fn submit(&mut self, job: Job) -> Result<(), EngineError> {
-        self.inner.submit(job)
-    }
-    fn poll(&mut self) -> Result<Option<JobResult>, EngineError> {
-        self.inner.poll()
-    }
-}
-
-fn spied(config: ExperimentConfig) -> (Experiment, Loads) {
+fn spied(config: ExperimentConfig) -> (Experiment, common::Loads) {
     let data = Arc::new(config.dataset.load(config.seed, None).unwrap());
-    let loads = Rc::new(RefCell::new(Vec::new()));
-    let engine = Spy {
-        inner: CpuEngine::new(data.clone()),
-        loads: loads.clone(),
-    };
+    let (engine, loads) = common::Spy::new(data.clone());
     (
         Experiment::new(config, data, Box::new(engine)).unwrap(),
         loads,
@@ -84,7 +53,7 @@ fn surviving_weights_are_reset_to_theta_0_bit_for_bit() {
     let loads = loads.borrow();
     let order = run_order(&config);
     assert_eq!(loads.len(), order.len());
-    for ((round, kind), (start, mask)) in order.iter().zip(loads.iter()) {
+    for ((round, kind), (start, mask, _)) in order.iter().zip(loads.iter()) {
         let survivors_equal_theta_0 = start.masked(mask) == theta_0.masked(mask);
         match kind {
             RunKind::Ticket
@@ -106,7 +75,7 @@ fn surviving_weights_are_reset_to_theta_0_bit_for_bit() {
     // The record's masks are the ones that were trained.
     for round in &experiment.record().rounds {
         for run in &round.runs {
-            let (_, mask) = &loads[order
+            let (_, mask, _) = &loads[order
                 .iter()
                 .position(|&o| o == (round.round, run.kind))
                 .unwrap()];
@@ -141,7 +110,7 @@ fn late_rewinding_resets_to_theta_k() {
     }
     let theta_k = engine.network().unwrap().clone();
     let loads = loads.borrow();
-    for (start, mask) in loads.iter().skip(1) {
+    for (start, mask, _) in loads.iter().skip(1) {
         assert_eq!(
             start.masked(mask),
             theta_k.masked(mask),

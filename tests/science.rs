@@ -226,3 +226,37 @@ fn unstructured_tickets_beat_structured_ones_at_the_same_density() {
         );
     }
 }
+
+/// Frankle et al. 2020: MNIST-scale networks are stable at k = 0: two copies from θ₀ trained
+/// with different data orders end in one linearly connected valley (error barrier under 2
+/// points). The dense 784-100-10 of the test above, at its full length.
+#[test]
+fn a_dense_digits_network_is_linearly_connected_from_its_initialisation() {
+    use lottery_lab::experiment::studies::{LmcConfig, LmcStudy, Subject};
+    let config = small_digits(1);
+    let data = common::data_for(&config);
+    let engine = Box::new(lottery_lab::train::CpuEngine::new(data.clone()));
+    let mut study = LmcStudy::new(LmcConfig::dense(config, vec![0]), data, engine, None).unwrap();
+    study.run_to_end(|_| {});
+    let record = study.record();
+    assert_eq!(record.status, Status::Finished, "{:?}", record.status);
+    let path = record.path(Subject::Dense, 0).expect("the dense path");
+    let errors: Vec<String> = path
+        .test_error
+        .iter()
+        .map(|e| format!("{:.2}", e * 100.0))
+        .collect();
+    println!(
+        "dense 784-100-10, k = 0: test error along the path {errors:?}, barrier {:.2} points",
+        path.barrier() * 100.0
+    );
+    // Two different data orders give two different networks (not one trained twice)...
+    assert_ne!(path.test_error[0], path.test_error[10]);
+    // ...both well trained, and the line between them stays as good.
+    assert!(path.test_error[0] < 0.10 && path.test_error[10] < 0.10);
+    assert!(
+        path.barrier() < 0.02,
+        "barrier {:.2} points",
+        path.barrier() * 100.0
+    );
+}

@@ -813,3 +813,47 @@ fn a_presets_claims_are_listed_and_checked_on_its_finished_run() {
         "both claims hold on seed 2 (check-presets: lowest 99.00%, highest 77.67%)"
     );
 }
+
+#[test]
+fn the_stability_study_runs_after_the_experiment_and_shows_each_barrier() {
+    let mut harness = harness();
+    harness.run_steps(2);
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    harness.state_mut().view.follow_latest = false;
+    harness.state_mut().view.round = 1;
+    harness.run_steps(4);
+    let measure = "Measure: dense, and round 1's ticket (";
+    harness.get_by_label_contains(measure).scroll_to_me();
+    harness.run_steps(30);
+    harness.get_by_label_contains(measure).click();
+    run_until(&mut harness, |app| {
+        app.session
+            .as_ref()
+            .and_then(|s| s.stability.as_ref())
+            .is_some_and(|(study, _)| study.is_done())
+    });
+    harness.run_steps(4);
+    let study = {
+        let session = harness.state().session.as_ref().unwrap();
+        session.stability.as_ref().unwrap().0.record().clone()
+    };
+    assert_eq!(study.status, lottery_lab::experiment::Status::Finished);
+    // The default branch points: θ₀ and an eighth of training (200 / 8), for the dense net,
+    // the ticket, random pruning and random re-init.
+    assert_eq!(study.config.branch_at, vec![0, 25]);
+    assert_eq!(study.paths.len(), 8);
+    for path in &study.paths {
+        let barrier = format!("{:.2} points", path.barrier() * 100.0);
+        assert!(
+            harness.query_all_by_label(&barrier).count() >= 1,
+            "{barrier} on screen"
+        );
+    }
+    harness.get_by_label("Export the study (JSON + CSV)");
+    // Measuring again starts afresh.
+    harness.get_by_label_contains(measure).click();
+    harness.run_steps(1);
+    let session = harness.state().session.as_ref().unwrap();
+    assert!(session.stability.as_ref().unwrap().0.record().paths.len() < 8);
+}

@@ -62,6 +62,25 @@ impl LabApp {
         self.save_file(&name, "application/json", json.as_bytes());
     }
 
+    /// The stability study (linear mode connectivity): its record as JSON, a row per point
+    /// of each path as CSV.
+    pub fn export_stability(&mut self) {
+        let Some((study, _)) = self.session.as_ref().and_then(|s| s.stability.as_ref()) else {
+            return;
+        };
+        let record = study.record();
+        let (json, csv) = match serde_json::to_string(record) {
+            Ok(json) => (json, record.to_csv()),
+            Err(e) => {
+                return self.notices.push(format!("Could not write the study: {e}"));
+            }
+        };
+        let name = self.export_name("-stability", "json");
+        self.save_file(&name, "application/json", json.as_bytes());
+        let name = self.export_name("-stability", "csv");
+        self.save_file(&name, "text/csv", csv.as_bytes());
+    }
+
     /// The ticket of the selected round: its mask and θ₀.
     pub fn export_ticket(&mut self) {
         let Some(session) = &self.session else { return };

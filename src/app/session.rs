@@ -5,7 +5,8 @@ use std::sync::Arc;
 use web_time::Instant;
 
 use crate::data::DataSplits;
-use crate::experiment::{Experiment, ExperimentConfig, Progress};
+use crate::experiment::studies::{LmcConfig, LmcProgress, LmcStudy};
+use crate::experiment::{Experiment, ExperimentConfig, Progress, Status};
 use crate::train::choose_engine;
 use crate::train::gpu::{BackendChoice, BackendPreference, GpuContext};
 
@@ -34,6 +35,12 @@ pub struct Session {
     last_tick: Option<Instant>,
     /// Derived views (textures, the slider's evaluation), rebuilt only when their key changes.
     pub cache: ViewCache,
+    /// The stability study (linear mode connectivity) of the finished experiment, trained
+    /// after it in the same per-frame slices.
+    pub stability: Option<(LmcStudy, LmcProgress)>,
+    /// The engine the session was started with, for its studies.
+    preference: BackendPreference,
+    gpu: Result<Arc<GpuContext>, String>,
 }
 
 #[derive(Default)]
@@ -77,9 +84,9 @@ impl Session {
         preference: BackendPreference,
         gpu: Result<Arc<GpuContext>, String>,
     ) -> Result<Self, String> {
-        let (engine, choice) = choose_engine(preference, gpu, data.clone());
+        let (engine, choice) = choose_engine(preference, gpu.clone(), data.clone());
         let experiment = Experiment::new(config, data, engine).map_err(|e| e.to_string())?;
-        Ok(Self::with_experiment(experiment, choice))
+        Ok(Self::with_experiment(experiment, choice, preference, gpu))
     }
 
     /// A saved record picked up again (see [`Experiment::resume`]).
@@ -89,12 +96,17 @@ impl Session {
         preference: BackendPreference,
         gpu: Result<Arc<GpuContext>, String>,
     ) -> Result<Self, String> {
-        let (engine, choice) = choose_engine(preference, gpu, data.clone());
+        let (engine, choice) = choose_engine(preference, gpu.clone(), data.clone());
         let experiment = Experiment::resume(record, data, engine).map_err(|e| e.to_string())?;
-        Ok(Self::with_experiment(experiment, choice))
+        Ok(Self::with_experiment(experiment, choice, preference, gpu))
     }
 
-    fn with_experiment(mut experiment: Experiment, choice: BackendChoice) -> Self {
+    fn with_experiment(
+        mut experiment: Experiment,
+        choice: BackendChoice,
+        preference: BackendPreference,
+        gpu: Result<Arc<GpuContext>, String>,
+    ) -> Self {
         let last_progress = experiment.advance(0);
         Self {
             experiment,
@@ -108,7 +120,59 @@ impl Session {
             active_s: 0.0,
             last_tick: None,
             cache: ViewCache::default(),
+            stability: None,
+            preference,
+            gpu,
         }
+    }
+
+    /// Start the stability study of the finished experiment: the dense network, and for a
+    /// pruned `round` its ticket and random controls, branched at `branch_at`.
+    pub fn start_stability(&mut self, round: usize, branch_at: Vec<usize>) -> Result<(), String> {
+        let record = self.experiment.record();
+        if record.status != Status::Finished {
+            return Err("the experiment has to finish first".into());
+        }
+        let config = LmcConfig {
+            round: (round > 0).then_some(round),
+            ..LmcConfig::dense(record.config.clone(), branch_at)
+        };
+        let data = self.experiment.data().clone();
+        let (engine, _) = choose_engine(self.preference, self.gpu.clone(), data.clone());
+        let mut study =
+            LmcStudy::new(config, data, engine, Some(record)).map_err(|e| e.to_string())?;
+        let progress = study.advance(0);
+        self.stability = Some((study, progress));
+        Ok(())
+    }
+
+    /// The stability study's slice of a frame (after the experiment, which it never races).
+    fn tick_stability(&mut self, other_s: f64) -> bool {
+        let Some((study, progress)) = &mut self.stability else {
+            return false;
+        };
+        if study.is_done() || self.paused {
+            return false;
+        }
+        let budget = (FRAME_TARGET_S - other_s).max(MIN_TRAINING_S);
+        let started = Instant::now();
+        loop {
+            let left = budget - started.elapsed().as_secs_f64();
+            let steps = (left / self.step_cost_s / 2.0).clamp(1.0, 20_000.0) as usize;
+            let call = Instant::now();
+            let done_before = progress.iterations_done;
+            *progress = study.advance(steps);
+            let trained = progress.iterations_done - done_before;
+            if trained > 0 && !progress.waiting {
+                let cost = call.elapsed().as_secs_f64() / trained as f64;
+                self.step_cost_s = 0.7 * self.step_cost_s + 0.3 * cost;
+            }
+            let left = budget - started.elapsed().as_secs_f64();
+            if progress.waiting || progress.finished || left < 1.2 * self.step_cost_s {
+                break;
+            }
+        }
+        !study.is_done()
     }
 
     /// One frame's slice of work; true while there is more to do. `other_s` is what the
@@ -117,7 +181,7 @@ impl Session {
     /// stays in budget, and on a real GPU the frame rate with it.
     pub fn tick(&mut self, other_s: f64) -> bool {
         if self.experiment.is_done() {
-            return false;
+            return self.tick_stability(other_s);
         }
         if self.paused {
             self.last_tick = None;

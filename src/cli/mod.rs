@@ -3,6 +3,7 @@
 mod bench;
 mod check_presets;
 mod flags;
+mod lmc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,14 +11,14 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
-use lottery_lab::data::{DatasetConfig, mnist};
+use lottery_lab::data::{DataSplits, DatasetConfig, mnist};
 use lottery_lab::experiment::link::LinkState;
 use lottery_lab::experiment::{
-    Experiment, ExperimentRecord, RoundRecord, RunKind, Status, presets,
+    Experiment, ExperimentConfig, ExperimentRecord, RoundRecord, RunKind, Status, presets,
 };
 use lottery_lab::prune::{Granularity, Shrunk};
-use lottery_lab::train::choose_engine;
 use lottery_lab::train::gpu::{BackendPreference, GpuContext};
+use lottery_lab::train::{Engine, choose_engine};
 
 #[derive(Parser)]
 #[command(
@@ -43,10 +44,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run every preset over seeds at full length and check the claims its text makes.
     CheckPresets(check_presets::CheckArgs),
+    /// Linear mode connectivity: train two copies from θ_k with different data orders and
+    /// measure the test error on the line between them (the error barrier).
+    Lmc(Box<lmc::LmcArgs>),
 }
 
 #[derive(Parser)]
-struct RunArgs {
+pub struct RunArgs {
     /// Start from this preset (see `lottery-lab presets`).
     #[arg(long, default_value = "lenet-mnist")]
     preset: String,
@@ -121,6 +125,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Lmc(args)) => lmc::run(*args),
         Some(Command::CheckPresets(args)) => match check_presets::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => Err(anyhow::anyhow!(
@@ -226,8 +231,11 @@ fn build_config(args: &RunArgs) -> Result<LinkState> {
     Ok(state)
 }
 
-fn run(args: RunArgs) -> Result<()> {
-    let state = build_config(&args)?;
+/// The run's config with its data loaded (the preset's, a link's, or a CSV's).
+fn config_and_data(
+    args: &RunArgs,
+) -> Result<(ExperimentConfig, Arc<DataSplits>, BackendPreference)> {
+    let state = build_config(args)?;
     let mut config = state.config;
     let imported = match &args.csv {
         None => None,
@@ -257,12 +265,22 @@ fn run(args: RunArgs) -> Result<()> {
         digits.as_ref(),
         imported.as_ref(),
     )?);
-    let preference = state.backend;
+    Ok((config, data, state.backend))
+}
+
+/// The engine `preference` asks for (a GPU one refused is an error), said on stdout.
+fn engine_for(preference: BackendPreference, data: &Arc<DataSplits>) -> Result<Box<dyn Engine>> {
     let (engine, choice) = choose_engine(preference, native_gpu(preference), data.clone());
     if preference == BackendPreference::Gpu && !choice.use_gpu {
         bail!("--backend gpu: {}", choice.reason);
     }
     println!("engine: {}", choice.reason);
+    Ok(engine)
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let (config, data, preference) = config_and_data(&args)?;
+    let engine = engine_for(preference, &data)?;
     let mut experiment = Experiment::new(config.clone(), data, engine)?;
 
     let spec = experiment.spec().clone();
@@ -319,16 +337,7 @@ fn run(args: RunArgs) -> Result<()> {
     }
     println!("{header}");
 
-    let bar = if args.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(1000).with_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {percent:>3}% {msg} [{elapsed_precise}<{eta_precise}]",
-            )
-            .expect("valid template"),
-        )
-    };
+    let bar = progress_bar(args.quiet);
     let mut printed = 0;
     experiment.run_to_end(|progress, record| {
         bar.set_position((progress.fraction() * 1000.0) as u64);
@@ -385,6 +394,20 @@ fn run(args: RunArgs) -> Result<()> {
         Status::Finished => Ok(()),
         Status::Stopped { reason } => bail!("the experiment stopped: {reason}"),
         Status::Running => bail!("the experiment did not finish"),
+    }
+}
+
+/// A progress bar in thousandths (hidden with `--quiet`).
+fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(1000).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {percent:>3}% {msg} [{elapsed_precise}<{eta_precise}]",
+            )
+            .expect("valid template"),
+        )
     }
 }
 
@@ -448,11 +471,18 @@ fn row(
 }
 
 fn save(record: &ExperimentRecord, out: &std::path::Path) -> Result<()> {
-    let json = serde_json::to_string_pretty(record)?;
+    save_json_and_csv(
+        &serde_json::to_string_pretty(record)?,
+        &record.to_csv(),
+        out,
+    )
+}
+
+/// `json` at `out` and `csv` beside it (`out` with the extension `.csv`), said on stdout.
+fn save_json_and_csv(json: &str, csv: &str, out: &std::path::Path) -> Result<()> {
     std::fs::write(out, json).with_context(|| format!("writing {}", out.display()))?;
     let csv_path = out.with_extension("csv");
-    std::fs::write(&csv_path, record.to_csv())
-        .with_context(|| format!("writing {}", csv_path.display()))?;
+    std::fs::write(&csv_path, csv).with_context(|| format!("writing {}", csv_path.display()))?;
     println!("wrote {} and {}", out.display(), csv_path.display());
     Ok(())
 }

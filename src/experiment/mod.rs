@@ -10,6 +10,7 @@ pub mod link;
 pub mod presets;
 mod record;
 mod scoring;
+pub mod studies;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use scoring::mask_at_init_blocking;
@@ -207,15 +208,7 @@ impl Experiment {
             format: RECORD_FORMAT.into(),
             config: config.clone(),
             spec: spec.clone(),
-            data: DataSummary {
-                name: data.name.clone(),
-                train: data.train.len(),
-                val: data.val.len(),
-                test: data.test.len(),
-                classes: data.n_classes,
-                shape: data.shape.clone(),
-                positive_class: data.positive_class,
-            },
+            data: DataSummary::of(&data),
             engine: engine.info(),
             theta_init: config.keep_weights.then(|| theta_init.clone()),
             theta_rewind: None,

@@ -163,6 +163,20 @@ pub struct DataSummary {
     pub positive_class: Option<u8>,
 }
 
+impl DataSummary {
+    pub fn of(data: &crate::data::DataSplits) -> Self {
+        Self {
+            name: data.name.clone(),
+            train: data.train.len(),
+            val: data.val.len(),
+            test: data.test.len(),
+            classes: data.n_classes,
+            shape: data.shape.clone(),
+            positive_class: data.positive_class,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentRecord {
     pub format: String,

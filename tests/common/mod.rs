@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use lottery_lab::data::{DataShape, DataSplits, Dataset};
 use lottery_lab::experiment::{Experiment, ExperimentConfig};
-use lottery_lab::train::CpuEngine;
+use lottery_lab::model::{Mask, Network};
+use lottery_lab::train::{CpuEngine, Engine, EngineError, EngineInfo, Job, JobResult, TrainConfig};
 use ndarray::Array2;
 use rand_distr::{Distribution as _, Normal};
 
@@ -55,4 +56,48 @@ pub fn gpu_context() -> lottery_lab::train::gpu::GpuContext {
              (lavapipe), which `cargo xtask test` does: {e}"
         )
     })
+}
+
+/// The data a config names (MNIST digits from the bundled asset).
+pub fn data_for(config: &ExperimentConfig) -> Arc<DataSplits> {
+    let digits = lottery_lab::data::mnist::decode(lottery_lab::data::mnist::BUNDLED).unwrap();
+    Arc::new(config.dataset.load(config.seed, Some(&digits)).unwrap())
+}
+
+/// What each training was loaded with: starting weights, mask and the data order's seed.
+pub type Loads = std::rc::Rc<std::cell::RefCell<Vec<(Network, Mask, u64)>>>;
+
+/// A CPU engine that remembers what every training was loaded with.
+pub struct Spy {
+    pub inner: CpuEngine,
+    pub loads: Loads,
+}
+
+impl Spy {
+    pub fn new(data: Arc<DataSplits>) -> (Self, Loads) {
+        let loads = Loads::default();
+        let spy = Self {
+            inner: CpuEngine::new(data),
+            loads: loads.clone(),
+        };
+        (spy, loads)
+    }
+}
+
+impl Engine for Spy {
+    fn info(&self) -> EngineInfo {
+        self.inner.info()
+    }
+    fn load(&mut self, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Result<(), EngineError> {
+        self.loads
+            .borrow_mut()
+            .push((net.clone(), mask.clone(), cfg.order_seed));
+        self.inner.load(net, mask, cfg)
+    }
+    fn submit(&mut self, job: Job) -> Result<(), EngineError> {
+        self.inner.submit(job)
+    }
+    fn poll(&mut self) -> Result<Option<JobResult>, EngineError> {
+        self.inner.poll()
+    }
 }

@@ -13,11 +13,13 @@ mod lecture;
 mod overlay;
 mod setup;
 mod slider;
+mod stability;
 mod timeline;
 
 use super::session::ViewCache;
 use super::{LabApp, ViewState};
 use crate::data::Dataset;
+use crate::experiment::studies::{LmcProgress, LmcRecord};
 use crate::experiment::{ExperimentRecord, RunKind, RunRecord};
 use crate::train::EvalPoint;
 
@@ -32,12 +34,22 @@ pub struct PlotInput<'a> {
     pub test: &'a Dataset,
     pub view: &'a ViewState,
     pub cache: &'a mut ViewCache,
+    /// The stability study of the finished experiment, and where it stands.
+    pub stability: Option<(&'a LmcRecord, &'a LmcProgress)>,
 }
 
 /// What a panel wants changed; applied once every panel is drawn.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     SetSparsity(f32),
+    /// Start the stability study of `round` (0: the dense network only).
+    MeasureStability {
+        round: usize,
+        branch_at: Vec<usize>,
+    },
+    ExportStability,
+    /// Tell the user something (bad input in a panel).
+    Notice(String),
 }
 
 /// A plot in the middle of the screen.
@@ -63,6 +75,7 @@ static PLOTS: &[&dyn PlotPanel] = &[
     &boundary::Boundary,
     &early_bird::EarlyBird,
     &heatmaps::Heatmaps,
+    &stability::Stability,
 ];
 
 pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
@@ -156,6 +169,10 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
         test: &session.experiment.data().test,
         view,
         cache: &mut session.cache,
+        stability: session
+            .stability
+            .as_ref()
+            .map(|(study, progress)| (study.record(), progress)),
     };
     let mut actions = Vec::new();
     let mut rects = Vec::new();
@@ -185,11 +202,6 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
             rects.push((plot.name(), r.response.rect));
         }
     }
-    for action in actions {
-        match action {
-            Action::SetSparsity(percent) => view.sparsity_percent = percent,
-        }
-    }
     // Only what is visible can be cut out of a screenshot.
     let visible = ui.clip_rect();
     view.plot_rects = rects
@@ -197,6 +209,26 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
         .map(|(name, rect)| (name, rect.intersect(visible)))
         .filter(|(_, rect)| rect.width() > 1.0 && rect.height() > 1.0)
         .collect();
+    for action in actions {
+        match action {
+            Action::SetSparsity(percent) => app.view.sparsity_percent = percent,
+            Action::MeasureStability { round, branch_at } => {
+                let started = app
+                    .session
+                    .as_mut()
+                    .map(|s| s.start_stability(round, branch_at));
+                app.notices.retain(|n| !n.starts_with("Stability: "));
+                if let Some(Err(e)) = started {
+                    app.notices.push(format!("Stability: {e}"));
+                }
+            }
+            Action::ExportStability => app.export_stability(),
+            Action::Notice(text) => {
+                app.notices.retain(|n| *n != text);
+                app.notices.push(text);
+            }
+        }
+    }
 }
 
 fn notices(app: &mut LabApp, ui: &mut egui::Ui) {

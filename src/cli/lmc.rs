@@ -1,0 +1,155 @@
+//! `lottery-lab lmc`: linear mode connectivity (Frankle et al. 2020) headless: the dense
+//! network's error barrier at each branch point, and with `--round` the same for that IMP
+//! round's ticket and its random controls; a table, and JSON + CSV with `--out`.
+
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use lottery_lab::data::DataSplits;
+use lottery_lab::experiment::studies::lmc::{DEFAULT_POINTS, STABLE_BARRIER};
+use lottery_lab::experiment::studies::{LmcConfig, LmcRecord, LmcStudy};
+use lottery_lab::experiment::{Experiment, ExperimentConfig, ExperimentRecord, Schedule, Status};
+use lottery_lab::train::gpu::BackendPreference;
+
+use super::flags::BadFlags;
+
+#[derive(clap::Args)]
+pub struct LmcArgs {
+    /// The network, data and training recipe: a preset or link and the run's field flags.
+    #[command(flatten)]
+    pub base: super::RunArgs,
+    /// Iterations at which the two copies branch off (θ_k), comma-separated, ascending.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub branch_at: Vec<usize>,
+    /// Points along the line between the two copies, ends included.
+    #[arg(long, default_value_t = DEFAULT_POINTS)]
+    pub points: usize,
+    /// Also measure this IMP round's ticket, random pruning and random re-init: the IMP
+    /// experiment runs first, to this round, with both controls.
+    #[arg(long)]
+    pub round: Option<usize>,
+}
+
+pub fn run(args: LmcArgs) -> Result<()> {
+    let (config, data, preference) = super::config_and_data(&args.base)?;
+    let study_config = LmcConfig {
+        base: config.clone(),
+        branch_at: args.branch_at.clone(),
+        points: args.points,
+        round: args.round,
+    };
+    study_config
+        .validate()
+        .map_err(|e| BadFlags(format!("--{}: {}", e.field, e.message)))?;
+    let imp = match args.round {
+        None => None,
+        Some(round) => Some(imp_to_round(
+            &config,
+            round,
+            &data,
+            preference,
+            args.base.quiet,
+        )?),
+    };
+    let engine = super::engine_for(preference, &data)?;
+    let mut study = LmcStudy::new(study_config, data, engine, imp.as_ref())?;
+    println!(
+        "linear mode connectivity: two copies from θ_k (k = {}) with different data orders, {} iterations in all; test error at {} points between them",
+        join(&args.branch_at),
+        config.iterations,
+        args.points
+    );
+    let bar = super::progress_bar(args.base.quiet);
+    study.run_to_end(|progress| {
+        bar.set_position((progress.fraction() * 1000.0) as u64);
+        bar.set_message(progress.doing.clone());
+    });
+    bar.finish_and_clear();
+    let record = study.record();
+    print_table(record);
+    for note in &record.notes {
+        println!("note: {note}");
+    }
+    if let Some(out) = &args.base.out {
+        save(record, out)?;
+    }
+    match &record.status {
+        Status::Finished => Ok(()),
+        Status::Stopped { reason } => bail!("the study stopped: {reason}"),
+        Status::Running => bail!("the study did not finish"),
+    }
+}
+
+/// The IMP experiment of `config` to `round`, with random pruning and re-init beside it.
+fn imp_to_round(
+    config: &ExperimentConfig,
+    round: usize,
+    data: &Arc<DataSplits>,
+    preference: BackendPreference,
+    quiet: bool,
+) -> Result<ExperimentRecord> {
+    let mut imp = config.clone();
+    imp.schedule = Schedule::Iterative { rounds: round };
+    imp.controls.reinit = true;
+    imp.controls.random_prune = true;
+    println!("IMP first, to round {round} (ticket, random pruning, random re-init)");
+    let engine = super::engine_for(preference, data)?;
+    let mut experiment = Experiment::new(imp, data.clone(), engine)?;
+    let bar = super::progress_bar(quiet);
+    experiment.run_to_end(|progress, _| {
+        bar.set_position((progress.fraction() * 1000.0) as u64);
+        bar.set_message(format!("IMP round {}/{}", progress.round, progress.rounds));
+    });
+    bar.finish_and_clear();
+    let record = experiment.record().clone();
+    if let Status::Stopped { reason } = &record.status {
+        bail!("the IMP experiment stopped: {reason}");
+    }
+    Ok(record)
+}
+
+fn print_table(record: &LmcRecord) {
+    println!(
+        "{:>16} {:>8} {:>6} {:>9} {:>9} {:>9} {:>9}  stable?",
+        "network", "density", "k", "error A", "error B", "max", "barrier"
+    );
+    for path in &record.paths {
+        let errors = &path.test_error;
+        let top = errors.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        println!(
+            "{:>16} {:>7.1}% {:>6} {:>8.2}% {:>8.2}% {:>8.2}% {:>8.2}  {}",
+            path.subject.label(),
+            path.density * 100.0,
+            path.branch_at,
+            errors.first().copied().unwrap_or(f32::NAN) * 100.0,
+            errors.last().copied().unwrap_or(f32::NAN) * 100.0,
+            top * 100.0,
+            path.barrier() * 100.0,
+            if path.is_stable() {
+                "stable"
+            } else {
+                "unstable"
+            }
+        );
+    }
+    println!(
+        "barrier = the highest test error on the line between the copies minus the mean of its ends, in points; stable: at most {} (the paper's threshold)",
+        STABLE_BARRIER * 100.0
+    );
+}
+
+fn save(record: &LmcRecord, out: &std::path::Path) -> Result<()> {
+    super::save_json_and_csv(
+        &serde_json::to_string_pretty(record)?,
+        &record.to_csv(),
+        out,
+    )
+}
+
+fn join(values: &[usize]) -> String {
+    values
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,841 @@
+//! Linear mode connectivity (Frankle et al. 2020): is training *stable* to the data order?
+//!
+//! Each subject (the dense network, and with an IMP round: its ticket, random pruning at the
+//! same per-layer density, and the ticket's mask with fresh weights) trains from its start for
+//! `k` iterations (θ_k); from θ_k two copies train on with different data orders (a fresh
+//! optimiser state each, as a rewound ticket gets) to the config's full length. The test error
+//! is measured at evenly spaced points of the straight line between the two copies; the
+//! **error barrier** is its maximum minus the mean of the two ends. Under ~2 points the
+//! network is "stable": both copies land in one linearly connected valley.
+//!
+//! The study is a bounded-work state machine like [`crate::experiment::Experiment`]: the page
+//! advances it a slice per frame, the CLI runs it to the end.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+use crate::data::DataSplits;
+use crate::experiment::{
+    ConfigError, DataSummary, ExperimentConfig, ExperimentRecord, RunKind, Status,
+};
+use crate::model::infer::{self, EvalBuffers, Partial};
+use crate::model::{Mask, NetSpec, Network};
+use crate::rng;
+use crate::train::{CpuEngine, Engine, EngineError, EngineInfo, Job, JobResult, TrainConfig};
+
+pub const LMC_FORMAT: &str = "lottery-lab-lmc/1";
+/// The paper calls a network stable when its barrier is within ~2 points of error.
+pub const STABLE_BARRIER: f32 = 0.02;
+pub const MAX_POINTS: usize = 101;
+pub const DEFAULT_POINTS: usize = 11;
+/// What one evaluation chunk along the path costs in training steps of the budget (a chunk is
+/// a forward pass of 256 rows; a step is forward + backward of one batch).
+const CHUNK_COST: usize = 2;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmcConfig {
+    /// The network, data, training recipe and seed (an IMP experiment's config).
+    pub base: ExperimentConfig,
+    /// The iterations k at which the two copies branch off, ascending, each below the
+    /// config's iterations.
+    pub branch_at: Vec<usize>,
+    /// Points on the line between the copies, ends included.
+    pub points: usize,
+    /// The IMP round whose ticket and random controls are measured beside the dense network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<usize>,
+}
+
+impl LmcConfig {
+    pub fn dense(base: ExperimentConfig, branch_at: Vec<usize>) -> Self {
+        Self {
+            base,
+            branch_at,
+            points: DEFAULT_POINTS,
+            round: None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.base.validate()?;
+        let bad = |field, message: String| Err(ConfigError { field, message });
+        if self.branch_at.is_empty() {
+            return bad(
+                "branch-at",
+                "give at least one iteration to branch at (0 = θ₀)".into(),
+            );
+        }
+        if !self.branch_at.windows(2).all(|w| w[0] < w[1]) {
+            return bad(
+                "branch-at",
+                format!(
+                    "{:?}: the iterations must be ascending, each once",
+                    self.branch_at
+                ),
+            );
+        }
+        let last = *self.branch_at.last().expect("not empty");
+        if last >= self.base.iterations {
+            return bad(
+                "branch-at",
+                format!(
+                    "{last} is not below the {} iterations a run trains: the copies would not train",
+                    self.base.iterations
+                ),
+            );
+        }
+        if !(3..=MAX_POINTS).contains(&self.points) {
+            return bad(
+                "points",
+                format!(
+                    "{}: choose 3 to {MAX_POINTS} points along the path",
+                    self.points
+                ),
+            );
+        }
+        if self.round == Some(0) {
+            return bad(
+                "round",
+                "round 0 is the dense network, measured anyway: choose a pruned round (1 or more)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Which network a path belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Subject {
+    Dense,
+    Ticket,
+    RandomPrune,
+    Reinit,
+}
+
+impl Subject {
+    pub const ALL: [Subject; 4] = [
+        Subject::Dense,
+        Subject::Ticket,
+        Subject::RandomPrune,
+        Subject::Reinit,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Subject::Dense => "dense",
+            Subject::Ticket => RunKind::Ticket.label(),
+            Subject::RandomPrune => RunKind::RandomPrune.label(),
+            Subject::Reinit => RunKind::Reinit.label(),
+        }
+    }
+}
+
+/// The test error along the line between one subject's two copies branched at `branch_at`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmcPath {
+    pub subject: Subject,
+    pub density: f64,
+    pub branch_at: usize,
+    /// Weight of the second copy at each point: θ(α) = (1 − α)·θ_A + α·θ_B.
+    pub alphas: Vec<f32>,
+    /// Test error (fraction) at each α.
+    pub test_error: Vec<f32>,
+    pub test_loss: Vec<f32>,
+}
+
+impl LmcPath {
+    /// The error barrier: the highest error along the path minus the mean of the two ends.
+    pub fn barrier(&self) -> f32 {
+        barrier(&self.test_error)
+    }
+
+    pub fn is_stable(&self) -> bool {
+        self.barrier() <= STABLE_BARRIER
+    }
+}
+
+/// Max of `errors` minus the mean of its two ends (0 for a flat or convex path).
+pub fn barrier(errors: &[f32]) -> f32 {
+    let (Some(&first), Some(&last)) = (errors.first(), errors.last()) else {
+        return 0.0;
+    };
+    let top = errors.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    (top - 0.5 * (first + last)).max(0.0)
+}
+
+/// θ(α) = (1 − α)·a + α·b, into `out`. Written from the nearer end (`a + α(b − a)` up to
+/// the middle, `b + (1 − α)(a − b)` after it), so that α = 0 gives `a` and α = 1 gives `b`
+/// exactly, and two identical copies give that network at every α.
+pub fn interpolate_into(a: &Network, b: &Network, alpha: f32, out: &mut Network) {
+    let lerp = |x: f32, y: f32| {
+        if alpha <= 0.5 {
+            x + alpha * (y - x)
+        } else {
+            y + (1.0 - alpha) * (x - y)
+        }
+    };
+    for ((o, x), y) in out.layers.iter_mut().zip(&a.layers).zip(&b.layers) {
+        ndarray::Zip::from(&mut o.weight)
+            .and(&x.weight)
+            .and(&y.weight)
+            .for_each(|o, &x, &y| *o = lerp(x, y));
+        ndarray::Zip::from(&mut o.bias)
+            .and(&x.bias)
+            .and(&y.bias)
+            .for_each(|o, &x, &y| *o = lerp(x, y));
+    }
+}
+
+/// The α of each of `points` evenly spaced points, 0 and 1 included exactly.
+pub fn alphas(points: usize) -> Vec<f32> {
+    let last = points.saturating_sub(1).max(1);
+    (0..points).map(|i| i as f32 / last as f32).collect()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmcRecord {
+    pub format: String,
+    pub config: LmcConfig,
+    pub spec: NetSpec,
+    pub data: DataSummary,
+    pub engine: EngineInfo,
+    pub paths: Vec<LmcPath>,
+    pub status: Status,
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl LmcRecord {
+    pub fn path(&self, subject: Subject, branch_at: usize) -> Option<&LmcPath> {
+        self.paths
+            .iter()
+            .find(|p| p.subject == subject && p.branch_at == branch_at)
+    }
+
+    /// One row per point: subject, density, k, α, test error, test loss.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("subject,density,branch_at,alpha,test_error,test_loss\n");
+        for p in &self.paths {
+            for ((a, e), l) in p.alphas.iter().zip(&p.test_error).zip(&p.test_loss) {
+                out += &format!(
+                    "{},{:.6},{},{a},{e},{l}\n",
+                    p.subject.label(),
+                    p.density,
+                    p.branch_at
+                );
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LmcError {
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
+    #[error("round {round}: the experiment has {rounds} rounds (0 = dense)")]
+    NoSuchRound { round: usize, rounds: usize },
+    #[error("round {round}: measuring its ticket needs the IMP experiment that found it")]
+    NoExperiment { round: usize },
+    #[error("the experiment's network ({theirs}) is not this study's ({ours})")]
+    OtherNetwork { theirs: String, ours: String },
+    #[error("network: {0}")]
+    Network(String),
+}
+
+/// Where a study stands after an `advance`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LmcProgress {
+    /// Training iterations done of all the study needs.
+    pub iterations_done: usize,
+    pub iterations: usize,
+    pub paths_done: usize,
+    pub paths: usize,
+    /// What is happening, in words ("ticket: copy B from θ_100").
+    pub doing: String,
+    pub waiting: bool,
+    pub finished: bool,
+}
+
+impl LmcProgress {
+    pub fn fraction(&self) -> f64 {
+        if self.finished {
+            1.0
+        } else {
+            self.iterations_done as f64 / self.iterations.max(1) as f64
+        }
+    }
+}
+
+/// One subject's start.
+#[derive(Clone)]
+struct Start {
+    subject: Subject,
+    network: Network,
+    mask: Mask,
+}
+
+/// One network on the engine, trained to `target` iterations and read back.
+struct Training {
+    start: Network,
+    mask: Mask,
+    order_seed: u64,
+    target: usize,
+    done: usize,
+    loaded: bool,
+    in_flight: bool,
+}
+
+impl Training {
+    fn new(start: Network, mask: Mask, order_seed: u64, target: usize) -> Self {
+        Self {
+            start,
+            mask,
+            order_seed,
+            target,
+            done: 0,
+            loaded: false,
+            in_flight: false,
+        }
+    }
+
+    /// Back to the start (the engine was replaced): the same steps give the same weights.
+    fn restart(&mut self) {
+        self.done = 0;
+        self.loaded = false;
+        self.in_flight = false;
+    }
+}
+
+enum Task {
+    /// A subject trained from its start; θ_k read at each branch point.
+    Prefix {
+        subject: Subject,
+        training: Training,
+        next: usize,
+        thetas: Vec<Network>,
+    },
+    /// The two copies from θ_k.
+    Copies {
+        subject: Subject,
+        branch_at: usize,
+        theta: Network,
+        mask: Mask,
+        training: Training,
+        first: Option<Network>,
+    },
+    /// The test error along the line between the copies, a chunk at a time.
+    Path {
+        path: LmcPath,
+        a: Network,
+        b: Network,
+        point: Network,
+        /// The point under evaluation (None: the next point is not interpolated yet).
+        partial: Option<Partial>,
+    },
+}
+
+enum Flow {
+    Continue,
+    Waiting,
+    OutOfBudget,
+}
+
+pub struct LmcStudy {
+    config: LmcConfig,
+    data: Arc<DataSplits>,
+    trainer: Trainer,
+    record: LmcRecord,
+    tasks: VecDeque<Task>,
+    buffers: EvalBuffers,
+    iterations: usize,
+    paths: usize,
+}
+
+/// The engine, the recipe it trains with, and the iterations it has trained for the study.
+struct Trainer {
+    engine: Box<dyn Engine>,
+    train_config: TrainConfig,
+    iterations_done: usize,
+}
+
+impl LmcStudy {
+    /// A study of `config` on `data`; with `config.round`, `imp` is the finished IMP
+    /// experiment whose masks it measures (its round's ticket, random pruning and re-init).
+    pub fn new(
+        config: LmcConfig,
+        data: Arc<DataSplits>,
+        engine: Box<dyn Engine>,
+        imp: Option<&ExperimentRecord>,
+    ) -> Result<Self, LmcError> {
+        config.validate()?;
+        let base = &config.base;
+        let spec = base.spec(&data);
+        spec.check().map_err(|e| {
+            LmcError::Network(format!("{e} (input {})", spec.input_shape().label()))
+        })?;
+        let theta_init = Network::init(&spec, base.init, &mut rng::rng(base.seed, "init"));
+        let mut starts = vec![Start {
+            subject: Subject::Dense,
+            network: theta_init.clone(),
+            mask: Mask::dense(&spec),
+        }];
+        let mut notes = Vec::new();
+        if let Some(round) = config.round {
+            let imp = imp.ok_or(LmcError::NoExperiment { round })?;
+            if imp.spec != spec {
+                return Err(LmcError::OtherNetwork {
+                    theirs: imp.spec.label(),
+                    ours: spec.label(),
+                });
+            }
+            let record = imp.rounds.get(round).ok_or(LmcError::NoSuchRound {
+                round,
+                rounds: imp.rounds.len(),
+            })?;
+            let ticket = record.run(RunKind::Ticket).ok_or(LmcError::NoSuchRound {
+                round,
+                rounds: imp.rounds.len(),
+            })?;
+            starts.push(Start {
+                subject: Subject::Ticket,
+                network: theta_init.clone(),
+                mask: ticket.mask.clone(),
+            });
+            match record.run(RunKind::RandomPrune) {
+                Some(random) => starts.push(Start {
+                    subject: Subject::RandomPrune,
+                    network: theta_init.clone(),
+                    mask: random.mask.clone(),
+                }),
+                None => notes.push(format!(
+                    "round {round} has no random-pruning run (its control was off): that path is left out"
+                )),
+            }
+            // The fresh weights the experiment's re-init control drew this round.
+            let fresh = Network::init(
+                &spec,
+                base.init,
+                &mut rng::rng_indexed(base.seed, "reinit", round as u64),
+            );
+            starts.push(Start {
+                subject: Subject::Reinit,
+                network: fresh,
+                mask: ticket.mask.clone(),
+            });
+        }
+        let train_config = TrainConfig {
+            optimizer: base.optimizer,
+            batch_size: base.batch_size,
+            order_seed: base.seed,
+        };
+        let last = *config.branch_at.last().expect("validated");
+        let per_subject = last
+            + config
+                .branch_at
+                .iter()
+                .map(|k| 2 * (base.iterations - k))
+                .sum::<usize>();
+        let paths = starts.len() * config.branch_at.len();
+        let tasks = starts
+            .into_iter()
+            .map(|s| Task::Prefix {
+                subject: s.subject,
+                training: Training::new(s.network, s.mask, base.seed, config.branch_at[0]),
+                next: 0,
+                thetas: Vec::new(),
+            })
+            .collect();
+        let record = LmcRecord {
+            format: LMC_FORMAT.into(),
+            config: config.clone(),
+            spec,
+            data: DataSummary::of(&data),
+            engine: engine.info(),
+            paths: Vec::new(),
+            status: Status::Running,
+            notes,
+        };
+        Ok(Self {
+            iterations: per_subject * (paths / config.branch_at.len()),
+            config,
+            data,
+            trainer: Trainer {
+                engine,
+                train_config,
+                iterations_done: 0,
+            },
+            record,
+            tasks,
+            buffers: EvalBuffers::default(),
+            paths,
+        })
+    }
+
+    pub fn record(&self) -> &LmcRecord {
+        &self.record
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.record.status != Status::Running
+    }
+
+    /// Do at most `step_budget` training steps (an evaluation chunk counts as
+    /// [`CHUNK_COST`]), then return; with an engine that answers later, as soon as it waits.
+    pub fn advance(&mut self, step_budget: usize) -> LmcProgress {
+        let mut budget = step_budget.max(1);
+        let mut waiting = false;
+        while !self.is_done() {
+            match self.advance_once(&mut budget) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::OutOfBudget) => break,
+                Ok(Flow::Waiting) => {
+                    waiting = true;
+                    break;
+                }
+                Err(e) if self.record.engine.kind != "cpu" => {
+                    // As the IMP experiment does: the task in flight restarts on the CPU.
+                    self.trainer.engine = Box::new(CpuEngine::new(self.data.clone()));
+                    self.record.engine = self.trainer.engine.info();
+                    self.record.notes.push(format!(
+                        "the GPU engine failed ({e}); went on with the CPU engine"
+                    ));
+                    if let Some(Task::Prefix { training, .. } | Task::Copies { training, .. }) =
+                        self.tasks.front_mut()
+                    {
+                        training.restart();
+                    }
+                }
+                Err(e) => {
+                    self.record.status = Status::Stopped {
+                        reason: format!("engine error: {e}"),
+                    };
+                }
+            }
+        }
+        self.progress(waiting)
+    }
+
+    /// Run to the end (the CLI and tests); blocks, so native only.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn run_to_end(&mut self, mut on_progress: impl FnMut(&LmcProgress)) {
+        while !self.is_done() {
+            let progress = self.advance(self.config.base.eval_every.max(1));
+            on_progress(&progress);
+            if progress.waiting {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+
+    fn progress(&self, waiting: bool) -> LmcProgress {
+        let doing = match self.tasks.front() {
+            None => String::new(),
+            Some(Task::Prefix {
+                subject, training, ..
+            }) => format!("{}: training to θ_{}", subject.label(), training.target),
+            Some(Task::Copies {
+                subject,
+                branch_at,
+                first,
+                ..
+            }) => format!(
+                "{}: copy {} from θ_{branch_at}",
+                subject.label(),
+                if first.is_some() { "B" } else { "A" }
+            ),
+            Some(Task::Path { path, .. }) => {
+                format!(
+                    "{}: the path from θ_{}",
+                    path.subject.label(),
+                    path.branch_at
+                )
+            }
+        };
+        LmcProgress {
+            iterations_done: self.trainer.iterations_done,
+            iterations: self.iterations,
+            paths_done: self.record.paths.len(),
+            paths: self.paths,
+            doing,
+            waiting,
+            finished: self.is_done(),
+        }
+    }
+
+    fn advance_once(&mut self, budget: &mut usize) -> Result<Flow, EngineError> {
+        let Some(task) = self.tasks.front_mut() else {
+            self.record.status = Status::Finished;
+            return Ok(Flow::Continue);
+        };
+        match task {
+            Task::Prefix {
+                subject,
+                training,
+                next,
+                thetas,
+            } => {
+                let theta = match self.trainer.drive(training, budget)? {
+                    Ok(theta) => theta,
+                    Err(flow) => return Ok(flow),
+                };
+                thetas.push(theta);
+                *next += 1;
+                if let Some(&k) = self.config.branch_at.get(*next) {
+                    // Train on from here (same engine state, same data order).
+                    training.target = k;
+                    training.in_flight = false;
+                    return Ok(Flow::Continue);
+                }
+                let (subject, mask) = (*subject, training.mask.clone());
+                let thetas = std::mem::take(thetas);
+                self.tasks.pop_front();
+                for (theta, &k) in thetas.into_iter().zip(&self.config.branch_at).rev() {
+                    let training = self.copy_training(&theta, &mask, k, 'A');
+                    self.tasks.push_front(Task::Copies {
+                        subject,
+                        branch_at: k,
+                        theta,
+                        mask: mask.clone(),
+                        training,
+                        first: None,
+                    });
+                }
+                Ok(Flow::Continue)
+            }
+            Task::Copies {
+                subject,
+                branch_at,
+                theta,
+                mask,
+                training,
+                first,
+            } => {
+                let trained = match self.trainer.drive(training, budget)? {
+                    Ok(trained) => trained,
+                    Err(flow) => return Ok(flow),
+                };
+                if !trained.is_finite() {
+                    self.record.status = Status::Stopped {
+                        reason: format!(
+                            "{}: a copy's weights are not finite after training (the learning rate is too high?)",
+                            subject.label()
+                        ),
+                    };
+                    return Ok(Flow::Continue);
+                }
+                match first.take() {
+                    None => {
+                        *first = Some(trained);
+                        let (theta, mask, k) = (theta.clone(), mask.clone(), *branch_at);
+                        let next = self.copy_training(&theta, &mask, k, 'B');
+                        if let Some(Task::Copies { training, .. }) = self.tasks.front_mut() {
+                            *training = next;
+                        }
+                    }
+                    Some(a) => {
+                        let alphas = alphas(self.config.points);
+                        let path = LmcPath {
+                            subject: *subject,
+                            density: mask.density(),
+                            branch_at: *branch_at,
+                            test_error: Vec::with_capacity(alphas.len()),
+                            test_loss: Vec::with_capacity(alphas.len()),
+                            alphas,
+                        };
+                        let point = a.clone();
+                        self.tasks.pop_front();
+                        self.tasks.push_front(Task::Path {
+                            path,
+                            a,
+                            b: trained,
+                            point,
+                            partial: None,
+                        });
+                    }
+                }
+                Ok(Flow::Continue)
+            }
+            Task::Path {
+                path,
+                a,
+                b,
+                point,
+                partial,
+            } => {
+                if *budget < CHUNK_COST {
+                    *budget = 0;
+                    return Ok(Flow::OutOfBudget);
+                }
+                *budget -= CHUNK_COST;
+                let started = partial.get_or_insert_with(|| {
+                    interpolate_into(a, b, path.alphas[path.test_error.len()], point);
+                    Partial::default()
+                });
+                if let Some(e) = infer::evaluate_chunk(
+                    point,
+                    &self.data.test,
+                    self.data.positive_class,
+                    &mut self.buffers,
+                    started,
+                ) {
+                    path.test_error.push(1.0 - e.accuracy);
+                    path.test_loss.push(e.loss);
+                    // The next point is interpolated when its turn comes.
+                    *partial = None;
+                    if path.test_error.len() == path.alphas.len() {
+                        let Some(Task::Path { path, .. }) = self.tasks.pop_front() else {
+                            unreachable!("the front task is this path");
+                        };
+                        self.record.paths.push(path);
+                    }
+                }
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    /// A copy from θ_k: its own data order ('A' or 'B'), trained to the full length.
+    fn copy_training(&self, theta: &Network, mask: &Mask, k: usize, copy: char) -> Training {
+        let order_seed = rng::rng(self.config.base.seed, &format!("lmc-copy-{copy}")).random();
+        Training::new(
+            theta.clone(),
+            mask.clone(),
+            order_seed,
+            self.config.base.iterations - k,
+        )
+    }
+}
+
+impl Trainer {
+    /// Load, train `training` to its target in jobs of at most the budget, then read the
+    /// weights: `Ok(weights)` once they are back, else how this call ends (waiting for the
+    /// engine, or out of budget).
+    fn drive(
+        &mut self,
+        training: &mut Training,
+        budget: &mut usize,
+    ) -> Result<Result<Network, Flow>, EngineError> {
+        if !training.loaded {
+            let cfg = TrainConfig {
+                order_seed: training.order_seed,
+                ..self.train_config.clone()
+            };
+            self.engine.load(&training.start, &training.mask, &cfg)?;
+            training.loaded = true;
+            training.in_flight = false;
+        }
+        loop {
+            if !training.in_flight {
+                if training.done < training.target {
+                    if *budget == 0 {
+                        return Ok(Err(Flow::OutOfBudget));
+                    }
+                    let steps = (training.target - training.done).min(*budget);
+                    self.engine.submit(Job::Train {
+                        steps,
+                        evaluate: false,
+                    })?;
+                    *budget -= steps;
+                } else {
+                    self.engine.submit(Job::ReadWeights)?;
+                }
+                training.in_flight = true;
+            }
+            match self.engine.poll()? {
+                None => return Ok(Err(Flow::Waiting)),
+                Some(JobResult::Trained { iteration }) => {
+                    self.iterations_done += iteration.saturating_sub(training.done);
+                    training.done = iteration;
+                    training.in_flight = false;
+                }
+                Some(JobResult::Weights(net)) => {
+                    training.in_flight = false;
+                    return Ok(Ok(net));
+                }
+                Some(other) => {
+                    return Err(EngineError::Unsupported(format!(
+                        "unexpected answer to a training job: {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Init;
+
+    fn net(seed: u64) -> Network {
+        let spec = NetSpec::mlp(5, &[7], 3);
+        Network::init(&spec, Init::GlorotNormal, &mut rng::rng(seed, "init"))
+    }
+
+    #[test]
+    fn the_path_starts_and_ends_exactly_at_the_copies() {
+        let (a, b) = (net(1), net(2));
+        let mut out = net(3);
+        interpolate_into(&a, &b, 0.0, &mut out);
+        assert_eq!(out, a);
+        interpolate_into(&a, &b, 1.0, &mut out);
+        assert_eq!(out, b);
+        interpolate_into(&a, &b, 0.5, &mut out);
+        assert_ne!(out, a);
+        assert_ne!(out, b);
+        let mid = out.layers[0].weight[[0, 0]];
+        let expected = 0.5 * (a.layers[0].weight[[0, 0]] + b.layers[0].weight[[0, 0]]);
+        assert!((mid - expected).abs() < 1e-6);
+        // Identical copies: the same network at every point.
+        for alpha in alphas(11) {
+            interpolate_into(&a, &a, alpha, &mut out);
+            assert_eq!(out, a, "alpha {alpha}");
+        }
+    }
+
+    #[test]
+    fn alphas_are_evenly_spaced_with_exact_ends() {
+        let a = alphas(11);
+        assert_eq!(a.len(), 11);
+        assert_eq!((a[0], a[10]), (0.0, 1.0));
+        assert!((a[3] - 0.3).abs() < 1e-7);
+    }
+
+    #[test]
+    fn the_barrier_is_the_peak_above_the_mean_of_the_ends() {
+        assert_eq!(barrier(&[0.1, 0.1, 0.1]), 0.0);
+        assert!((barrier(&[0.02, 0.30, 0.04]) - 0.27).abs() < 1e-6);
+        // A path below its ends (a convex valley) has no barrier.
+        assert_eq!(barrier(&[0.10, 0.05, 0.10]), 0.0);
+    }
+
+    #[test]
+    fn bad_configs_say_which_field() {
+        let base = (crate::experiment::presets::find("spiral")
+            .expect("listed")
+            .config)();
+        let field = |branch_at: Vec<usize>, points: usize, round: Option<usize>| {
+            LmcConfig {
+                base: base.clone(),
+                branch_at,
+                points,
+                round,
+            }
+            .validate()
+            .err()
+            .map(|e| e.field)
+        };
+        assert_eq!(field(vec![0], 11, None), None);
+        assert_eq!(field(vec![], 11, None), Some("branch-at"));
+        assert_eq!(field(vec![10, 5], 11, None), Some("branch-at"));
+        assert_eq!(field(vec![base.iterations], 11, None), Some("branch-at"));
+        assert_eq!(field(vec![0], 2, None), Some("points"));
+        assert_eq!(field(vec![0], 11, Some(0)), Some("round"));
+    }
+}

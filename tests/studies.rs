@@ -1,0 +1,150 @@
+//! Studies of other shapes than IMP rounds: linear mode connectivity (two copies from θ_k and
+//! the path between them). Its science check (a dense digits net is stable at k = 0) is in
+//! `science.rs`; the path's exact ends and the barrier's definition are unit tests.
+
+mod common;
+
+use lottery_lab::experiment::studies::{LmcConfig, LmcError, LmcStudy, Subject};
+use lottery_lab::experiment::{ExperimentConfig, ExperimentRecord, Status, presets};
+use lottery_lab::model::Network;
+use lottery_lab::train::{CpuEngine, Optimizer};
+
+fn tiny() -> ExperimentConfig {
+    (presets::find("tiny").unwrap().config)()
+}
+
+/// The tiny preset's IMP experiment (ticket, re-init, random pruning each round).
+fn imp(config: &ExperimentConfig) -> ExperimentRecord {
+    let mut experiment = common::cpu_experiment(config.clone());
+    experiment.run_to_end(|_, _| {});
+    experiment.record().clone()
+}
+
+fn study(config: LmcConfig, imp: Option<&ExperimentRecord>) -> LmcStudy {
+    let data = common::data_for(&config.base);
+    let engine = Box::new(CpuEngine::new(data.clone()));
+    LmcStudy::new(config, data, engine, imp).unwrap()
+}
+
+fn round_one(branch_at: Vec<usize>) -> LmcConfig {
+    LmcConfig {
+        round: Some(1),
+        ..LmcConfig::dense(tiny(), branch_at)
+    }
+}
+
+#[test]
+fn a_round_is_measured_for_the_dense_net_its_ticket_and_both_controls() {
+    let record = imp(&tiny());
+    let mut lmc = study(round_one(vec![0, 50]), Some(&record));
+    lmc.run_to_end(|_| {});
+    let result = lmc.record();
+    assert_eq!(result.status, Status::Finished, "{:?}", result.status);
+    assert_eq!(result.paths.len(), 4 * 2);
+    let ticket_density = record.rounds[1].density();
+    for subject in Subject::ALL {
+        for k in [0, 50] {
+            let path = result.path(subject, k).expect("every subject at every k");
+            assert_eq!(path.test_error.len(), 11);
+            assert!(path.test_error.iter().all(|e| (0.0..=1.0).contains(e)));
+            assert!(path.barrier() >= 0.0);
+            let density = if subject == Subject::Dense {
+                1.0
+            } else {
+                ticket_density
+            };
+            assert!((path.density - density).abs() < 1e-9, "{subject:?}");
+        }
+    }
+    // The file: JSON round trip, and a CSV row per point.
+    let json = serde_json::to_string(result).unwrap();
+    let back: lottery_lab::experiment::studies::LmcRecord = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, result);
+    assert_eq!(result.to_csv().lines().count(), 1 + 8 * 11);
+}
+
+#[test]
+fn slicing_the_work_does_not_change_the_result() {
+    let record = imp(&tiny());
+    let mut sliced = study(round_one(vec![0, 30]), Some(&record));
+    let mut calls = 0;
+    while !sliced.is_done() {
+        let progress = sliced.advance(7);
+        assert!(progress.fraction() <= 1.0);
+        calls += 1;
+        assert!(calls < 100_000, "no progress");
+    }
+    // 4 networks, each 30 steps to θ_30 and 2 · (200 + 170) steps of copies, by 7s at most.
+    assert!(calls >= 4 * (30 + 2 * 370) / 7, "{calls} calls");
+    let mut whole = study(round_one(vec![0, 30]), Some(&record));
+    whole.run_to_end(|_| {});
+    assert_eq!(whole.record(), sliced.record());
+}
+
+#[test]
+fn both_copies_start_from_the_same_theta_k_with_different_data_orders() {
+    let config = LmcConfig::dense(tiny(), vec![0, 40]);
+    let data = common::data_for(&config.base);
+    let (engine, loads) = common::Spy::new(data.clone());
+    let mut lmc = LmcStudy::new(config.clone(), data, Box::new(engine), None).unwrap();
+    lmc.run_to_end(|_| {});
+    let loads = loads.borrow();
+    // θ₀ trained to θ_40 once, then two copies from each of θ₀ and θ_40.
+    assert_eq!(loads.len(), 5);
+    let theta_0 = Network::init(
+        &lmc.record().spec,
+        config.base.init,
+        &mut lottery_lab::rng::rng(config.base.seed, "init"),
+    );
+    assert_eq!(loads[0].0, theta_0);
+    assert_eq!(
+        loads[0].2, config.base.seed,
+        "θ_k comes from the run's own data order"
+    );
+    let (copy_a, copy_b) = (&loads[1], &loads[2]);
+    assert_eq!(copy_a.0, theta_0.masked(&copy_a.1));
+    assert_eq!(copy_a.0, copy_b.0);
+    assert_ne!(copy_a.2, copy_b.2, "the copies see different data orders");
+    let (late_a, late_b) = (&loads[3], &loads[4]);
+    assert_eq!(late_a.0, late_b.0);
+    assert_ne!(late_a.0, theta_0, "θ_40 is trained");
+    assert_eq!((late_a.2, late_b.2), (copy_a.2, copy_b.2));
+}
+
+#[test]
+fn bad_requests_are_refused_with_their_reason() {
+    let data = common::data_for(&tiny());
+    let engine = || Box::new(CpuEngine::new(data.clone()));
+    // A ticket without the experiment that found it.
+    let err = LmcStudy::new(round_one(vec![0]), data.clone(), engine(), None).err();
+    assert!(
+        matches!(err, Some(LmcError::NoExperiment { round: 1 })),
+        "{err:?}"
+    );
+    // A round the experiment does not have.
+    let record = imp(&tiny());
+    let mut far = round_one(vec![0]);
+    far.round = Some(9);
+    let err = LmcStudy::new(far, data.clone(), engine(), Some(&record)).err();
+    assert!(
+        matches!(err, Some(LmcError::NoSuchRound { round: 9, .. })),
+        "{err:?}"
+    );
+    // Masks of another network.
+    let mut wider = round_one(vec![0]);
+    wider.base.hidden = lottery_lab::model::dense_layers(&[32, 16]);
+    let err = LmcStudy::new(wider, data.clone(), engine(), Some(&record)).err();
+    assert!(
+        matches!(err, Some(LmcError::OtherNetwork { .. })),
+        "{err:?}"
+    );
+    // An absurd learning rate: the study stops with a reason, no panic.
+    let mut wild = LmcConfig::dense(tiny(), vec![0]);
+    wild.base.optimizer = Optimizer::sgd(1e9, 0.9);
+    let mut lmc = LmcStudy::new(wild, data.clone(), engine(), None).unwrap();
+    lmc.run_to_end(|_| {});
+    let Status::Stopped { reason } = &lmc.record().status else {
+        panic!("expected a stop, got {:?}", lmc.record().status);
+    };
+    assert!(reason.contains("not finite"), "{reason}");
+}
