@@ -148,3 +148,43 @@ fn bad_requests_are_refused_with_their_reason() {
     };
     assert!(reason.contains("not finite"), "{reason}");
 }
+
+/// The GPU engine answers later (the study waits on it across calls) and trains the same
+/// copies within float tolerance: the path's errors agree with the CPU engine's.
+#[test]
+fn the_gpu_engine_gives_the_cpu_engines_path() {
+    let ctx = std::sync::Arc::new(common::gpu_context());
+    let config = LmcConfig::dense(tiny(), vec![0, 50]);
+    let data = common::data_for(&config.base);
+    let gpu = lottery_lab::train::gpu::GpuEngine::new(ctx, data.clone()).unwrap();
+    let mut on_gpu = LmcStudy::new(config.clone(), data.clone(), Box::new(gpu), None).unwrap();
+    let mut waited = 0;
+    while !on_gpu.is_done() {
+        if on_gpu.advance(50).waiting {
+            waited += 1;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    assert!(waited > 0, "the GPU engine answers asynchronously");
+    assert_eq!(
+        on_gpu.record().engine.kind,
+        "gpu",
+        "{:?}",
+        on_gpu.record().notes
+    );
+    let mut on_cpu = study(config, None);
+    on_cpu.run_to_end(|_| {});
+    // Float differences may flip a test point or two near the boundary.
+    let two_points = 2.0 / data.test.len() as f32 + 1e-6;
+    for (g, c) in on_gpu.record().paths.iter().zip(&on_cpu.record().paths) {
+        assert_eq!((g.subject, g.branch_at), (c.subject, c.branch_at));
+        for (eg, ec) in g.test_error.iter().zip(&c.test_error) {
+            assert!(
+                (eg - ec).abs() <= two_points,
+                "GPU {:?} CPU {:?}",
+                g.test_error,
+                c.test_error
+            );
+        }
+    }
+}

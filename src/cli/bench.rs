@@ -76,6 +76,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             lottery_lab::train::throughput::synthetic_splits(&spec, 2_000),
         ))),
     )?;
+    lmc_figure()?;
     if !args.no_gpu {
         gpu_figures(&spec, &args)?;
     }
@@ -83,6 +84,31 @@ pub fn run(args: BenchArgs) -> Result<()> {
 }
 
 /// How long magnitude pruning of LeNet takes on the CPU (why the GPU engine prunes there).
+/// The stability study's budget (issue: under 30 s natively): linear mode connectivity at
+/// k = 0 of the lenet-mnist preset's dense network on the digits, CPU engine.
+fn lmc_figure() -> Result<()> {
+    use lottery_lab::experiment::presets;
+    use lottery_lab::experiment::studies::{LmcConfig, LmcStudy};
+    let config = (presets::find("lenet-mnist").expect("listed").config)();
+    let digits = lottery_lab::data::mnist::decode(lottery_lab::data::mnist::BUNDLED)?;
+    let data = Arc::new(config.dataset.load(config.seed, Some(&digits))?);
+    let engine = Box::new(lottery_lab::train::CpuEngine::new(data.clone()));
+    let iterations = config.iterations;
+    let started = Instant::now();
+    let mut study = LmcStudy::new(LmcConfig::dense(config, vec![0]), data, engine, None)?;
+    study.run_to_end(|_| {});
+    let seconds = started.elapsed().as_secs_f64();
+    let barrier = study
+        .record()
+        .paths
+        .first()
+        .map_or(f32::NAN, |p| p.barrier() * 100.0);
+    println!(
+        "Linear mode connectivity at k = 0, LeNet-300-100 (lenet-mnist: 2 copies × {iterations} iterations, 11 test evaluations): {seconds:.1} s (budget 30 s), barrier {barrier:.2} points"
+    );
+    Ok(())
+}
+
 fn prune_figure(spec: &NetSpec) {
     use lottery_lab::prune::{PruneRates, Scope, magnitude_prune};
     let net = Network::init(
