@@ -851,7 +851,36 @@ fn the_stability_study_runs_after_the_experiment_and_shows_each_barrier() {
         );
     }
     harness.get_by_label("Export the study (JSON + CSV)");
+    // The exported file opens again beside its experiment, and not beside another one.
+    let json = serde_json::to_string(&study).unwrap();
+    harness.state_mut().session.as_mut().unwrap().stability = None;
+    harness
+        .state_mut()
+        .open_file("tiny-stability.json", json.as_bytes());
+    harness.run_steps(2);
+    let reopened = {
+        let session = harness.state().session.as_ref().unwrap();
+        session
+            .stability
+            .as_ref()
+            .expect("reopened")
+            .0
+            .record()
+            .clone()
+    };
+    assert_eq!(reopened, study);
+    harness.get_by_label_contains("Opened the stability study: 8 paths (finished)");
+    let mut other = study.clone();
+    other.config.base.seed += 1;
+    harness.state_mut().open_file(
+        "other-stability.json",
+        serde_json::to_string(&other).unwrap().as_bytes(),
+    );
+    harness.run_steps(2);
+    harness.get_by_label_contains("is a stability study of another experiment");
     // Measuring again starts afresh.
+    harness.get_by_label_contains(measure).scroll_to_me();
+    harness.run_steps(30);
     harness.get_by_label_contains(measure).click();
     harness.run_steps(1);
     let session = harness.state().session.as_ref().unwrap();

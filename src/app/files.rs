@@ -5,7 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use super::LabApp;
-use crate::experiment::io;
+use crate::experiment::studies::lmc::LMC_FORMAT;
+use crate::experiment::studies::{LmcRecord, LmcStudy};
+use crate::experiment::{Status, io};
 use crate::platform::Picking;
 
 /// Filled by the screenshot callback, read on the next frame.
@@ -165,12 +167,50 @@ impl LabApp {
             self.import_csv(name, text);
             return;
         }
+        if is_stability_study(text) {
+            self.open_stability(name, text);
+            return;
+        }
         match io::parse_record(text) {
             Ok(record) => self.open_record(record),
             Err(e) => self
                 .notices
                 .push(format!("{name} was not opened (nothing changed): {e}")),
         }
+    }
+
+    /// A stability study saved from the panel: shown beside its own experiment, which has to
+    /// be the one on screen (the study measured that experiment's masks).
+    fn open_stability(&mut self, name: &str, text: &str) {
+        let record = match LmcRecord::parse(text) {
+            Ok(record) => record,
+            Err(e) => {
+                return self
+                    .notices
+                    .push(format!("{name} was not opened (nothing changed): {e}"));
+            }
+        };
+        let Some(session) = self
+            .session
+            .as_mut()
+            .filter(|s| s.experiment.config() == &record.config.base)
+        else {
+            return self.notices.push(format!(
+                "{name} is a stability study of another experiment: open or run that experiment first (nothing changed)"
+            ));
+        };
+        let paths = record.paths.len();
+        let mut study = LmcStudy::reopened(record, session.experiment.data().clone());
+        let progress = study.advance(0);
+        let state = match &study.record().status {
+            Status::Finished => "finished".to_string(),
+            Status::Stopped { reason } => format!("stopped: {reason}"),
+            Status::Running => "running".to_string(),
+        };
+        session.stability = Some((study, progress));
+        self.notices.push(format!(
+            "Opened the stability study: {paths} paths ({state})."
+        ));
     }
 
     /// Read a file by its path (the native Open window).
@@ -212,6 +252,15 @@ pub fn crop_png(image: &egui::ColorImage, rect: egui::Rect, ppp: f32) -> Result<
     writer.write_image_data(&rgba).map_err(|e| e.to_string())?;
     writer.finish().map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+/// Whether `text` is a stability study's file (by its `format`; the rest is skipped unread).
+fn is_stability_study(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Format {
+        format: Option<String>,
+    }
+    serde_json::from_str::<Format>(text).is_ok_and(|f| f.format.as_deref() == Some(LMC_FORMAT))
 }
 
 #[cfg(test)]

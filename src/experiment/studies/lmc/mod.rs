@@ -212,6 +212,54 @@ impl LmcRecord {
             .find(|p| p.subject == subject && p.branch_at == branch_at)
     }
 
+    /// What is wrong in a study file, if anything (`paths[2].test_error`): its config's own
+    /// checks, and paths of the config's points with errors in [0, 1].
+    pub fn check(&self) -> Result<(), String> {
+        if self.format != LMC_FORMAT {
+            return Err(format!("format: '{}' is not {LMC_FORMAT}", self.format));
+        }
+        self.config.validate().map_err(|e| format!("config.{e}"))?;
+        if self.paths.len() > Subject::ALL.len() * self.config.branch_at.len() {
+            return Err(format!(
+                "paths: {} is more than the study makes",
+                self.paths.len()
+            ));
+        }
+        for (i, path) in self.paths.iter().enumerate() {
+            let place = |field: &str| format!("paths[{i}].{field}");
+            let points = self.config.points;
+            if path.alphas.len() != points
+                || path.test_error.len() != points
+                || path.test_loss.len() != points
+            {
+                return Err(format!(
+                    "{}: the config has {points} points",
+                    place("alphas")
+                ));
+            }
+            if !path.test_error.iter().all(|e| (0.0..=1.0).contains(e)) {
+                return Err(format!(
+                    "{}: errors are fractions in [0, 1]",
+                    place("test_error")
+                ));
+            }
+            if !self.config.branch_at.contains(&path.branch_at) {
+                return Err(format!("{}: not one of the config's", place("branch_at")));
+            }
+            if !(0.0..=1.0).contains(&path.density) {
+                return Err(format!("{}: a density is in [0, 1]", place("density")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Read a study file (JSON), checked.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let record: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        record.check()?;
+        Ok(record)
+    }
+
     /// One row per point: subject, density, k, α, test error, test loss.
     pub fn to_csv(&self) -> String {
         let mut out = String::from("subject,density,branch_at,alpha,test_error,test_loss\n");
@@ -289,6 +337,60 @@ mod tests {
         assert!((barrier(&[0.02, 0.30, 0.04]) - 0.27).abs() < 1e-6);
         // A path below its ends (a convex valley) has no barrier.
         assert_eq!(barrier(&[0.10, 0.05, 0.10]), 0.0);
+    }
+
+    #[test]
+    fn a_study_file_is_checked_before_it_is_shown() {
+        let base = (crate::experiment::presets::find("spiral")
+            .expect("listed")
+            .config)();
+        let record = LmcRecord {
+            format: LMC_FORMAT.into(),
+            config: LmcConfig {
+                points: 3,
+                ..LmcConfig::dense(base, vec![0])
+            },
+            spec: NetSpec::mlp(2, &[4], 2),
+            data: crate::experiment::DataSummary {
+                name: "spiral".into(),
+                train: 1,
+                val: 1,
+                test: 1,
+                classes: 2,
+                shape: crate::data::DataShape::Tabular {
+                    feature_names: vec!["x".into(), "y".into()],
+                },
+                positive_class: None,
+            },
+            engine: EngineInfo {
+                kind: "cpu".into(),
+                name: "test".into(),
+            },
+            paths: vec![LmcPath {
+                subject: Subject::Dense,
+                density: 1.0,
+                branch_at: 0,
+                alphas: alphas(3),
+                test_error: vec![0.1, 0.2, 0.1],
+                test_loss: vec![0.3, 0.5, 0.3],
+            }],
+            status: Status::Finished,
+            notes: Vec::new(),
+        };
+        let text = serde_json::to_string(&record).unwrap();
+        assert_eq!(LmcRecord::parse(&text), Ok(record.clone()));
+        let broken = |edit: &dyn Fn(&mut LmcRecord)| {
+            let mut bad = record.clone();
+            edit(&mut bad);
+            LmcRecord::parse(&serde_json::to_string(&bad).unwrap()).unwrap_err()
+        };
+        assert!(broken(&|r| r.paths[0].test_error.push(0.1)).starts_with("paths[0].alphas"));
+        assert!(broken(&|r| r.paths[0].test_error[1] = 7.0).starts_with("paths[0].test_error"));
+        assert!(broken(&|r| r.paths[0].branch_at = 5).starts_with("paths[0].branch_at"));
+        assert!(broken(&|r| r.config.points = 1).starts_with("config.points"));
+        assert!(broken(&|r| r.format = "x".into()).starts_with("format"));
+        assert!(LmcRecord::parse("{ not json").is_err());
+        assert!(LmcRecord::parse(&text[..text.len() / 2]).is_err());
     }
 
     #[test]

@@ -246,6 +246,37 @@ impl LmcStudy {
         })
     }
 
+    /// A saved study, shown as it was: nothing left to train.
+    pub fn reopened(record: LmcRecord, data: Arc<DataSplits>) -> Self {
+        let paths = record.config.branch_at.len() * Subject::ALL.len();
+        Self {
+            config: record.config.clone(),
+            trainer: Trainer {
+                engine: Box::new(CpuEngine::new(data.clone())),
+                train_config: TrainConfig {
+                    optimizer: record.config.base.optimizer,
+                    batch_size: record.config.base.batch_size,
+                    order_seed: record.config.base.seed,
+                },
+                iterations_done: 0,
+            },
+            data,
+            tasks: VecDeque::new(),
+            buffers: EvalBuffers::default(),
+            iterations: 0,
+            paths: paths.min(record.paths.len()),
+            record: LmcRecord {
+                status: match record.status {
+                    Status::Running => Status::Stopped {
+                        reason: "saved before it finished".into(),
+                    },
+                    other => other,
+                },
+                ..record
+            },
+        }
+    }
+
     pub fn record(&self) -> &LmcRecord {
         &self.record
     }
