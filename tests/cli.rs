@@ -252,3 +252,38 @@ fn lmc_prints_each_networks_barrier_saves_its_study_and_refuses_bad_branch_point
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn rewind_sweep_prints_a_row_per_rewind_point_and_refuses_one_past_training() {
+    let output = lottery_lab(&[
+        "rewind-sweep",
+        "--preset",
+        "tiny",
+        "--iterations",
+        "60",
+        "--rewind-at",
+        "0,10",
+        "--density",
+        "0.3",
+        "--quiet",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(rows[0].trim_start().starts_with("0 ") && rows[1].trim_start().starts_with("10 "));
+    let output = lottery_lab(&["rewind-sweep", "--preset", "tiny", "--rewind-at", "0,5000"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--rewind-at") && stderr.contains("5000"),
+        "{stderr}"
+    );
+}

@@ -188,3 +188,43 @@ fn the_gpu_engine_gives_the_cpu_engines_path() {
         }
     }
 }
+
+#[test]
+fn a_rewind_sweep_gives_each_point_the_experiment_run_gives_it() {
+    use lottery_lab::experiment::studies::{RewindConfig, RewindSweep};
+    let config = RewindConfig {
+        base: tiny(),
+        rewind_at: vec![0, 20],
+        density: 0.2,
+    };
+    let data = common::data_for(&config.base);
+    let engine_data = data.clone();
+    let make = Box::new(move || {
+        Box::new(CpuEngine::new(engine_data.clone())) as Box<dyn lottery_lab::train::Engine>
+    });
+    let mut sweep = RewindSweep::new(config.clone(), data, make).unwrap();
+    let mut calls = 0;
+    while !sweep.is_done() {
+        let progress = sweep.advance(7);
+        assert!(progress.steps_done <= 7 && progress.fraction() <= 1.0);
+        calls += 1;
+    }
+    let record = sweep.record();
+    assert_eq!(record.status, Status::Finished, "{:?}", record.status);
+    assert!(calls > 2 * 2 * 200 / 7, "sliced: {calls} calls");
+    assert_eq!(record.points.len(), 2);
+    assert_eq!(record.points[1].rewind_at, 20);
+    assert!(record.points[0].reinit_accuracy.is_some());
+    assert!(record.points[1].reinit_accuracy.is_none());
+    // Each point is the IMP experiment of its own config, as `lottery-lab run` would train it.
+    for (i, point) in record.points.iter().enumerate() {
+        let mut alone = common::cpu_experiment(config.experiment(i));
+        alone.run_to_end(|_, _| {});
+        let ticket = alone.record().rounds[1]
+            .run(lottery_lab::experiment::RunKind::Ticket)
+            .unwrap();
+        assert_eq!(point.ticket_accuracy, ticket.accuracy());
+        assert!((point.density - ticket.density).abs() < 1e-12);
+    }
+    assert_eq!(record.to_csv().lines().count(), 3);
+}

@@ -886,3 +886,45 @@ fn the_stability_study_runs_after_the_experiment_and_shows_each_barrier() {
     let session = harness.state().session.as_ref().unwrap();
     assert!(session.stability.as_ref().unwrap().0.record().paths.len() < 8);
 }
+
+#[test]
+fn the_rewinding_sweep_runs_at_the_selected_rounds_density() {
+    let mut harness = harness();
+    harness.run_steps(2);
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    harness.state_mut().view.follow_latest = false;
+    harness.state_mut().view.round = 2;
+    harness.run_steps(4);
+    let density = record_of(&harness).rounds[2].density();
+    let sweep = format!(
+        "Sweep: rewind the ticket ({:.1}% of the weights) to each θ_k",
+        density * 100.0
+    );
+    harness.get_by_label(&sweep).scroll_to_me();
+    harness.run_steps(30);
+    harness.get_by_label(&sweep).click();
+    run_until(&mut harness, |app| {
+        app.session
+            .as_ref()
+            .and_then(|s| s.rewinding.as_ref())
+            .is_some_and(|(sweep, _)| sweep.is_done())
+    });
+    harness.run_steps(4);
+    let record = {
+        let session = harness.state().session.as_ref().unwrap();
+        session.rewinding.as_ref().unwrap().0.record().clone()
+    };
+    assert_eq!(record.status, lottery_lab::experiment::Status::Finished);
+    // The default points for 200 iterations: θ₀, 1%, 5% and 12.5% of training.
+    assert_eq!(record.config.rewind_at, vec![0, 2, 10, 25]);
+    assert!((record.config.density - density).abs() < 1e-12);
+    for point in &record.points {
+        let accuracy = format!("{:.2}%", point.ticket_accuracy.unwrap() * 100.0);
+        assert!(
+            harness.query_all_by_label(&accuracy).count() >= 1,
+            "{accuracy}"
+        );
+    }
+    harness.get_by_label("Export the sweep (JSON + CSV)");
+}

@@ -71,15 +71,38 @@ impl LabApp {
             return;
         };
         let record = study.record();
-        let (json, csv) = match serde_json::to_string(record) {
-            Ok(json) => (json, record.to_csv()),
+        let (json, csv) = (serde_json::to_string(record), record.to_csv());
+        self.export_json_and_csv("-stability", "study", json, &csv);
+    }
+
+    /// The late-rewinding sweep: its record as JSON, a row per rewind point as CSV.
+    pub fn export_rewinding(&mut self) {
+        let Some((sweep, _)) = self.session.as_ref().and_then(|s| s.rewinding.as_ref()) else {
+            return;
+        };
+        let record = sweep.record();
+        let (json, csv) = (serde_json::to_string(record), record.to_csv());
+        self.export_json_and_csv("-rewinding", "sweep", json, &csv);
+    }
+
+    fn export_json_and_csv(
+        &mut self,
+        suffix: &str,
+        what: &str,
+        json: serde_json::Result<String>,
+        csv: &str,
+    ) {
+        let json = match json {
+            Ok(json) => json,
             Err(e) => {
-                return self.notices.push(format!("Could not write the study: {e}"));
+                return self
+                    .notices
+                    .push(format!("Could not write the {what}: {e}"));
             }
         };
-        let name = self.export_name("-stability", "json");
+        let name = self.export_name(suffix, "json");
         self.save_file(&name, "application/json", json.as_bytes());
-        let name = self.export_name("-stability", "csv");
+        let name = self.export_name(suffix, "csv");
         self.save_file(&name, "text/csv", csv.as_bytes());
     }
 

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use web_time::Instant;
 
 use crate::data::DataSplits;
-use crate::experiment::studies::{LmcConfig, LmcProgress, LmcStudy};
+use crate::experiment::studies::rewind::EngineMaker;
+use crate::experiment::studies::{
+    LmcConfig, LmcProgress, LmcStudy, RewindConfig, RewindProgress, RewindSweep,
+};
 use crate::experiment::{Experiment, ExperimentConfig, Progress, Status};
 use crate::train::choose_engine;
 use crate::train::gpu::{BackendChoice, BackendPreference, GpuContext};
@@ -38,6 +41,8 @@ pub struct Session {
     /// The stability study (linear mode connectivity) of the finished experiment, trained
     /// after it in the same per-frame slices.
     pub stability: Option<(LmcStudy, LmcProgress)>,
+    /// The late-rewinding sweep at one density, likewise after the experiment.
+    pub rewinding: Option<(RewindSweep, RewindProgress)>,
     /// The engine the session was started with, for its studies.
     preference: BackendPreference,
     gpu: Result<Arc<GpuContext>, String>,
@@ -121,6 +126,7 @@ impl Session {
             last_tick: None,
             cache: ViewCache::default(),
             stability: None,
+            rewinding: None,
             preference,
             gpu,
         }
@@ -146,33 +152,59 @@ impl Session {
         Ok(())
     }
 
-    /// The stability study's slice of a frame (after the experiment, which it never races).
-    fn tick_stability(&mut self, other_s: f64) -> bool {
-        let Some((study, progress)) = &mut self.stability else {
-            return false;
+    /// Start the late-rewinding sweep at `density`: one-shot pruning of this experiment's
+    /// config, survivors reset to each θ_k in `rewind_at`.
+    pub fn start_rewinding(&mut self, density: f64, rewind_at: Vec<usize>) -> Result<(), String> {
+        let record = self.experiment.record();
+        if record.status != Status::Finished {
+            return Err("the experiment has to finish first".into());
+        }
+        let config = RewindConfig {
+            base: record.config.clone(),
+            rewind_at,
+            density,
         };
-        if study.is_done() || self.paused {
+        let data = self.experiment.data().clone();
+        let (preference, gpu, engine_data) = (self.preference, self.gpu.clone(), data.clone());
+        let make_engine: EngineMaker =
+            Box::new(move || choose_engine(preference, gpu.clone(), engine_data.clone()).0);
+        let mut sweep = RewindSweep::new(config, data, make_engine).map_err(|e| e.to_string())?;
+        let progress = sweep.advance(0);
+        self.rewinding = Some((sweep, progress));
+        Ok(())
+    }
+
+    /// The studies' slice of a frame (after the experiment, which they never race): the
+    /// stability study first, then the rewinding sweep.
+    fn tick_studies(&mut self, other_s: f64) -> bool {
+        if self.paused {
             return false;
         }
         let budget = (FRAME_TARGET_S - other_s).max(MIN_TRAINING_S);
-        let started = Instant::now();
-        loop {
-            let left = budget - started.elapsed().as_secs_f64();
-            let steps = (left / self.step_cost_s / 2.0).clamp(1.0, 20_000.0) as usize;
-            let call = Instant::now();
-            let done_before = progress.iterations_done;
-            *progress = study.advance(steps);
-            let trained = progress.iterations_done - done_before;
-            if trained > 0 && !progress.waiting {
-                let cost = call.elapsed().as_secs_f64() / trained as f64;
-                self.step_cost_s = 0.7 * self.step_cost_s + 0.3 * cost;
-            }
-            let left = budget - started.elapsed().as_secs_f64();
-            if progress.waiting || progress.finished || left < 1.2 * self.step_cost_s {
-                break;
-            }
+        let cost = &mut self.step_cost_s;
+        if let Some((study, progress)) = &mut self.stability
+            && !study.is_done()
+        {
+            slice(budget, cost, |steps| {
+                let before = progress.iterations_done;
+                *progress = study.advance(steps);
+                (
+                    progress.iterations_done - before,
+                    progress.waiting || progress.finished,
+                )
+            });
+            return true;
         }
-        !study.is_done()
+        if let Some((sweep, progress)) = &mut self.rewinding
+            && !sweep.is_done()
+        {
+            slice(budget, cost, |steps| {
+                *progress = sweep.advance(steps);
+                (progress.steps_done, progress.waiting || progress.finished)
+            });
+            return true;
+        }
+        false
     }
 
     /// One frame's slice of work; true while there is more to do. `other_s` is what the
@@ -181,7 +213,7 @@ impl Session {
     /// stays in budget, and on a real GPU the frame rate with it.
     pub fn tick(&mut self, other_s: f64) -> bool {
         if self.experiment.is_done() {
-            return self.tick_stability(other_s);
+            return self.tick_studies(other_s);
         }
         if self.paused {
             self.last_tick = None;
@@ -247,5 +279,25 @@ impl Session {
             self.pause_at_rounds = None;
         }
         !self.experiment.is_done()
+    }
+}
+
+/// Calls of `advance(steps) -> (steps trained, stop)` for one frame's `budget_s`, each sized
+/// from the measured cost of a step (`step_cost_s`, updated from what the calls trained).
+fn slice(budget_s: f64, step_cost_s: &mut f64, mut advance: impl FnMut(usize) -> (usize, bool)) {
+    let started = Instant::now();
+    loop {
+        let left = budget_s - started.elapsed().as_secs_f64();
+        let steps = (left / *step_cost_s / 2.0).clamp(1.0, 20_000.0) as usize;
+        let call = Instant::now();
+        let (trained, stop) = advance(steps);
+        if trained > 0 {
+            let cost = call.elapsed().as_secs_f64() / trained as f64;
+            *step_cost_s = 0.7 * *step_cost_s + 0.3 * cost;
+        }
+        let left = budget_s - started.elapsed().as_secs_f64();
+        if stop || left < 1.2 * *step_cost_s {
+            break;
+        }
     }
 }

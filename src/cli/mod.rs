@@ -4,6 +4,7 @@ mod bench;
 mod check_presets;
 mod flags;
 mod lmc;
+mod rewind;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,9 @@ enum Command {
     /// Linear mode connectivity: train two copies from θ_k with different data orders and
     /// measure the test error on the line between them (the error barrier).
     Lmc(Box<lmc::LmcArgs>),
+    /// Late rewinding: the ticket's accuracy against the iteration k its survivors are reset
+    /// to, at one density, beside random re-init.
+    RewindSweep(Box<rewind::RewindArgs>),
 }
 
 #[derive(Parser)]
@@ -126,6 +130,7 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Lmc(args)) => lmc::run(*args),
+        Some(Command::RewindSweep(args)) => rewind::run(*args),
         Some(Command::CheckPresets(args)) => match check_presets::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => Err(anyhow::anyhow!(

@@ -11,6 +11,7 @@ mod file_menu;
 mod heatmaps;
 mod lecture;
 mod overlay;
+mod rewinding;
 mod setup;
 mod slider;
 mod stability;
@@ -19,7 +20,7 @@ mod timeline;
 use super::session::ViewCache;
 use super::{LabApp, ViewState};
 use crate::data::Dataset;
-use crate::experiment::studies::{LmcProgress, LmcRecord};
+use crate::experiment::studies::{LmcProgress, LmcRecord, RewindProgress, RewindRecord};
 use crate::experiment::{ExperimentRecord, RunKind, RunRecord};
 use crate::train::EvalPoint;
 
@@ -36,6 +37,8 @@ pub struct PlotInput<'a> {
     pub cache: &'a mut ViewCache,
     /// The stability study of the finished experiment, and where it stands.
     pub stability: Option<(&'a LmcRecord, &'a LmcProgress)>,
+    /// The late-rewinding sweep, and where it stands.
+    pub rewinding: Option<(&'a RewindRecord, &'a RewindProgress)>,
 }
 
 /// What a panel wants changed; applied once every panel is drawn.
@@ -48,6 +51,12 @@ pub enum Action {
         branch_at: Vec<usize>,
     },
     ExportStability,
+    /// Start the late-rewinding sweep at `density`.
+    SweepRewinding {
+        density: f64,
+        rewind_at: Vec<usize>,
+    },
+    ExportRewinding,
     /// Tell the user something (bad input in a panel).
     Notice(String),
 }
@@ -76,6 +85,7 @@ static PLOTS: &[&dyn PlotPanel] = &[
     &early_bird::EarlyBird,
     &heatmaps::Heatmaps,
     &stability::Stability,
+    &rewinding::Rewinding,
 ];
 
 pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
@@ -173,6 +183,10 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
             .stability
             .as_ref()
             .map(|(study, progress)| (study.record(), progress)),
+        rewinding: session
+            .rewinding
+            .as_ref()
+            .map(|(sweep, progress)| (sweep.record(), progress)),
     };
     let mut actions = Vec::new();
     let mut rects = Vec::new();
@@ -223,6 +237,17 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
                 }
             }
             Action::ExportStability => app.export_stability(),
+            Action::SweepRewinding { density, rewind_at } => {
+                let started = app
+                    .session
+                    .as_mut()
+                    .map(|s| s.start_rewinding(density, rewind_at));
+                app.notices.retain(|n| !n.starts_with("Rewinding: "));
+                if let Some(Err(e)) = started {
+                    app.notices.push(format!("Rewinding: {e}"));
+                }
+            }
+            Action::ExportRewinding => app.export_rewinding(),
             Action::Notice(text) => {
                 app.notices.retain(|n| *n != text);
                 app.notices.push(text);

@@ -55,7 +55,7 @@ impl PlotPanel for Stability {
                 None => "Measure: the dense network (select a pruned round for its ticket)".into(),
             };
             if ui.add_enabled(!running, egui::Button::new(what)).clicked() {
-                action = Some(match parse_branch_at(&text) {
+                action = Some(match parse_iterations(&text) {
                     Ok(branch_at) => Action::MeasureStability { round, branch_at },
                     Err(e) => Action::Notice(format!("Stability: {e}")),
                 });
@@ -161,7 +161,7 @@ fn default_branch_at(iterations: usize) -> String {
     }
 }
 
-fn parse_branch_at(text: &str) -> Result<Vec<usize>, String> {
+pub(super) fn parse_iterations(text: &str) -> Result<Vec<usize>, String> {
     let values: Result<Vec<usize>, _> = text
         .split(',')
         .map(str::trim)
@@ -173,7 +173,7 @@ fn parse_branch_at(text: &str) -> Result<Vec<usize>, String> {
     values.sort_unstable();
     values.dedup();
     if values.is_empty() {
-        return Err("give at least one iteration to branch at (0 = θ₀)".into());
+        return Err("give at least one iteration (0 = θ₀)".into());
     }
     Ok(values)
 }
@@ -182,9 +182,9 @@ fn parse_branch_at(text: &str) -> Result<Vec<usize>, String> {
 mod tests {
     #[test]
     fn branch_points_parse_forgivingly_and_refuse_garbage() {
-        assert_eq!(super::parse_branch_at(" 100, 0,0 ,"), Ok(vec![0, 100]));
-        assert!(super::parse_branch_at("zero").is_err());
-        assert!(super::parse_branch_at(" , ").is_err());
+        assert_eq!(super::parse_iterations(" 100, 0,0 ,"), Ok(vec![0, 100]));
+        assert!(super::parse_iterations("zero").is_err());
+        assert!(super::parse_iterations(" , ").is_err());
         assert_eq!(super::default_branch_at(800), "0, 100");
     }
 }

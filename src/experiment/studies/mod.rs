@@ -4,5 +4,7 @@
 //! CLI runs to the end.
 
 pub mod lmc;
+pub mod rewind;
 
 pub use lmc::{LmcConfig, LmcError, LmcPath, LmcProgress, LmcRecord, LmcStudy, Subject};
+pub use rewind::{RewindConfig, RewindPoint, RewindProgress, RewindRecord, RewindSweep};

@@ -1,0 +1,111 @@
+//! `lottery-lab rewind-sweep`: the ticket's accuracy against the rewind iteration k at one
+//! density (one-shot magnitude pruning of the dense network), beside random re-init; a table,
+//! and JSON + CSV with `--out`.
+
+use anyhow::{Result, bail};
+use lottery_lab::experiment::Status;
+use lottery_lab::experiment::studies::{RewindConfig, RewindRecord, RewindSweep};
+use lottery_lab::train::choose_engine;
+use lottery_lab::train::gpu::BackendPreference;
+
+use super::flags::BadFlags;
+
+#[derive(clap::Args)]
+pub struct RewindArgs {
+    /// The network, data and training recipe: a preset or link and the run's field flags.
+    #[command(flatten)]
+    pub base: super::RunArgs,
+    /// The rewind iterations k, comma-separated, ascending (0 = reset to θ₀).
+    #[arg(long, value_delimiter = ',', default_value = "0,10,100,400")]
+    pub rewind_at: Vec<usize>,
+    /// The density the dense network is pruned to, one-shot (fraction kept).
+    #[arg(long, default_value_t = 0.05)]
+    pub density: f64,
+}
+
+pub fn run(args: RewindArgs) -> Result<()> {
+    let (config, data, preference) = super::config_and_data(&args.base)?;
+    let sweep_config = RewindConfig {
+        base: config,
+        rewind_at: args.rewind_at.clone(),
+        density: args.density,
+    };
+    sweep_config
+        .validate()
+        .map_err(|e| BadFlags(format!("--{}: {}", flag_of(e.field), e.message)))?;
+    // One device for the sweep: each point's experiment gets its own engine on it.
+    let gpu = super::native_gpu(preference);
+    let (_, choice) = choose_engine(preference, gpu.clone(), data.clone());
+    if preference == BackendPreference::Gpu && !choice.use_gpu {
+        bail!("--backend gpu: {}", choice.reason);
+    }
+    println!("engine: {}", choice.reason);
+    let engine_data = data.clone();
+    let make_engine =
+        Box::new(move || choose_engine(preference, gpu.clone(), engine_data.clone()).0);
+    let mut sweep = RewindSweep::new(sweep_config, data, make_engine)?;
+    println!(
+        "late rewinding: pruned one-shot to {:.1}% by magnitude, survivors reset to θ_k for k = {}, then retrained; random re-init beside k = {}",
+        args.density * 100.0,
+        args.rewind_at
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        args.rewind_at[0]
+    );
+    let bar = super::progress_bar(args.base.quiet);
+    sweep.run_to_end(|progress| {
+        bar.set_position((progress.fraction() * 1000.0) as u64);
+        bar.set_message(format!(
+            "point {}/{}",
+            (progress.points_done + 1).min(progress.points),
+            progress.points
+        ));
+    });
+    bar.finish_and_clear();
+    let record = sweep.record();
+    print_table(record);
+    for note in &record.notes {
+        println!("note: {note}");
+    }
+    if let Some(out) = &args.base.out {
+        super::save_json_and_csv(
+            &serde_json::to_string_pretty(record)?,
+            &record.to_csv(),
+            out,
+        )?;
+    }
+    match &record.status {
+        Status::Finished => Ok(()),
+        Status::Stopped { reason } => bail!("the sweep stopped: {reason}"),
+        Status::Running => bail!("the sweep did not finish"),
+    }
+}
+
+/// A config field's flag on this command: a rewind point past training is `--rewind-at`'s.
+fn flag_of(field: &str) -> &str {
+    match field {
+        "rewind" => "rewind-at",
+        other => other,
+    }
+}
+
+fn print_table(record: &RewindRecord) {
+    let percent = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{:.2}%", v * 100.0));
+    println!(
+        "{:>8} {:>8} {:>10} {:>14} {:>16}",
+        "rewind k", "density", "dense", "ticket (θ_k)", "random re-init"
+    );
+    for p in &record.points {
+        println!(
+            "{:>8} {:>7.1}% {:>10} {:>14} {:>16}",
+            p.rewind_at,
+            p.density * 100.0,
+            percent(p.dense_accuracy),
+            percent(p.ticket_accuracy),
+            percent(p.reinit_accuracy)
+        );
+    }
+    println!("test accuracy at the early-stop iteration (minimum validation loss) of each run");
+}
