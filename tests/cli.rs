@@ -287,3 +287,53 @@ fn rewind_sweep_prints_a_row_per_rewind_point_and_refuses_one_past_training() {
         "{stderr}"
     );
 }
+
+#[test]
+fn studies_run_over_seeds_with_a_summary_and_a_file_per_seed() {
+    let dir = std::env::temp_dir().join(format!("lottery-lab-seeds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("sweep.json");
+    let output = lottery_lab(&[
+        "rewind-sweep",
+        "--preset",
+        "tiny",
+        "--iterations",
+        "60",
+        "--rewind-at",
+        "0,10",
+        "--density",
+        "0.3",
+        "--seed",
+        "4",
+        "--seeds",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("seed 4:") && stdout.contains("seed 5:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("over 2 seeds"), "{stdout}");
+    let seeds: Vec<u64> = [4, 5]
+        .iter()
+        .map(|s| {
+            let text = std::fs::read_to_string(dir.join(format!("sweep-seed{s}.json"))).unwrap();
+            let record: lottery_lab::experiment::studies::RewindRecord =
+                serde_json::from_str(&text).unwrap();
+            record.config.base.seed
+        })
+        .collect();
+    assert_eq!(seeds, vec![4, 5]);
+    let output = lottery_lab(&["lmc", "--preset", "tiny", "--seeds", "11"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--seeds"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use lottery_lab::data::DataSplits;
 use lottery_lab::experiment::studies::lmc::{DEFAULT_POINTS, STABLE_BARRIER};
-use lottery_lab::experiment::studies::{LmcConfig, LmcRecord, LmcStudy};
+use lottery_lab::experiment::studies::{LmcConfig, LmcPath, LmcRecord, LmcStudy, Spread};
 use lottery_lab::experiment::{Experiment, ExperimentConfig, ExperimentRecord, Schedule, Status};
 use lottery_lab::train::gpu::BackendPreference;
 
@@ -28,10 +28,26 @@ pub struct LmcArgs {
     /// experiment runs first, to this round, with both controls.
     #[arg(long)]
     pub round: Option<usize>,
+    /// Run over this many seeds (from the config's seed on) and summarise them: mean ± s.d.
+    /// (range); with `--out`, one file per seed (`lmc-seed2.json`).
+    #[arg(long, default_value_t = 1)]
+    pub seeds: usize,
 }
 
 pub fn run(args: LmcArgs) -> Result<()> {
-    let (config, data, preference) = super::config_and_data(&args.base)?;
+    let mut records = Vec::new();
+    for base in super::seed_runs(&args.base, args.seeds)? {
+        records.push(run_seed(&args, &base)?);
+    }
+    if records.len() > 1 {
+        print_summary(&records);
+    }
+    Ok(())
+}
+
+/// The study for one seed's `base`, its table printed (and saved with `--out`).
+fn run_seed(args: &LmcArgs, base: &super::RunArgs) -> Result<LmcRecord> {
+    let (config, data, preference) = super::config_and_data(base)?;
     let study_config = LmcConfig {
         base: config.clone(),
         branch_at: args.branch_at.clone(),
@@ -54,12 +70,13 @@ pub fn run(args: LmcArgs) -> Result<()> {
     let engine = super::engine_for(preference, &data)?;
     let mut study = LmcStudy::new(study_config, data, engine, imp.as_ref())?;
     println!(
-        "linear mode connectivity: two copies from θ_k (k = {}) with different data orders, {} iterations in all; test error at {} points between them",
+        "linear mode connectivity, seed {}: two copies from θ_k (k = {}) with different data orders, {} iterations in all; test error at {} points between them",
+        config.seed,
         join(&args.branch_at),
         config.iterations,
         args.points
     );
-    let bar = super::progress_bar(args.base.quiet);
+    let bar = super::progress_bar(base.quiet);
     study.run_to_end(|progress| {
         bar.set_position((progress.fraction() * 1000.0) as u64);
         bar.set_message(progress.doing.clone());
@@ -70,13 +87,50 @@ pub fn run(args: LmcArgs) -> Result<()> {
     for note in &record.notes {
         println!("note: {note}");
     }
-    if let Some(out) = &args.base.out {
+    if let Some(out) = &base.out {
         save(record, out)?;
     }
     match &record.status {
-        Status::Finished => Ok(()),
+        Status::Finished => Ok(record.clone()),
         Status::Stopped { reason } => bail!("the study stopped: {reason}"),
         Status::Running => bail!("the study did not finish"),
+    }
+}
+
+/// Each network's barrier and end error over the seeds.
+fn print_summary(records: &[LmcRecord]) {
+    println!(
+        "\nover {} seeds: mean ± s.d. (range), in points of test error",
+        records.len()
+    );
+    println!(
+        "{:>16} {:>6} {:>28} {:>28}",
+        "network", "k", "barrier", "error at the ends"
+    );
+    for path in &records[0].paths {
+        let same: Vec<&LmcPath> = records
+            .iter()
+            .filter_map(|r| r.path(path.subject, path.branch_at))
+            .collect();
+        let barriers: Vec<f64> = same
+            .iter()
+            .map(|p| f64::from(p.barrier()) * 100.0)
+            .collect();
+        let ends: Vec<f64> = same
+            .iter()
+            .map(|p| {
+                let (a, b) = (p.test_error[0], p.test_error[p.test_error.len() - 1]);
+                f64::from(a + b) * 50.0
+            })
+            .collect();
+        let label = |v: &[f64]| Spread::of(v).map_or("-".into(), |s| s.label(2));
+        println!(
+            "{:>16} {:>6} {:>28} {:>28}",
+            path.subject.label(),
+            path.branch_at,
+            label(&barriers),
+            label(&ends)
+        );
     }
 }
 

@@ -53,7 +53,7 @@ enum Command {
     RewindSweep(Box<rewind::RewindArgs>),
 }
 
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 pub struct RunArgs {
     /// Start from this preset (see `lottery-lab presets`).
     #[arg(long, default_value = "lenet-mnist")]
@@ -271,6 +271,33 @@ fn config_and_data(
         imported.as_ref(),
     )?);
     Ok((config, data, state.backend))
+}
+
+/// The seeds a study runs over: `count` of them from the config's own (`--seeds`, 1-10), each
+/// its own `RunArgs` (the seed is a field: data split, θ₀ and data order follow it).
+fn seed_runs(args: &RunArgs, count: usize) -> Result<Vec<RunArgs>> {
+    if !(1..=10).contains(&count) {
+        return Err(flags::BadFlags(format!("--seeds: 1 to 10 seeds, not {count}")).into());
+    }
+    let first = build_config(args)?.config.seed;
+    Ok((0..count as u64)
+        .map(|i| {
+            let mut run = args.clone();
+            run.fields
+                .pairs
+                .push(("seed".into(), (first + i).to_string()));
+            if count > 1
+                && let Some(out) = &run.out
+            {
+                // One file per seed: `lmc.json` → `lmc-seed3.json`.
+                let stem = out
+                    .file_stem()
+                    .map_or("out".into(), |s| s.to_string_lossy().into_owned());
+                run.out = Some(out.with_file_name(format!("{stem}-seed{}.json", first + i)));
+            }
+            run
+        })
+        .collect())
 }
 
 /// The engine `preference` asks for (a GPU one refused is an error), said on stdout.

@@ -4,7 +4,9 @@
 
 use anyhow::{Result, bail};
 use lottery_lab::experiment::Status;
-use lottery_lab::experiment::studies::{RewindConfig, RewindRecord, RewindSweep};
+use lottery_lab::experiment::studies::{
+    RewindConfig, RewindPoint, RewindRecord, RewindSweep, Spread,
+};
 use lottery_lab::train::choose_engine;
 use lottery_lab::train::gpu::BackendPreference;
 
@@ -21,10 +23,25 @@ pub struct RewindArgs {
     /// The density the dense network is pruned to, one-shot (fraction kept).
     #[arg(long, default_value_t = 0.05)]
     pub density: f64,
+    /// Run over this many seeds (from the config's seed on) and summarise them: mean ± s.d.
+    /// (range); with `--out`, one file per seed.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: usize,
 }
 
 pub fn run(args: RewindArgs) -> Result<()> {
-    let (config, data, preference) = super::config_and_data(&args.base)?;
+    let mut records = Vec::new();
+    for base in super::seed_runs(&args.base, args.seeds)? {
+        records.push(run_seed(&args, &base)?);
+    }
+    if records.len() > 1 {
+        print_summary(&records);
+    }
+    Ok(())
+}
+
+fn run_seed(args: &RewindArgs, base: &super::RunArgs) -> Result<RewindRecord> {
+    let (config, data, preference) = super::config_and_data(base)?;
     let sweep_config = RewindConfig {
         base: config,
         rewind_at: args.rewind_at.clone(),
@@ -45,7 +62,8 @@ pub fn run(args: RewindArgs) -> Result<()> {
         Box::new(move || choose_engine(preference, gpu.clone(), engine_data.clone()).0);
     let mut sweep = RewindSweep::new(sweep_config, data, make_engine)?;
     println!(
-        "late rewinding: pruned one-shot to {:.1}% by magnitude, survivors reset to θ_k for k = {}, then retrained; random re-init beside k = {}",
+        "late rewinding, seed {}: pruned one-shot to {:.1}% by magnitude, survivors reset to θ_k for k = {}, then retrained; random re-init beside k = {}",
+        sweep.record().config.base.seed,
         args.density * 100.0,
         args.rewind_at
             .iter()
@@ -54,7 +72,7 @@ pub fn run(args: RewindArgs) -> Result<()> {
             .join(", "),
         args.rewind_at[0]
     );
-    let bar = super::progress_bar(args.base.quiet);
+    let bar = super::progress_bar(base.quiet);
     sweep.run_to_end(|progress| {
         bar.set_position((progress.fraction() * 1000.0) as u64);
         bar.set_message(format!(
@@ -69,7 +87,7 @@ pub fn run(args: RewindArgs) -> Result<()> {
     for note in &record.notes {
         println!("note: {note}");
     }
-    if let Some(out) = &args.base.out {
+    if let Some(out) = &base.out {
         super::save_json_and_csv(
             &serde_json::to_string_pretty(record)?,
             &record.to_csv(),
@@ -77,7 +95,7 @@ pub fn run(args: RewindArgs) -> Result<()> {
         )?;
     }
     match &record.status {
-        Status::Finished => Ok(()),
+        Status::Finished => Ok(record.clone()),
         Status::Stopped { reason } => bail!("the sweep stopped: {reason}"),
         Status::Running => bail!("the sweep did not finish"),
     }
@@ -108,4 +126,33 @@ fn print_table(record: &RewindRecord) {
         );
     }
     println!("test accuracy at the early-stop iteration (minimum validation loss) of each run");
+}
+
+/// Each rewind point's accuracies over the seeds.
+fn print_summary(records: &[RewindRecord]) {
+    println!(
+        "\nover {} seeds: test accuracy (%), mean ± s.d. (range)",
+        records.len()
+    );
+    println!(
+        "{:>8} {:>28} {:>28} {:>28}",
+        "rewind k", "ticket (θ_k)", "random re-init", "dense"
+    );
+    for (i, point) in records[0].points.iter().enumerate() {
+        let over = |get: &dyn Fn(&RewindPoint) -> Option<f32>| {
+            let values: Vec<f64> = records
+                .iter()
+                .filter_map(|r| get(r.points.get(i)?))
+                .map(|v| f64::from(v) * 100.0)
+                .collect();
+            Spread::of(&values).map_or("-".into(), |s| s.label(2))
+        };
+        println!(
+            "{:>8} {:>28} {:>28} {:>28}",
+            point.rewind_at,
+            over(&|p| p.ticket_accuracy),
+            over(&|p| p.reinit_accuracy),
+            over(&|p| p.dense_accuracy)
+        );
+    }
 }
