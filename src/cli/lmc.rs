@@ -35,14 +35,12 @@ pub struct LmcArgs {
 }
 
 pub fn run(args: LmcArgs) -> Result<()> {
-    let mut records = Vec::new();
-    for base in super::seed_runs(&args.base, args.seeds)? {
-        records.push(run_seed(&args, &base)?);
-    }
-    if records.len() > 1 {
-        print_summary(&records);
-    }
-    Ok(())
+    super::over_seeds(
+        &args.base,
+        args.seeds,
+        |base| run_seed(&args, base),
+        print_summary,
+    )
 }
 
 /// The study for one seed's `base`, its table printed (and saved with `--out`).

@@ -300,6 +300,23 @@ fn seed_runs(args: &RunArgs, count: usize) -> Result<Vec<RunArgs>> {
         .collect())
 }
 
+/// A study once per seed (`seed_runs`), then, for more than one, `summary` of their records.
+fn over_seeds<R>(
+    args: &RunArgs,
+    seeds: usize,
+    mut run_seed: impl FnMut(&RunArgs) -> Result<R>,
+    summary: impl FnOnce(&[R]),
+) -> Result<()> {
+    let mut records = Vec::new();
+    for run in seed_runs(args, seeds)? {
+        records.push(run_seed(&run)?);
+    }
+    if records.len() > 1 {
+        summary(&records);
+    }
+    Ok(())
+}
+
 /// The engine `preference` asks for (a GPU one refused is an error), said on stdout.
 fn engine_for(preference: BackendPreference, data: &Arc<DataSplits>) -> Result<Box<dyn Engine>> {
     let (engine, choice) = choose_engine(preference, native_gpu(preference), data.clone());

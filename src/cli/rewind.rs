@@ -30,14 +30,12 @@ pub struct RewindArgs {
 }
 
 pub fn run(args: RewindArgs) -> Result<()> {
-    let mut records = Vec::new();
-    for base in super::seed_runs(&args.base, args.seeds)? {
-        records.push(run_seed(&args, &base)?);
-    }
-    if records.len() > 1 {
-        print_summary(&records);
-    }
-    Ok(())
+    super::over_seeds(
+        &args.base,
+        args.seeds,
+        |base| run_seed(&args, base),
+        print_summary,
+    )
 }
 
 fn run_seed(args: &RewindArgs, base: &super::RunArgs) -> Result<RewindRecord> {
