@@ -3,12 +3,12 @@
 //! the straight line between them; for the selected round, its ticket and random controls
 //! beside the dense network.
 
-use egui_plot::{Legend, Line, LineStyle, Plot};
+use egui_plot::{HLine, Legend, Line, LineStyle, Plot, Points};
 
 use super::{Action, PlotInput, PlotPanel};
 use crate::app::colors::run_color;
-use crate::experiment::studies::Subject;
 use crate::experiment::studies::lmc::STABLE_BARRIER;
+use crate::experiment::studies::{LmcRecord, Subject};
 use crate::experiment::{RunKind, Status};
 
 /// See the module's documentation.
@@ -108,6 +108,7 @@ impl PlotPanel for Stability {
                     plot.line(line);
                 }
             });
+        instability_vs_k(ui, study, dense_color);
         egui::Grid::new("stability-table")
             .striped(true)
             .show(ui, |ui| {
@@ -140,6 +141,43 @@ impl PlotPanel for Stability {
         }
         action
     }
+}
+
+/// The paper's second view: each network's barrier against the iteration k its copies
+/// branched at (only with more than one k).
+fn instability_vs_k(ui: &mut egui::Ui, study: &LmcRecord, dense_color: egui::Color32) {
+    if study.config.branch_at.len() < 2 {
+        return;
+    }
+    Plot::new("stability-vs-k")
+        .height(130.0)
+        .legend(Legend::default())
+        .x_axis_label("k: the iteration the copies branch at")
+        .y_axis_label("barrier (points)")
+        .include_y(0.0)
+        .include_y(f64::from(STABLE_BARRIER) * 100.0)
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            for subject in Subject::ALL {
+                let points: Vec<[f64; 2]> = study
+                    .paths
+                    .iter()
+                    .filter(|p| p.subject == subject)
+                    .map(|p| [p.branch_at as f64, f64::from(p.barrier()) * 100.0])
+                    .collect();
+                if points.is_empty() {
+                    continue;
+                }
+                let color = subject_color(subject, dense_color);
+                plot.line(Line::new(subject.label(), points.clone()).color(color));
+                plot.points(Points::new("", points).radius(3.5).color(color));
+            }
+            plot.hline(
+                HLine::new("stable below", f64::from(STABLE_BARRIER) * 100.0)
+                    .color(egui::Color32::GRAY)
+                    .style(LineStyle::dashed_loose()),
+            );
+        });
 }
 
 fn subject_color(subject: Subject, dense: egui::Color32) -> egui::Color32 {
