@@ -130,6 +130,21 @@ pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
     }
 }
 
+/// Start a study of the session's experiment; a refusal is a notice headed `what`, which
+/// replaces that study's previous notice.
+fn start_study(
+    app: &mut LabApp,
+    what: &str,
+    start: impl FnOnce(&mut super::Session) -> Result<(), String>,
+) {
+    let started = app.session.as_mut().map(start);
+    let head = format!("{what}: ");
+    app.notices.retain(|n| !n.starts_with(&head));
+    if let Some(Err(e)) = started {
+        app.notices.push(format!("{head}{e}"));
+    }
+}
+
 /// A panel's frame, without its background fill on the web: there the clear colour
 /// (`LabApp::clear_color`, the same colour) shows through. A browser with no usable GPU paints
 /// with a software rasteriser, where these fills — the whole screen once more — made every
@@ -227,25 +242,11 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
         match action {
             Action::SetSparsity(percent) => app.view.sparsity_percent = percent,
             Action::MeasureStability { round, branch_at } => {
-                let started = app
-                    .session
-                    .as_mut()
-                    .map(|s| s.start_stability(round, branch_at));
-                app.notices.retain(|n| !n.starts_with("Stability: "));
-                if let Some(Err(e)) = started {
-                    app.notices.push(format!("Stability: {e}"));
-                }
+                start_study(app, "Stability", |s| s.start_stability(round, branch_at))
             }
             Action::ExportStability => app.export_stability(),
             Action::SweepRewinding { density, rewind_at } => {
-                let started = app
-                    .session
-                    .as_mut()
-                    .map(|s| s.start_rewinding(density, rewind_at));
-                app.notices.retain(|n| !n.starts_with("Rewinding: "));
-                if let Some(Err(e)) = started {
-                    app.notices.push(format!("Rewinding: {e}"));
-                }
+                start_study(app, "Rewinding", |s| s.start_rewinding(density, rewind_at));
             }
             Action::ExportRewinding => app.export_rewinding(),
             Action::Notice(text) => {
