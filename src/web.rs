@@ -84,6 +84,13 @@ impl WebHandle {
             .map_err(|e| JsValue::from_str(&e.to_string()))
     }
 
+    /// One digit's explanation (integrated gradients to completeness + gradient × input) on
+    /// LeNet-300-100: median milliseconds of `repeats`, and the intervals it needed.
+    pub fn bench_attributions(&self, repeats: usize) -> Vec<f64> {
+        let (ms, intervals) = crate::train::throughput::attribution_ms(repeats);
+        vec![ms, intervals as f64]
+    }
+
     /// Start measuring the GPU engine (on the page's WebGPU device) on LeNet-300-100, with
     /// the matrix-product kernels the engine picks for this adapter or, to compare, `matmul`
     /// ("tiled" or "direct").

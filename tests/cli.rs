@@ -337,3 +337,62 @@ fn studies_run_over_seeds_with_a_summary_and_a_file_per_seed() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--seeds"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn explain_prints_each_networks_figures_over_seeds_and_refuses_bad_examples() {
+    let dir = std::env::temp_dir().join(format!("lottery-lab-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("explain.json");
+    let output = lottery_lab(&[
+        "explain",
+        "--preset",
+        "tiny",
+        "--iterations",
+        "60",
+        "--round",
+        "1",
+        "--examples",
+        "0-2,9",
+        "--seeds",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Per seed a row per network; then the summary's row per network.
+    for network in ["dense", "ticket", "random pruning"] {
+        let rows = stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with(network))
+            .count();
+        assert_eq!(rows, 3, "{network}\n{stdout}");
+    }
+    assert!(stdout.contains("over 2 seeds"), "{stdout}");
+    assert!(stdout.contains("agreement across seeds"), "{stdout}");
+    for seed in [1, 2] {
+        let path = dir.join(format!("explain-seed{seed}.json"));
+        let record = lottery_lab::experiment::studies::ExplainRecord::parse(
+            &std::fs::read_to_string(&path).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(record.config.examples, vec![0, 1, 2, 9]);
+        assert_eq!(record.experiment.seed, seed);
+        assert_eq!(record.networks.len(), 3);
+        let csv = std::fs::read_to_string(path.with_extension("csv")).unwrap();
+        assert_eq!(csv.lines().count(), 1 + 3 * 4);
+    }
+    let output = lottery_lab(&["explain", "--preset", "tiny", "--examples", "3-1"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--examples") && stderr.contains("goes up"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

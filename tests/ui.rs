@@ -928,3 +928,96 @@ fn the_rewinding_sweep_runs_at_the_selected_rounds_density() {
     }
     harness.get_by_label("Export the sweep (JSON + CSV)");
 }
+
+#[test]
+fn explanations_show_the_dense_net_and_the_ticket_side_by_side() {
+    let mut harness = harness();
+    harness.state_mut().select_preset("digits-quick");
+    {
+        let config = &mut harness.state_mut().config;
+        config.iterations = 100;
+        config.schedule = lottery_lab::experiment::Schedule::Iterative { rounds: 2 };
+        config.controls.random_prune = true;
+    }
+    harness.state_mut().start();
+    // The training itself is tested elsewhere: run it at once, then explain from the page.
+    let session = harness.state_mut().session.as_mut().unwrap();
+    session.experiment.run_to_end(|_, _| {});
+    harness.state_mut().view.follow_latest = false;
+    harness.state_mut().view.round = 2;
+    harness.run_steps(4);
+    let explain = "Explain: dense vs round 2's ticket";
+    harness.get_by_label(explain).scroll_to_me();
+    harness.run_steps(30);
+    harness.get_by_label(explain).click();
+    run_until(&mut harness, |app| {
+        app.session
+            .as_ref()
+            .and_then(|s| s.explanation.as_ref())
+            .is_some_and(|(study, _)| study.is_done())
+    });
+    harness.run_steps(4);
+    let study = {
+        let session = harness.state().session.as_ref().unwrap();
+        session.explanation.as_ref().unwrap().0.record().clone()
+    };
+    assert_eq!(study.status, lottery_lab::experiment::Status::Finished);
+    assert_eq!(study.config.examples, vec![0]);
+    assert_eq!(study.networks.len(), 3, "dense, ticket, random pruning");
+    harness.get_by_label_contains("Test example 0 (label ");
+    harness
+        .get_by_label("Export explanations (JSON + CSV)")
+        .scroll_to_me();
+    harness.run_steps(30);
+    harness.snapshot("explanations");
+    for net in &study.networks {
+        let e = net.example(0).unwrap();
+        let sum: f32 = e.integrated.values.iter().sum();
+        assert!(
+            harness
+                .query_all_by_label_contains(&format!("{sum:.3} vs "))
+                .count()
+                >= 1,
+            "{:?}'s completeness on screen",
+            net.subject
+        );
+        harness.get_by_label_contains(&format!(
+            "{} ({:.1}%): says {}",
+            net.subject.label(),
+            net.density * 100.0,
+            e.predicted
+        ));
+    }
+    // Exported, reopened beside its experiment only.
+    harness.get_by_label("Export explanations (JSON + CSV)");
+    let json = serde_json::to_string(&study).unwrap();
+    harness.state_mut().session.as_mut().unwrap().explanation = None;
+    harness
+        .state_mut()
+        .open_file("digits-explanations.json", json.as_bytes());
+    harness.run_steps(2);
+    harness.get_by_label_contains("Opened the explanations: 1 test example(s).");
+    let reopened = {
+        let session = harness.state().session.as_ref().unwrap();
+        session.explanation.as_ref().unwrap().0.record().clone()
+    };
+    assert_eq!(reopened, study);
+    let mut other = study.clone();
+    other.experiment.seed += 1;
+    harness.state_mut().open_file(
+        "other-explanations.json",
+        serde_json::to_string(&other).unwrap().as_bytes(),
+    );
+    harness.run_steps(2);
+    harness.get_by_label_contains("explains another experiment's networks");
+    // The next example, from the button.
+    harness.get_by_label("Next example").scroll_to_me();
+    harness.run_steps(30);
+    harness.get_by_label("Next example").click();
+    run_until(&mut harness, |app| {
+        app.session
+            .as_ref()
+            .and_then(|s| s.explanation.as_ref())
+            .is_some_and(|(study, _)| study.is_done() && study.record().config.examples == [1])
+    });
+}

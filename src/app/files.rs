@@ -5,8 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use super::LabApp;
+use crate::experiment::studies::explain::EXPLAIN_FORMAT;
 use crate::experiment::studies::lmc::LMC_FORMAT;
-use crate::experiment::studies::{LmcRecord, LmcStudy};
+use crate::experiment::studies::{ExplainRecord, ExplainStudy, LmcRecord, LmcStudy};
 use crate::experiment::{Status, io};
 use crate::platform::Picking;
 
@@ -83,6 +84,17 @@ impl LabApp {
         let record = sweep.record();
         let (json, csv) = (serde_json::to_string(record), record.to_csv());
         self.export_json_and_csv("-rewinding", "sweep", json, &csv);
+    }
+
+    /// The explanations: their record (attribution maps included) as JSON, a row per
+    /// network and example as CSV.
+    pub fn export_explanation(&mut self) {
+        let Some((study, _)) = self.session.as_ref().and_then(|s| s.explanation.as_ref()) else {
+            return;
+        };
+        let record = study.record();
+        let (json, csv) = (serde_json::to_string(record), record.to_csv());
+        self.export_json_and_csv("-explanations", "explanations", json, &csv);
     }
 
     fn export_json_and_csv(
@@ -190,9 +202,10 @@ impl LabApp {
             self.import_csv(name, text);
             return;
         }
-        if is_stability_study(text) {
-            self.open_stability(name, text);
-            return;
+        match study_format(text).as_deref() {
+            Some(LMC_FORMAT) => return self.open_stability(name, text),
+            Some(EXPLAIN_FORMAT) => return self.open_explanation(name, text),
+            _ => {}
         }
         match io::parse_record(text) {
             Ok(record) => self.open_record(record),
@@ -205,22 +218,14 @@ impl LabApp {
     /// A stability study saved from the panel: shown beside its own experiment, which has to
     /// be the one on screen (the study measured that experiment's masks).
     fn open_stability(&mut self, name: &str, text: &str) {
-        let record = match LmcRecord::parse(text) {
-            Ok(record) => record,
-            Err(e) => {
-                return self
-                    .notices
-                    .push(format!("{name} was not opened (nothing changed): {e}"));
-            }
+        let Some(record) = self.parsed(name, LmcRecord::parse(text)) else {
+            return;
         };
-        let Some(session) = self
-            .session
-            .as_mut()
-            .filter(|s| s.experiment.config() == &record.config.base)
+        let config = record.config.base.clone();
+        let Some(session) =
+            self.beside(name, &config, "is a stability study of another experiment")
         else {
-            return self.notices.push(format!(
-                "{name} is a stability study of another experiment: open or run that experiment first (nothing changed)"
-            ));
+            return;
         };
         let paths = record.paths.len();
         let mut study = LmcStudy::reopened(record, session.experiment.data().clone());
@@ -234,6 +239,56 @@ impl LabApp {
         self.notices.push(format!(
             "Opened the stability study: {paths} paths ({state})."
         ));
+    }
+
+    /// Explanations saved from the panel: shown beside their own experiment.
+    fn open_explanation(&mut self, name: &str, text: &str) {
+        let Some(record) = self.parsed(name, ExplainRecord::parse(text)) else {
+            return;
+        };
+        let config = record.experiment.clone();
+        let Some(session) = self.beside(name, &config, "explains another experiment's networks")
+        else {
+            return;
+        };
+        let examples = record.config.examples.len();
+        let mut study = ExplainStudy::reopened(record, session.experiment.data().clone());
+        let progress = study.advance(0);
+        session.explanation = Some((study, progress));
+        self.notices.push(format!(
+            "Opened the explanations: {examples} test example(s)."
+        ));
+    }
+
+    /// A study file's record, or a notice of why `name` was not opened.
+    fn parsed<R>(&mut self, name: &str, parsed: Result<R, impl std::fmt::Display>) -> Option<R> {
+        parsed
+            .map_err(|e| {
+                self.notices
+                    .push(format!("{name} was not opened (nothing changed): {e}"))
+            })
+            .ok()
+    }
+
+    /// The session of the experiment `config`, which a study file belongs beside; if another
+    /// is on screen (or none), a notice that `name` `refusal`.
+    fn beside(
+        &mut self,
+        name: &str,
+        config: &crate::experiment::ExperimentConfig,
+        refusal: &str,
+    ) -> Option<&mut super::Session> {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.experiment.config() == config)
+        {
+            return self.session.as_mut();
+        }
+        self.notices.push(format!(
+            "{name} {refusal}: open or run that experiment first (nothing changed)"
+        ));
+        None
     }
 
     /// Read a file by its path (the native Open window).
@@ -277,13 +332,13 @@ pub fn crop_png(image: &egui::ColorImage, rect: egui::Rect, ppp: f32) -> Result<
     Ok(out)
 }
 
-/// Whether `text` is a stability study's file (by its `format`; the rest is skipped unread).
-fn is_stability_study(text: &str) -> bool {
+/// A JSON file's `format` (a study's file says which study; the rest is skipped unread).
+fn study_format(text: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Format {
         format: Option<String>,
     }
-    serde_json::from_str::<Format>(text).is_ok_and(|f| f.format.as_deref() == Some(LMC_FORMAT))
+    serde_json::from_str::<Format>(text).ok()?.format
 }
 
 #[cfg(test)]

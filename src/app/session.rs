@@ -7,7 +7,8 @@ use web_time::Instant;
 use crate::data::DataSplits;
 use crate::experiment::studies::rewind::EngineMaker;
 use crate::experiment::studies::{
-    LmcConfig, LmcProgress, LmcStudy, RewindConfig, RewindProgress, RewindSweep,
+    ExplainConfig, ExplainProgress, ExplainStudy, LmcConfig, LmcProgress, LmcStudy, RewindConfig,
+    RewindProgress, RewindSweep,
 };
 use crate::experiment::{Experiment, ExperimentConfig, Progress, Status};
 use crate::train::choose_engine;
@@ -43,6 +44,11 @@ pub struct Session {
     pub stability: Option<(LmcStudy, LmcProgress)>,
     /// The late-rewinding sweep at one density, likewise after the experiment.
     pub rewinding: Option<(RewindSweep, RewindProgress)>,
+    /// Explanations of a test example by the dense network and a round's ticket (attributions
+    /// of the trained weights: no engine), computed in the same slices, before the others.
+    pub explanation: Option<(ExplainStudy, ExplainProgress)>,
+    /// Measured seconds per attribution row (a forward and backward pass of one input).
+    row_cost_s: f64,
     /// The engine the session was started with, for its studies.
     preference: BackendPreference,
     gpu: Result<Arc<GpuContext>, String>,
@@ -127,6 +133,8 @@ impl Session {
             cache: ViewCache::default(),
             stability: None,
             rewinding: None,
+            explanation: None,
+            row_cost_s: 1e-4,
             preference,
             gpu,
         }
@@ -174,13 +182,39 @@ impl Session {
         Ok(())
     }
 
-    /// The studies' slice of a frame (after the experiment, which they never race): the
-    /// stability study first, then the rewinding sweep.
+    /// Explain test example `example` by the dense network and, for `round` > 0, that round's
+    /// ticket and random-pruning control, from the finished experiment's trained weights.
+    pub fn start_explanation(&mut self, round: usize, example: usize) -> Result<(), String> {
+        let record = self.experiment.record();
+        if record.status != Status::Finished {
+            return Err("the experiment has to finish first".into());
+        }
+        let config = ExplainConfig::new(round, vec![example]);
+        let data = self.experiment.data().clone();
+        let mut study = ExplainStudy::new(config, data, record).map_err(|e| e.to_string())?;
+        let progress = study.advance(0);
+        self.explanation = Some((study, progress));
+        Ok(())
+    }
+
+    /// The studies' slice of a frame (after the experiment, which they never race): an
+    /// explanation first (a second's work, asked for by a click), then the stability study,
+    /// then the rewinding sweep.
     fn tick_studies(&mut self, other_s: f64) -> bool {
         if self.paused {
             return false;
         }
         let budget = (FRAME_TARGET_S - other_s).max(MIN_TRAINING_S);
+        if let Some((study, progress)) = &mut self.explanation
+            && !study.is_done()
+        {
+            slice(budget, &mut self.row_cost_s, |rows| {
+                let before = study.rows_evaluated();
+                *progress = study.advance(rows);
+                (study.rows_evaluated() - before, progress.finished)
+            });
+            return true;
+        }
         let cost = &mut self.step_cost_s;
         if let Some((study, progress)) = &mut self.stability
             && !study.is_done()

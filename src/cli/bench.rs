@@ -77,6 +77,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         ))),
     )?;
     lmc_figure()?;
+    let (ms, intervals) = lottery_lab::train::throughput::attribution_ms(9);
+    println!(
+        "Explanation of one digit, LeNet-300-100 (integrated gradients to completeness, {intervals} intervals, + gradient × input): {ms:.1} ms natively (the browser's budget: 100 ms; its figure is in the browser test's report)"
+    );
     if !args.no_gpu {
         gpu_figures(&spec, &args)?;
     }

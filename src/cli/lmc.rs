@@ -2,14 +2,9 @@
 //! network's error barrier at each branch point, and with `--round` the same for that IMP
 //! round's ticket and its random controls; a table, and JSON + CSV with `--out`.
 
-use std::sync::Arc;
-
-use anyhow::{Result, bail};
-use lottery_lab::data::DataSplits;
+use anyhow::Result;
 use lottery_lab::experiment::studies::lmc::{DEFAULT_POINTS, STABLE_BARRIER};
 use lottery_lab::experiment::studies::{LmcConfig, LmcPath, LmcRecord, LmcStudy, Spread};
-use lottery_lab::experiment::{Experiment, ExperimentConfig, ExperimentRecord, Schedule, Status};
-use lottery_lab::train::gpu::BackendPreference;
 
 use super::flags::BadFlags;
 
@@ -57,7 +52,7 @@ fn run_seed(args: &LmcArgs, base: &super::RunArgs) -> Result<LmcRecord> {
         .map_err(|e| BadFlags(format!("--{}: {}", e.field, e.message)))?;
     let imp = match args.round {
         None => None,
-        Some(round) => Some(imp_to_round(
+        Some(round) => Some(super::imp_to_round(
             &config,
             round,
             &data,
@@ -82,17 +77,14 @@ fn run_seed(args: &LmcArgs, base: &super::RunArgs) -> Result<LmcRecord> {
     bar.finish_and_clear();
     let record = study.record();
     print_table(record);
-    for note in &record.notes {
-        println!("note: {note}");
-    }
-    if let Some(out) = &base.out {
-        save(record, out)?;
-    }
-    match &record.status {
-        Status::Finished => Ok(record.clone()),
-        Status::Stopped { reason } => bail!("the study stopped: {reason}"),
-        Status::Running => bail!("the study did not finish"),
-    }
+    super::study_result(
+        record,
+        &record.to_csv(),
+        &record.notes,
+        &record.status,
+        "study",
+        base.out.as_deref(),
+    )
 }
 
 /// Each network's barrier and end error over the seeds.
@@ -132,34 +124,6 @@ fn print_summary(records: &[LmcRecord]) {
     }
 }
 
-/// The IMP experiment of `config` to `round`, with random pruning and re-init beside it.
-fn imp_to_round(
-    config: &ExperimentConfig,
-    round: usize,
-    data: &Arc<DataSplits>,
-    preference: BackendPreference,
-    quiet: bool,
-) -> Result<ExperimentRecord> {
-    let mut imp = config.clone();
-    imp.schedule = Schedule::Iterative { rounds: round };
-    imp.controls.reinit = true;
-    imp.controls.random_prune = true;
-    println!("IMP first, to round {round} (ticket, random pruning, random re-init)");
-    let engine = super::engine_for(preference, data)?;
-    let mut experiment = Experiment::new(imp, data.clone(), engine)?;
-    let bar = super::progress_bar(quiet);
-    experiment.run_to_end(|progress, _| {
-        bar.set_position((progress.fraction() * 1000.0) as u64);
-        bar.set_message(format!("IMP round {}/{}", progress.round, progress.rounds));
-    });
-    bar.finish_and_clear();
-    let record = experiment.record().clone();
-    if let Status::Stopped { reason } = &record.status {
-        bail!("the IMP experiment stopped: {reason}");
-    }
-    Ok(record)
-}
-
 fn print_table(record: &LmcRecord) {
     println!(
         "{:>16} {:>8} {:>6} {:>9} {:>9} {:>9} {:>9}  stable?",
@@ -188,14 +152,6 @@ fn print_table(record: &LmcRecord) {
         "barrier = the highest test error on the line between the copies minus the mean of its ends, in points; stable: at most {} (the paper's threshold)",
         STABLE_BARRIER * 100.0
     );
-}
-
-fn save(record: &LmcRecord, out: &std::path::Path) -> Result<()> {
-    super::save_json_and_csv(
-        &serde_json::to_string_pretty(record)?,
-        &record.to_csv(),
-        out,
-    )
 }
 
 fn join(values: &[usize]) -> String {

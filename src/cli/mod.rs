@@ -2,6 +2,7 @@
 
 mod bench;
 mod check_presets;
+mod explain;
 mod flags;
 mod lmc;
 mod rewind;
@@ -15,7 +16,7 @@ use clap::{Parser, Subcommand};
 use lottery_lab::data::{DataSplits, DatasetConfig, mnist};
 use lottery_lab::experiment::link::LinkState;
 use lottery_lab::experiment::{
-    Experiment, ExperimentConfig, ExperimentRecord, RoundRecord, RunKind, Status, presets,
+    Experiment, ExperimentConfig, ExperimentRecord, RoundRecord, RunKind, Schedule, Status, presets,
 };
 use lottery_lab::prune::{Granularity, Shrunk};
 use lottery_lab::train::gpu::{BackendPreference, GpuContext};
@@ -51,6 +52,9 @@ enum Command {
     /// Late rewinding: the ticket's accuracy against the iteration k its survivors are reset
     /// to, at one density, beside random re-init.
     RewindSweep(Box<rewind::RewindArgs>),
+    /// Explanations: integrated gradients and gradient × input of test examples for the dense
+    /// network and an IMP round's ticket; their live paths, concentration and stability.
+    Explain(Box<explain::ExplainArgs>),
 }
 
 #[derive(Parser, Clone)]
@@ -131,6 +135,7 @@ pub fn main() -> ExitCode {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Lmc(args)) => lmc::run(*args),
         Some(Command::RewindSweep(args)) => rewind::run(*args),
+        Some(Command::Explain(args)) => explain::run(*args),
         Some(Command::CheckPresets(args)) => match check_presets::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => Err(anyhow::anyhow!(
@@ -447,6 +452,34 @@ fn run(args: RunArgs) -> Result<()> {
 }
 
 /// A progress bar in thousandths (hidden with `--quiet`).
+/// The IMP experiment of `config` to `round`, with random pruning and re-init beside it.
+pub fn imp_to_round(
+    config: &ExperimentConfig,
+    round: usize,
+    data: &Arc<DataSplits>,
+    preference: BackendPreference,
+    quiet: bool,
+) -> Result<ExperimentRecord> {
+    let mut imp = config.clone();
+    imp.schedule = Schedule::Iterative { rounds: round };
+    imp.controls.reinit = true;
+    imp.controls.random_prune = true;
+    println!("IMP first, to round {round} (ticket, random pruning, random re-init)");
+    let engine = engine_for(preference, data)?;
+    let mut experiment = Experiment::new(imp, data.clone(), engine)?;
+    let bar = progress_bar(quiet);
+    experiment.run_to_end(|progress, _| {
+        bar.set_position((progress.fraction() * 1000.0) as u64);
+        bar.set_message(format!("IMP round {}/{}", progress.round, progress.rounds));
+    });
+    bar.finish_and_clear();
+    let record = experiment.record().clone();
+    if let Status::Stopped { reason } = &record.status {
+        bail!("the IMP experiment stopped: {reason}");
+    }
+    Ok(record)
+}
+
 fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         indicatif::ProgressBar::hidden()
@@ -528,6 +561,29 @@ fn save(record: &ExperimentRecord, out: &std::path::Path) -> Result<()> {
 }
 
 /// `json` at `out` and `csv` beside it (`out` with the extension `.csv`), said on stdout.
+/// A study's end, after its table: its notes printed, its record saved with `--out` (JSON
+/// and CSV), and the record back only if it finished (`what`: "study", "sweep").
+fn study_result<R: serde::Serialize + Clone>(
+    record: &R,
+    csv: &str,
+    notes: &[String],
+    status: &Status,
+    what: &str,
+    out: Option<&std::path::Path>,
+) -> Result<R> {
+    for note in notes {
+        println!("note: {note}");
+    }
+    if let Some(out) = out {
+        save_json_and_csv(&serde_json::to_string_pretty(record)?, csv, out)?;
+    }
+    match status {
+        Status::Finished => Ok(record.clone()),
+        Status::Stopped { reason } => bail!("the {what} stopped: {reason}"),
+        Status::Running => bail!("the {what} did not finish"),
+    }
+}
+
 fn save_json_and_csv(json: &str, csv: &str, out: &std::path::Path) -> Result<()> {
     std::fs::write(out, json).with_context(|| format!("writing {}", out.display()))?;
     let csv_path = out.with_extension("csv");

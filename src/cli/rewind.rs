@@ -3,7 +3,6 @@
 //! and JSON + CSV with `--out`.
 
 use anyhow::{Result, bail};
-use lottery_lab::experiment::Status;
 use lottery_lab::experiment::studies::{
     RewindConfig, RewindPoint, RewindRecord, RewindSweep, Spread,
 };
@@ -82,21 +81,14 @@ fn run_seed(args: &RewindArgs, base: &super::RunArgs) -> Result<RewindRecord> {
     bar.finish_and_clear();
     let record = sweep.record();
     print_table(record);
-    for note in &record.notes {
-        println!("note: {note}");
-    }
-    if let Some(out) = &base.out {
-        super::save_json_and_csv(
-            &serde_json::to_string_pretty(record)?,
-            &record.to_csv(),
-            out,
-        )?;
-    }
-    match &record.status {
-        Status::Finished => Ok(record.clone()),
-        Status::Stopped { reason } => bail!("the sweep stopped: {reason}"),
-        Status::Running => bail!("the sweep did not finish"),
-    }
+    super::study_result(
+        record,
+        &record.to_csv(),
+        &record.notes,
+        &record.status,
+        "sweep",
+        base.out.as_deref(),
+    )
 }
 
 /// A config field's flag on this command: a rewind point past training is `--rewind-at`'s.

@@ -3,6 +3,7 @@
 //! `[fan_in, fan_out]` (conv layers: `[taps · in_channels, out_channels]`) so that the forward
 //! product `x · W` needs no transpose.
 
+pub mod attribution;
 mod encoding;
 pub mod infer;
 mod layers;

@@ -144,3 +144,31 @@ impl AsyncThroughput {
         Ok(None)
     }
 }
+
+/// One example's explanation on LeNet-300-100 (Glorot init, a random input in [0, 1)):
+/// integrated gradients refined to completeness plus gradient × input, timed over `repeats`.
+/// Returns the median milliseconds and the intervals the integration needed (the
+/// explanations panel's budget: under 100 ms in the browser).
+pub fn attribution_ms(repeats: usize) -> (f64, usize) {
+    use crate::model::attribution::{
+        COMPLETENESS_TOLERANCE, IntegratedGradients, gradient_times_input,
+    };
+    use rand::Rng as _;
+    let (spec, _) = lenet_config(1);
+    let net = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(1, "init"));
+    let mut rng = crate::rng::rng(1, "throughput");
+    let x: Vec<f32> = (0..spec.input).map(|_| rng.random::<f32>()).collect();
+    let baseline = vec![0.0; spec.input];
+    let mut times = Vec::new();
+    let mut intervals = 0;
+    for _ in 0..repeats.max(1) {
+        let started = Instant::now();
+        let ig = IntegratedGradients::new(&net, &x, &baseline, 3, COMPLETENESS_TOLERANCE).run(&net);
+        let gxi = gradient_times_input(&net, &x, 3);
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+        intervals = ig.intervals;
+        std::hint::black_box((ig, gxi));
+    }
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], intervals)
+}

@@ -396,6 +396,12 @@ async function webgpu(page) {
   );
   check("gpu GraSP: the link carries the method", String(gs.link).includes("method=grasp"), gs.link);
 
+  // One digit's explanation in the browser (the explanations panel's budget: 100 ms).
+  const [explainMs, explainIntervals] = await page.evaluate(() => Array.from(window.lotteryLab.handle.bench_attributions(5)));
+  report.attributions = { ms: explainMs, intervals: explainIntervals };
+  check("attributions: one digit explained in the browser", explainMs > 0 && explainIntervals >= 16, `${explainMs} ms, ${explainIntervals} intervals`);
+  console.log(`  one digit's explanation (LeNet-300-100, IG to completeness at ${explainIntervals} intervals + gradient × input): ${explainMs.toFixed(1)} ms (budget 100 ms)`);
+
   // Training throughput in the browser, LeNet-300-100 at batch 60 (the peers' benchmark).
   const cpuRate = await page.evaluate(() => window.lotteryLab.handle.bench_cpu(60, 3));
   check("throughput: the wasm CPU engine trains LeNet-300-100", cpuRate > 0, `${cpuRate.toFixed(0)} samples/s`);

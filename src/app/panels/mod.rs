@@ -7,6 +7,7 @@ mod claims;
 mod controls;
 mod curves;
 mod early_bird;
+mod explanations;
 mod file_menu;
 mod heatmaps;
 mod lecture;
@@ -20,7 +21,9 @@ mod timeline;
 use super::session::ViewCache;
 use super::{LabApp, ViewState};
 use crate::data::Dataset;
-use crate::experiment::studies::{LmcProgress, LmcRecord, RewindProgress, RewindRecord};
+use crate::experiment::studies::{
+    ExplainProgress, ExplainRecord, LmcProgress, LmcRecord, RewindProgress, RewindRecord,
+};
 use crate::experiment::{ExperimentRecord, RunKind, RunRecord};
 use crate::train::EvalPoint;
 
@@ -39,6 +42,8 @@ pub struct PlotInput<'a> {
     pub stability: Option<(&'a LmcRecord, &'a LmcProgress)>,
     /// The late-rewinding sweep, and where it stands.
     pub rewinding: Option<(&'a RewindRecord, &'a RewindProgress)>,
+    /// The explanations of a test example, and where they stand.
+    pub explanation: Option<(&'a ExplainRecord, &'a ExplainProgress)>,
 }
 
 /// What a panel wants changed; applied once every panel is drawn.
@@ -57,6 +62,12 @@ pub enum Action {
         rewind_at: Vec<usize>,
     },
     ExportRewinding,
+    /// Explain test example `example` by the dense network and `round`'s ticket.
+    Explain {
+        round: usize,
+        example: usize,
+    },
+    ExportExplanation,
     /// Tell the user something (bad input in a panel).
     Notice(String),
 }
@@ -86,6 +97,7 @@ static PLOTS: &[&dyn PlotPanel] = &[
     &heatmaps::Heatmaps,
     &stability::Stability,
     &rewinding::Rewinding,
+    &explanations::Explanations,
 ];
 
 pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
@@ -202,6 +214,10 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
             .rewinding
             .as_ref()
             .map(|(sweep, progress)| (sweep.record(), progress)),
+        explanation: session
+            .explanation
+            .as_ref()
+            .map(|(study, progress)| (study.record(), progress)),
     };
     let mut actions = Vec::new();
     let mut rects = Vec::new();
@@ -249,6 +265,10 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
                 start_study(app, "Rewinding", |s| s.start_rewinding(density, rewind_at));
             }
             Action::ExportRewinding => app.export_rewinding(),
+            Action::Explain { round, example } => {
+                start_study(app, "Explanations", |s| s.start_explanation(round, example));
+            }
+            Action::ExportExplanation => app.export_explanation(),
             Action::Notice(text) => {
                 app.notices.retain(|n| *n != text);
                 app.notices.push(text);

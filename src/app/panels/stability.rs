@@ -180,7 +180,8 @@ fn instability_vs_k(ui: &mut egui::Ui, study: &LmcRecord, dense_color: egui::Col
         });
 }
 
-fn subject_color(subject: Subject, dense: egui::Color32) -> egui::Color32 {
+/// A study network's colour: the runs' colours, the dense network in `dense`.
+pub(super) fn subject_color(subject: Subject, dense: egui::Color32) -> egui::Color32 {
     match subject {
         Subject::Dense => dense,
         Subject::Ticket => run_color(RunKind::Ticket),

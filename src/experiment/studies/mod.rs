@@ -3,9 +3,14 @@
 //! config, its record and a bounded-work state machine the page advances per frame and the
 //! CLI runs to the end.
 
+pub mod explain;
 pub mod lmc;
 pub mod rewind;
 
+pub use explain::{
+    ExplainConfig, ExplainError, ExplainProgress, ExplainRecord, ExplainStudy, ExplainedExample,
+    ExplainedNetwork,
+};
 pub use lmc::{LmcConfig, LmcError, LmcPath, LmcProgress, LmcRecord, LmcStudy, Subject};
 pub use rewind::{RewindConfig, RewindPoint, RewindProgress, RewindRecord, RewindSweep};
 

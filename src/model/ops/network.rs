@@ -48,6 +48,11 @@ impl Forward {
         self.rows
     }
 
+    /// Features per input row (the first layer's input).
+    pub fn input_len(&self) -> usize {
+        self.plan.first().map_or(0, |l| l.input.len())
+    }
+
     /// Every layer's output for `x` (`[rows, input]`); the logits are the last.
     pub fn run(&mut self, net: &Network, x: ArrayView2<f32>) {
         assert_eq!(
@@ -95,9 +100,11 @@ impl Forward {
     }
 }
 
-/// Gradient buffers: dL/d(output) per planned layer.
+/// Gradient buffers: dL/d(output) per planned layer, and dL/d(input) when asked for.
 pub struct Backward {
     deltas: Vec<Array2<f32>>,
+    /// dL/dx (`[rows, input]`): attributions need it, training does not.
+    input_delta: Option<Array2<f32>>,
 }
 
 impl Backward {
@@ -108,7 +115,21 @@ impl Backward {
                 .iter()
                 .map(|o| Array2::zeros(o.dim()))
                 .collect(),
+            input_delta: None,
         }
+    }
+
+    /// Like [`Backward::new`], and [`Backward::run`] also fills dL/dx ([`Backward::input_delta`]).
+    pub fn with_input_gradient(forward: &Forward) -> Self {
+        Self {
+            input_delta: Some(Array2::zeros((forward.rows, forward.input_len()))),
+            ..Self::new(forward)
+        }
+    }
+
+    /// dL/dx of the last [`Backward::run`] (only for [`Backward::with_input_gradient`]).
+    pub fn input_delta(&self) -> Option<&Array2<f32>> {
+        self.input_delta.as_ref()
     }
 
     /// dL/d(logits): the loss writes it before [`Backward::run`].
@@ -149,8 +170,11 @@ impl Backward {
                     });
             }
             let input = if l == 0 { x } else { outs[l - 1].view() };
-            // The first layer's input gradient is not needed.
-            let dx = lower.last_mut().map(|d| d.view_mut());
+            // The first layer's input gradient only when asked for (attributions).
+            let dx = match lower.last_mut() {
+                Some(d) => Some(d.view_mut()),
+                None => self.input_delta.as_mut().map(|d| d.view_mut()),
+            };
             match layer.op {
                 PlannedOp::Dense { .. } => {
                     let p = layer.param.expect("dense layers have weights");
