@@ -396,3 +396,91 @@ fn explain_prints_each_networks_figures_over_seeds_and_refuses_bad_examples() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn transfer_prints_five_networks_on_b_takes_a_ticket_file_and_refuses_bad_tasks() {
+    let dir = std::env::temp_dir().join(format!("lottery-lab-transfer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("transfer.json");
+    let small = [
+        "--preset",
+        "digits-quick",
+        "--hidden",
+        "30",
+        "--iterations",
+        "60",
+        "--quiet",
+    ];
+    let mut args = vec!["transfer", "--task", "shifted-digits", "--round", "1"];
+    args.extend(small);
+    args.extend(["--out", out.to_str().unwrap()]);
+    let output = lottery_lab(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for network in [
+        "dense on B",
+        "B's own ticket",
+        "random mask on B",
+        "A's ticket",
+        "A's mask, fresh weights",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(network) && l.ends_with('%')),
+            "{network}\n{stdout}"
+        );
+    }
+    let record = lottery_lab::experiment::studies::TransferRecord::parse(
+        &std::fs::read_to_string(&out).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record.results.len(), 5);
+    assert_eq!(
+        std::fs::read_to_string(out.with_extension("csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        6
+    );
+
+    // A ticket from a run's file, moved to inverted digits.
+    let run_out = dir.join("run.json");
+    let mut args = vec!["run", "--rounds", "1"];
+    args.extend(small);
+    args.extend(["--out", run_out.to_str().unwrap()]);
+    assert!(lottery_lab(&args).status.success());
+    let run: lottery_lab::experiment::ExperimentRecord =
+        serde_json::from_str(&std::fs::read_to_string(&run_out).unwrap()).unwrap();
+    let ticket_path = dir.join("ticket.json");
+    let ticket = lottery_lab::experiment::io::ticket(&run, 1).unwrap();
+    std::fs::write(&ticket_path, serde_json::to_string(&ticket).unwrap()).unwrap();
+    let output = lottery_lab(&[
+        "transfer",
+        "--task",
+        "inverted-digits",
+        "--ticket",
+        ticket_path.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("A's ticket: a ticket file"), "{stdout}");
+
+    let output = lottery_lab(&["transfer", "--preset", "tiny", "--task", "upside-down"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--task upside-down") && stderr.contains("inverted-digits"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

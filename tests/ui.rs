@@ -1021,3 +1021,93 @@ fn explanations_show_the_dense_net_and_the_ticket_side_by_side() {
             .is_some_and(|(study, _)| study.is_done() && study.record().config.examples == [1])
     });
 }
+
+#[test]
+fn the_transfer_panel_trains_the_rounds_ticket_and_an_opened_ticket_on_task_b() {
+    let mut harness = harness();
+    harness.state_mut().select_preset("digits-quick");
+    {
+        let config = &mut harness.state_mut().config;
+        config.hidden = lottery_lab::model::dense_layers(&[60]);
+        config.iterations = 100;
+        config.schedule = lottery_lab::experiment::Schedule::Iterative { rounds: 2 };
+    }
+    harness.state_mut().start();
+    let session = harness.state_mut().session.as_mut().unwrap();
+    session.experiment.run_to_end(|_, _| {});
+    harness.state_mut().view.follow_latest = false;
+    harness.state_mut().view.round = 2;
+    harness.run_steps(4);
+    let transfer = "Transfer round 2's ticket (";
+    harness.get_by_label_contains(transfer).scroll_to_me();
+    harness.run_steps(30);
+    harness.get_by_label_contains(transfer).click();
+    let done = |app: &LabApp| {
+        app.session
+            .as_ref()
+            .and_then(|s| s.transfer.as_ref())
+            .is_some_and(|(study, _)| study.is_done())
+    };
+    run_until(&mut harness, done);
+    harness.run_steps(4);
+    let study = {
+        let session = harness.state().session.as_ref().unwrap();
+        session.transfer.as_ref().unwrap().0.record().clone()
+    };
+    assert_eq!(study.status, lottery_lab::experiment::Status::Finished);
+    // The first task pair for digits: 0-4 → 5-9, its ticket found by IMP on digits 0-4.
+    assert_eq!(
+        study.config.task,
+        lottery_lab::data::tasks::TransferTask::Digits0To4To5To9
+    );
+    assert_eq!(study.ticket_from, "found by IMP on A to round 2");
+    assert_eq!(study.results.len(), 5);
+    for r in &study.results {
+        let accuracy = format!("{:.2}%", r.test_accuracy * 100.0);
+        assert!(
+            harness.query_all_by_label(&accuracy).count() >= 1,
+            "{accuracy} on screen"
+        );
+    }
+    harness
+        .get_by_label("Export the transfer study (JSON + CSV)")
+        .scroll_to_me();
+    harness.run_steps(30);
+    harness.snapshot("transfer");
+    let json = serde_json::to_string(&study).unwrap();
+    harness.state_mut().session.as_mut().unwrap().transfer = None;
+    harness
+        .state_mut()
+        .open_file("digits-transfer.json", json.as_bytes());
+    harness.run_steps(2);
+    harness.get_by_label_contains("Opened the transfer study: 5 networks on B.");
+    // "Bring a ticket from home": a ticket file, trained on inverted digits.
+    let ticket = lottery_lab::experiment::io::ticket(&record_of(&harness), 1).unwrap();
+    harness.state_mut().open_file(
+        "round1-ticket.json",
+        serde_json::to_string(&ticket).unwrap().as_bytes(),
+    );
+    harness.run_steps(2);
+    harness.get_by_label_contains("Opened the ticket round1-ticket.json (round 1,");
+    harness
+        .get_by_label("digits to inverted digits")
+        .scroll_to_me();
+    harness.run_steps(30);
+    harness.get_by_label("digits to inverted digits").click();
+    harness.run_steps(2);
+    harness
+        .get_by_label_contains("Transfer the opened ticket (round 1,")
+        .click();
+    run_until(&mut harness, done);
+    let study = {
+        let session = harness.state().session.as_ref().unwrap();
+        session.transfer.as_ref().unwrap().0.record().clone()
+    };
+    assert_eq!(study.ticket_from, "a ticket file");
+    assert_eq!(study.config.round, 1);
+    assert_eq!(
+        study.config.task,
+        lottery_lab::data::tasks::TransferTask::InvertedDigits
+    );
+    assert_eq!(study.results.len(), 5);
+}

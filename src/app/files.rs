@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use super::LabApp;
 use crate::experiment::studies::explain::EXPLAIN_FORMAT;
 use crate::experiment::studies::lmc::LMC_FORMAT;
-use crate::experiment::studies::{ExplainRecord, ExplainStudy, LmcRecord, LmcStudy};
+use crate::experiment::studies::transfer::TRANSFER_FORMAT;
+use crate::experiment::studies::{
+    ExplainRecord, ExplainStudy, LmcRecord, LmcStudy, TransferRecord, TransferStudy,
+};
 use crate::experiment::{Status, io};
 use crate::platform::Picking;
 
@@ -95,6 +98,16 @@ impl LabApp {
         let record = study.record();
         let (json, csv) = (serde_json::to_string(record), record.to_csv());
         self.export_json_and_csv("-explanations", "explanations", json, &csv);
+    }
+
+    /// The transfer study: its record as JSON, a row per network as CSV.
+    pub fn export_transfer(&mut self) {
+        let Some((study, _)) = self.session.as_ref().and_then(|s| s.transfer.as_ref()) else {
+            return;
+        };
+        let record = study.record();
+        let (json, csv) = (serde_json::to_string(record), record.to_csv());
+        self.export_json_and_csv("-transfer", "transfer study", json, &csv);
     }
 
     fn export_json_and_csv(
@@ -205,6 +218,8 @@ impl LabApp {
         match study_format(text).as_deref() {
             Some(LMC_FORMAT) => return self.open_stability(name, text),
             Some(EXPLAIN_FORMAT) => return self.open_explanation(name, text),
+            Some(TRANSFER_FORMAT) => return self.open_transfer(name, text),
+            Some(io::TICKET_FORMAT) => return self.open_ticket(name, text),
             _ => {}
         }
         match io::parse_record(text) {
@@ -258,6 +273,42 @@ impl LabApp {
         self.notices.push(format!(
             "Opened the explanations: {examples} test example(s)."
         ));
+    }
+
+    /// A transfer study saved from the panel: shown beside the experiment it started from.
+    fn open_transfer(&mut self, name: &str, text: &str) {
+        let Some(record) = self.parsed(name, TransferRecord::parse(text)) else {
+            return;
+        };
+        let config = record.config.base.clone();
+        let Some(session) = self.beside(name, &config, "is a transfer study of another experiment")
+        else {
+            return;
+        };
+        let results = record.results.len();
+        let mut study = TransferStudy::reopened(record, session.experiment.data().clone());
+        let progress = study.advance(0);
+        session.transfer = Some((study, progress));
+        self.notices.push(format!(
+            "Opened the transfer study: {results} networks on B."
+        ));
+    }
+
+    /// A ticket file ("bring a ticket from home"): kept for the transfer panel, which trains
+    /// it on another task once an experiment on the ticket's data has finished.
+    fn open_ticket(&mut self, name: &str, text: &str) {
+        let parsed = serde_json::from_str::<io::TicketFile>(text).map_err(|e| e.to_string());
+        let Some(ticket) = self.parsed(name, parsed) else {
+            return;
+        };
+        self.notices.push(format!(
+            "Opened the ticket {name} (round {}, {:.1}% of the weights, found on {}): the \"Does a ticket transfer?\" panel trains it on another task once an experiment on {} has finished.",
+            ticket.round,
+            ticket.density * 100.0,
+            ticket.config.dataset.name(),
+            ticket.config.dataset.name()
+        ));
+        self.brought_ticket = Some(ticket);
     }
 
     /// A study file's record, or a notice of why `name` was not opened.

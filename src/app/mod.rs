@@ -122,6 +122,9 @@ pub struct LabApp {
     /// Frames are drawn and measured until this time (egui's clock) even with nothing to
     /// train: the benchmark's "drawing only" figures, set by `measure_frames`.
     measure_frames_until: f64,
+    /// A ticket file the user opened ("bring a ticket from home"): the transfer panel trains
+    /// it on another task.
+    pub brought_ticket: Option<crate::experiment::io::TicketFile>,
     /// A CSV the user brought (the `Imported` dataset).
     pub imported: Option<Arc<ImportedData>>,
     /// What to do once the digits arrive.
@@ -162,6 +165,7 @@ impl LabApp {
             notices: Vec::new(),
             stats: FrameStats::default(),
             measure_frames_until: f64::NEG_INFINITY,
+            brought_ticket: None,
             imported: None,
             store: None,
             saver: Default::default(),

@@ -5,10 +5,13 @@ use std::sync::Arc;
 use web_time::Instant;
 
 use crate::data::DataSplits;
+use crate::data::tasks::TransferTask;
+use crate::experiment::io::TicketFile;
 use crate::experiment::studies::rewind::EngineMaker;
+use crate::experiment::studies::transfer::DataEngineMaker;
 use crate::experiment::studies::{
     ExplainConfig, ExplainProgress, ExplainStudy, LmcConfig, LmcProgress, LmcStudy, RewindConfig,
-    RewindProgress, RewindSweep,
+    RewindProgress, RewindSweep, Source, TransferConfig, TransferProgress, TransferStudy,
 };
 use crate::experiment::{Experiment, ExperimentConfig, Progress, Status};
 use crate::train::choose_engine;
@@ -47,6 +50,8 @@ pub struct Session {
     /// Explanations of a test example by the dense network and a round's ticket (attributions
     /// of the trained weights: no engine), computed in the same slices, before the others.
     pub explanation: Option<(ExplainStudy, ExplainProgress)>,
+    /// Ticket transfer from this experiment's data to a related task, likewise.
+    pub transfer: Option<(TransferStudy, TransferProgress)>,
     /// Measured seconds per attribution row (a forward and backward pass of one input).
     row_cost_s: f64,
     /// The engine the session was started with, for its studies.
@@ -134,6 +139,7 @@ impl Session {
             stability: None,
             rewinding: None,
             explanation: None,
+            transfer: None,
             row_cost_s: 1e-4,
             preference,
             gpu,
@@ -197,9 +203,60 @@ impl Session {
         Ok(())
     }
 
+    /// Start a transfer study of `task`: A's ticket of `round` (this experiment's, when A is
+    /// its data and its schedule is iterative; else found by IMP on A), or the ticket `file`
+    /// a user opened, trained on B beside B's own ticket and the controls.
+    pub fn start_transfer(
+        &mut self,
+        task: TransferTask,
+        round: usize,
+        file: Option<TicketFile>,
+    ) -> Result<(), String> {
+        let record = self.experiment.record();
+        if record.status != Status::Finished {
+            return Err("the experiment has to finish first".into());
+        }
+        if let Some(ticket) = &file
+            && ticket.config.dataset != record.config.dataset
+        {
+            return Err(format!(
+                "the ticket was found on {}, this experiment trains on {}: run one on the ticket's data first",
+                ticket.config.dataset.name(),
+                record.config.dataset.name()
+            ));
+        }
+        let config = TransferConfig {
+            base: file
+                .as_ref()
+                .map_or_else(|| record.config.clone(), |t| t.config.clone()),
+            task,
+            round: file.as_ref().map_or(round, |t| t.round),
+        };
+        let reuse = task != TransferTask::Digits0To4To5To9
+            && matches!(
+                record.config.schedule,
+                crate::experiment::Schedule::Iterative { .. }
+            )
+            && round < record.rounds.len();
+        let source = match file {
+            Some(ticket) => Source::File(Box::new(ticket)),
+            None if reuse => Source::Experiment(record),
+            None => Source::FindIt,
+        };
+        let (preference, gpu) = (self.preference, self.gpu.clone());
+        let make_engine: DataEngineMaker =
+            Box::new(move |data| choose_engine(preference, gpu.clone(), data).0);
+        let data = self.experiment.data().clone();
+        let mut study =
+            TransferStudy::new(config, data, source, make_engine).map_err(|e| e.to_string())?;
+        let progress = study.advance(0);
+        self.transfer = Some((study, progress));
+        Ok(())
+    }
+
     /// The studies' slice of a frame (after the experiment, which they never race): an
     /// explanation first (a second's work, asked for by a click), then the stability study,
-    /// then the rewinding sweep.
+    /// the rewinding sweep and the transfer study.
     fn tick_studies(&mut self, other_s: f64) -> bool {
         if self.paused {
             return false;
@@ -234,6 +291,15 @@ impl Session {
         {
             slice(budget, cost, |steps| {
                 *progress = sweep.advance(steps);
+                (progress.steps_done, progress.waiting || progress.finished)
+            });
+            return true;
+        }
+        if let Some((study, progress)) = &mut self.transfer
+            && !study.is_done()
+        {
+            slice(budget, cost, |steps| {
+                *progress = study.advance(steps);
                 (progress.steps_done, progress.waiting || progress.finished)
             });
             return true;

@@ -74,13 +74,10 @@ fn run_seed(
         args.neighbours,
         args.input_noise
     );
-    let bar = super::progress_bar(base.quiet);
     let started = std::time::Instant::now();
-    study.run_to_end(|progress| {
-        bar.set_position((progress.fraction() * 1000.0) as u64);
-        bar.set_message(progress.doing.clone());
+    super::with_progress_bar(base.quiet, |tick| {
+        study.run_to_end(|p| tick(p.fraction(), &p.doing));
     });
-    bar.finish_and_clear();
     let record = study.record();
     print_table(record);
     println!("({:.1} s)", started.elapsed().as_secs_f64());

@@ -69,12 +69,9 @@ fn run_seed(args: &LmcArgs, base: &super::RunArgs) -> Result<LmcRecord> {
         config.iterations,
         args.points
     );
-    let bar = super::progress_bar(base.quiet);
-    study.run_to_end(|progress| {
-        bar.set_position((progress.fraction() * 1000.0) as u64);
-        bar.set_message(progress.doing.clone());
+    super::with_progress_bar(base.quiet, |tick| {
+        study.run_to_end(|p| tick(p.fraction(), &p.doing));
     });
-    bar.finish_and_clear();
     let record = study.record();
     print_table(record);
     super::study_result(

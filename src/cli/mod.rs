@@ -6,6 +6,7 @@ mod explain;
 mod flags;
 mod lmc;
 mod rewind;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,9 @@ enum Command {
     /// Explanations: integrated gradients and gradient × input of test examples for the dense
     /// network and an IMP round's ticket; their live paths, concentration and stability.
     Explain(Box<explain::ExplainArgs>),
+    /// Ticket transfer: a ticket found on task A trained on task B, beside B's own ticket, a
+    /// random mask and A's mask with fresh weights.
+    Transfer(Box<transfer::TransferArgs>),
 }
 
 #[derive(Parser, Clone)]
@@ -136,6 +140,7 @@ pub fn main() -> ExitCode {
         Some(Command::Lmc(args)) => lmc::run(*args),
         Some(Command::RewindSweep(args)) => rewind::run(*args),
         Some(Command::Explain(args)) => explain::run(*args),
+        Some(Command::Transfer(args)) => transfer::run(*args),
         Some(Command::CheckPresets(args)) => match check_presets::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => Err(anyhow::anyhow!(
@@ -478,6 +483,17 @@ pub fn imp_to_round(
         bail!("the IMP experiment stopped: {reason}");
     }
     Ok(record)
+}
+
+/// Show a progress bar while `run` runs a study to its end, calling back with its fraction
+/// done and what it is doing.
+fn with_progress_bar(quiet: bool, run: impl FnOnce(&mut dyn FnMut(f64, &str))) {
+    let bar = progress_bar(quiet);
+    run(&mut |fraction, doing| {
+        bar.set_position((fraction * 1000.0) as u64);
+        bar.set_message(doing.to_string());
+    });
+    bar.finish_and_clear();
 }
 
 fn progress_bar(quiet: bool) -> indicatif::ProgressBar {

@@ -69,16 +69,12 @@ fn run_seed(args: &RewindArgs, base: &super::RunArgs) -> Result<RewindRecord> {
             .join(", "),
         args.rewind_at[0]
     );
-    let bar = super::progress_bar(base.quiet);
-    sweep.run_to_end(|progress| {
-        bar.set_position((progress.fraction() * 1000.0) as u64);
-        bar.set_message(format!(
-            "point {}/{}",
-            (progress.points_done + 1).min(progress.points),
-            progress.points
-        ));
+    super::with_progress_bar(base.quiet, |tick| {
+        sweep.run_to_end(|p| {
+            let doing = format!("point {}/{}", (p.points_done + 1).min(p.points), p.points);
+            tick(p.fraction(), &doing);
+        });
     });
-    bar.finish_and_clear();
     let record = sweep.record();
     print_table(record);
     super::study_result(

@@ -5,13 +5,14 @@ pub mod csv;
 pub mod fraud;
 pub mod mnist;
 pub mod mnist1d;
+pub mod tasks;
 pub mod toy2d;
 
 use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
 
 /// Samples as rows: `features` is `[n, input_dim]`, `labels[i]` is the class of row `i`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
     pub features: Array2<f32>,
     pub labels: Vec<u8>,

@@ -17,12 +17,14 @@ mod setup;
 mod slider;
 mod stability;
 mod timeline;
+mod transfer;
 
 use super::session::ViewCache;
 use super::{LabApp, ViewState};
 use crate::data::Dataset;
 use crate::experiment::studies::{
     ExplainProgress, ExplainRecord, LmcProgress, LmcRecord, RewindProgress, RewindRecord,
+    TransferProgress, TransferRecord,
 };
 use crate::experiment::{ExperimentRecord, RunKind, RunRecord};
 use crate::train::EvalPoint;
@@ -36,6 +38,8 @@ pub struct PlotInput<'a> {
     /// The round still training: its number and the runs already finished.
     pub in_progress: Option<(usize, &'a [RunRecord])>,
     pub test: &'a Dataset,
+    /// All of the experiment's data (what the studies derive their tasks from).
+    pub data: &'a crate::data::DataSplits,
     pub view: &'a ViewState,
     pub cache: &'a mut ViewCache,
     /// The stability study of the finished experiment, and where it stands.
@@ -44,6 +48,10 @@ pub struct PlotInput<'a> {
     pub rewinding: Option<(&'a RewindRecord, &'a RewindProgress)>,
     /// The explanations of a test example, and where they stand.
     pub explanation: Option<(&'a ExplainRecord, &'a ExplainProgress)>,
+    /// The transfer study, and where it stands.
+    pub transfer: Option<(&'a TransferRecord, &'a TransferProgress)>,
+    /// A ticket file the user opened, which the transfer study can train on another task.
+    pub brought_ticket: Option<&'a crate::experiment::io::TicketFile>,
 }
 
 /// What a panel wants changed; applied once every panel is drawn.
@@ -68,6 +76,13 @@ pub enum Action {
         example: usize,
     },
     ExportExplanation,
+    /// Train `round`'s ticket (or the opened ticket file's) on `task`'s B.
+    Transfer {
+        task: crate::data::tasks::TransferTask,
+        round: usize,
+        from_file: bool,
+    },
+    ExportTransfer,
     /// Tell the user something (bad input in a panel).
     Notice(String),
 }
@@ -98,6 +113,7 @@ static PLOTS: &[&dyn PlotPanel] = &[
     &stability::Stability,
     &rewinding::Rewinding,
     &explanations::Explanations,
+    &transfer::Transfer,
 ];
 
 pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
@@ -196,7 +212,12 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
         );
         return;
     };
-    let LabApp { session, view, .. } = app;
+    let LabApp {
+        session,
+        view,
+        brought_ticket,
+        ..
+    } = app;
     let Some(session) = session else { return };
     let record = session.experiment.record();
     let mut input = PlotInput {
@@ -204,6 +225,7 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
         live: session.experiment.live_curve(),
         in_progress: session.experiment.round_in_progress(),
         test: &session.experiment.data().test,
+        data: session.experiment.data(),
         view,
         cache: &mut session.cache,
         stability: session
@@ -218,6 +240,11 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
             .explanation
             .as_ref()
             .map(|(study, progress)| (study.record(), progress)),
+        transfer: session
+            .transfer
+            .as_ref()
+            .map(|(study, progress)| (study.record(), progress)),
+        brought_ticket: brought_ticket.as_ref(),
     };
     let mut actions = Vec::new();
     let mut rects = Vec::new();
@@ -269,6 +296,15 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
                 start_study(app, "Explanations", |s| s.start_explanation(round, example));
             }
             Action::ExportExplanation => app.export_explanation(),
+            Action::Transfer {
+                task,
+                round,
+                from_file,
+            } => {
+                let file = app.brought_ticket.clone().filter(|_| from_file);
+                start_study(app, "Transfer", |s| s.start_transfer(task, round, file));
+            }
+            Action::ExportTransfer => app.export_transfer(),
             Action::Notice(text) => {
                 app.notices.retain(|n| *n != text);
                 app.notices.push(text);

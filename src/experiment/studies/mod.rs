@@ -6,6 +6,8 @@
 pub mod explain;
 pub mod lmc;
 pub mod rewind;
+mod training;
+pub mod transfer;
 
 pub use explain::{
     ExplainConfig, ExplainError, ExplainProgress, ExplainRecord, ExplainStudy, ExplainedExample,
@@ -13,6 +15,10 @@ pub use explain::{
 };
 pub use lmc::{LmcConfig, LmcError, LmcPath, LmcProgress, LmcRecord, LmcStudy, Subject};
 pub use rewind::{RewindConfig, RewindPoint, RewindProgress, RewindRecord, RewindSweep};
+pub use transfer::{
+    Source, TransferConfig, TransferError, TransferProgress, TransferRecord, TransferResult,
+    TransferStudy, TransferSubject,
+};
 
 /// A figure over seeds: mean, standard deviation (n − 1) and range; one seed has sd 0.
 #[derive(Clone, Copy, Debug, PartialEq)]

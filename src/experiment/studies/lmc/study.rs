@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rand::Rng as _;
 
+use super::super::training::{Flow, Trainer, Training};
 use super::{
     CHUNK_COST, LMC_FORMAT, LmcConfig, LmcError, LmcPath, LmcRecord, Subject, alphas,
     interpolate_into,
@@ -15,7 +16,7 @@ use crate::experiment::{DataSummary, ExperimentRecord, RunKind, Status};
 use crate::model::infer::{self, EvalBuffers, Partial};
 use crate::model::{Mask, Network};
 use crate::rng;
-use crate::train::{CpuEngine, Engine, EngineError, Job, JobResult, TrainConfig};
+use crate::train::{CpuEngine, Engine, EngineError, TrainConfig};
 
 /// Where a study stands after an `advance`.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,38 +50,6 @@ struct Start {
     mask: Mask,
 }
 
-/// One network on the engine, trained to `target` iterations and read back.
-struct Training {
-    start: Network,
-    mask: Mask,
-    order_seed: u64,
-    target: usize,
-    done: usize,
-    loaded: bool,
-    in_flight: bool,
-}
-
-impl Training {
-    fn new(start: Network, mask: Mask, order_seed: u64, target: usize) -> Self {
-        Self {
-            start,
-            mask,
-            order_seed,
-            target,
-            done: 0,
-            loaded: false,
-            in_flight: false,
-        }
-    }
-
-    /// Back to the start (the engine was replaced): the same steps give the same weights.
-    fn restart(&mut self) {
-        self.done = 0;
-        self.loaded = false;
-        self.in_flight = false;
-    }
-}
-
 enum Task {
     /// A subject trained from its start; θ_k read at each branch point.
     Prefix {
@@ -109,12 +78,6 @@ enum Task {
     },
 }
 
-enum Flow {
-    Continue,
-    Waiting,
-    OutOfBudget,
-}
-
 pub struct LmcStudy {
     config: LmcConfig,
     data: Arc<DataSplits>,
@@ -124,13 +87,6 @@ pub struct LmcStudy {
     buffers: EvalBuffers,
     iterations: usize,
     paths: usize,
-}
-
-/// The engine, the recipe it trains with, and the iterations it has trained for the study.
-struct Trainer {
-    engine: Box<dyn Engine>,
-    train_config: TrainConfig,
-    iterations_done: usize,
 }
 
 impl LmcStudy {
@@ -509,61 +465,5 @@ impl LmcStudy {
             order_seed,
             self.config.base.iterations - k,
         )
-    }
-}
-
-impl Trainer {
-    /// Load, train `training` to its target in jobs of at most the budget, then read the
-    /// weights: `Ok(weights)` once they are back, else how this call ends (waiting for the
-    /// engine, or out of budget).
-    fn drive(
-        &mut self,
-        training: &mut Training,
-        budget: &mut usize,
-    ) -> Result<Result<Network, Flow>, EngineError> {
-        if !training.loaded {
-            let cfg = TrainConfig {
-                order_seed: training.order_seed,
-                ..self.train_config.clone()
-            };
-            self.engine.load(&training.start, &training.mask, &cfg)?;
-            training.loaded = true;
-            training.in_flight = false;
-        }
-        loop {
-            if !training.in_flight {
-                if training.done < training.target {
-                    if *budget == 0 {
-                        return Ok(Err(Flow::OutOfBudget));
-                    }
-                    let steps = (training.target - training.done).min(*budget);
-                    self.engine.submit(Job::Train {
-                        steps,
-                        evaluate: false,
-                    })?;
-                    *budget -= steps;
-                } else {
-                    self.engine.submit(Job::ReadWeights)?;
-                }
-                training.in_flight = true;
-            }
-            match self.engine.poll()? {
-                None => return Ok(Err(Flow::Waiting)),
-                Some(JobResult::Trained { iteration }) => {
-                    self.iterations_done += iteration.saturating_sub(training.done);
-                    training.done = iteration;
-                    training.in_flight = false;
-                }
-                Some(JobResult::Weights(net)) => {
-                    training.in_flight = false;
-                    return Ok(Ok(net));
-                }
-                Some(other) => {
-                    return Err(EngineError::Unsupported(format!(
-                        "unexpected answer to a training job: {other:?}"
-                    )));
-                }
-            }
-        }
     }
 }
