@@ -927,6 +927,37 @@ fn the_rewinding_sweep_runs_at_the_selected_rounds_density() {
         );
     }
     harness.get_by_label("Export the sweep (JSON + CSV)");
+    // The exported file opens again beside its experiment, and not beside another one.
+    let json = serde_json::to_string(&record).unwrap();
+    harness.state_mut().session.as_mut().unwrap().rewinding = None;
+    harness
+        .state_mut()
+        .open_file("tiny-rewinding.json", json.as_bytes());
+    harness.run_steps(2);
+    harness.get_by_label_contains("Opened the rewinding sweep: 4 rewind points.");
+    let reopened = {
+        let session = harness.state().session.as_ref().unwrap();
+        session.rewinding.as_ref().unwrap().0.record().clone()
+    };
+    assert_eq!(reopened, record);
+    let mut other = record.clone();
+    other.config.base.seed += 1;
+    harness.state_mut().open_file(
+        "other-rewinding.json",
+        serde_json::to_string(&other).unwrap().as_bytes(),
+    );
+    harness.run_steps(2);
+    harness.get_by_label_contains("is a rewinding sweep of another experiment");
+    let mut broken = record.clone();
+    broken.points[0].ticket_accuracy = Some(1.5);
+    harness.state_mut().open_file(
+        "broken-rewinding.json",
+        serde_json::to_string(&broken).unwrap().as_bytes(),
+    );
+    harness.run_steps(2);
+    harness.get_by_label_contains(
+        "broken-rewinding.json was not opened (nothing changed): θ_0: an accuracy outside [0, 1]",
+    );
 }
 
 #[test]

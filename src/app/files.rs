@@ -7,9 +7,11 @@ use std::sync::{Arc, Mutex};
 use super::LabApp;
 use crate::experiment::studies::explain::EXPLAIN_FORMAT;
 use crate::experiment::studies::lmc::LMC_FORMAT;
+use crate::experiment::studies::rewind::REWIND_FORMAT;
 use crate::experiment::studies::transfer::TRANSFER_FORMAT;
 use crate::experiment::studies::{
-    ExplainRecord, ExplainStudy, LmcRecord, LmcStudy, TransferRecord, TransferStudy,
+    ExplainRecord, ExplainStudy, LmcRecord, LmcStudy, RewindRecord, RewindSweep, TransferRecord,
+    TransferStudy,
 };
 use crate::experiment::{Status, io};
 use crate::platform::Picking;
@@ -219,6 +221,7 @@ impl LabApp {
             Some(LMC_FORMAT) => return self.open_stability(name, text),
             Some(EXPLAIN_FORMAT) => return self.open_explanation(name, text),
             Some(TRANSFER_FORMAT) => return self.open_transfer(name, text),
+            Some(REWIND_FORMAT) => return self.open_rewinding(name, text),
             Some(io::TICKET_FORMAT) => return self.open_ticket(name, text),
             _ => {}
         }
@@ -272,6 +275,26 @@ impl LabApp {
         session.explanation = Some((study, progress));
         self.notices.push(format!(
             "Opened the explanations: {examples} test example(s)."
+        ));
+    }
+
+    /// A late-rewinding sweep saved from the panel: shown beside its experiment.
+    fn open_rewinding(&mut self, name: &str, text: &str) {
+        let Some(record) = self.parsed(name, RewindRecord::parse(text)) else {
+            return;
+        };
+        let config = record.config.base.clone();
+        let Some(session) =
+            self.beside(name, &config, "is a rewinding sweep of another experiment")
+        else {
+            return;
+        };
+        let points = record.points.len();
+        let mut sweep = RewindSweep::reopened(record, session.experiment.data().clone());
+        let progress = sweep.advance(0);
+        session.rewinding = Some((sweep, progress));
+        self.notices.push(format!(
+            "Opened the rewinding sweep: {points} rewind points."
         ));
     }
 

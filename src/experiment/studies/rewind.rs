@@ -99,6 +99,40 @@ pub struct RewindRecord {
 }
 
 impl RewindRecord {
+    /// A saved sweep's file, checked: its format, its config, one point per rewind iteration
+    /// at most, accuracies in [0, 1].
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let record: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if record.format != REWIND_FORMAT {
+            return Err(format!(
+                "format {:?}: this app reads {REWIND_FORMAT}",
+                record.format
+            ));
+        }
+        record
+            .config
+            .validate()
+            .map_err(|e| format!("its config: {e}"))?;
+        if record.points.len() > record.config.rewind_at.len() {
+            return Err(format!(
+                "{} points for {} rewind iterations",
+                record.points.len(),
+                record.config.rewind_at.len()
+            ));
+        }
+        for p in &record.points {
+            let accuracies = [p.dense_accuracy, p.ticket_accuracy, p.reinit_accuracy];
+            if accuracies
+                .iter()
+                .flatten()
+                .any(|a| !(0.0..=1.0).contains(a))
+            {
+                return Err(format!("θ_{}: an accuracy outside [0, 1]", p.rewind_at));
+            }
+        }
+        Ok(record)
+    }
+
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
             "rewind_at,density,dense_accuracy,ticket_accuracy,ticket_auc,reinit_accuracy\n",
@@ -177,6 +211,25 @@ impl RewindSweep {
             current: None,
             current_fraction: 0.0,
         })
+    }
+
+    /// A saved sweep, shown as it was: nothing left to train (one saved while running is
+    /// marked stopped).
+    pub fn reopened(mut record: RewindRecord, data: Arc<DataSplits>) -> Self {
+        if record.status == Status::Running {
+            record.status = Status::Stopped {
+                reason: "saved before it finished".into(),
+            };
+        }
+        Self {
+            config: record.config.clone(),
+            data: data.clone(),
+            make_engine: Box::new(move || Box::new(crate::train::CpuEngine::new(data.clone()))),
+            pending: VecDeque::new(),
+            current: None,
+            current_fraction: 0.0,
+            record,
+        }
     }
 
     pub fn record(&self) -> &RewindRecord {
