@@ -1000,6 +1000,9 @@ fn explanations_show_the_dense_net_and_the_ticket_side_by_side() {
         .get_by_label("Export explanations (JSON + CSV)")
         .scroll_to_me();
     harness.run_steps(30);
+    // The pointer rests where the last click was, which depends on the scroll: away with it.
+    harness.event(egui::Event::PointerGone);
+    harness.run_steps(2);
     harness.snapshot("explanations");
     for net in &study.networks {
         let e = net.example(0).unwrap();
@@ -1104,6 +1107,9 @@ fn the_transfer_panel_trains_the_rounds_ticket_and_an_opened_ticket_on_task_b() 
         .get_by_label("Export the transfer study (JSON + CSV)")
         .scroll_to_me();
     harness.run_steps(30);
+    // The pointer rests where the last click was, which depends on the scroll: away with it.
+    harness.event(egui::Event::PointerGone);
+    harness.run_steps(2);
     harness.snapshot("transfer");
     let json = serde_json::to_string(&study).unwrap();
     harness.state_mut().session.as_mut().unwrap().transfer = None;
@@ -1141,4 +1147,63 @@ fn the_transfer_panel_trains_the_rounds_ticket_and_an_opened_ticket_on_task_b() 
         lottery_lab::data::tasks::TransferTask::InvertedDigits
     );
     assert_eq!(study.results.len(), 5);
+}
+
+#[test]
+fn a_links_study_runs_once_its_experiment_has_finished() {
+    use lottery_lab::experiment::studies::StudyRequest;
+    let mut harness = harness();
+    let link = lottery_lab::experiment::link::LinkState {
+        study: Some(StudyRequest::Stability {
+            round: 1,
+            branch_at: vec![0, 20],
+        }),
+        ..lottery_lab::experiment::link::LinkState::from_preset("tiny").unwrap()
+    };
+    let fragment = link.to_fragment();
+    assert!(fragment.contains("study=lmc"), "{fragment}");
+    harness.state_mut().apply_link(&format!("#{fragment}"));
+    harness.run_steps(2);
+    harness.state_mut().start();
+    run_until(&mut harness, |app| {
+        app.session
+            .as_ref()
+            .and_then(|s| s.stability.as_ref())
+            .is_some_and(|(study, _)| study.is_done())
+    });
+    let study = {
+        let session = harness.state().session.as_ref().unwrap();
+        session.stability.as_ref().unwrap().0.record().clone()
+    };
+    assert_eq!(study.config.branch_at, vec![0, 20]);
+    assert_eq!(study.config.round, Some(1));
+    assert_eq!(study.status, lottery_lab::experiment::Status::Finished);
+    // It runs once: no second study starts by itself.
+    harness.run_steps(10);
+    let session = harness.state().session.as_ref().unwrap();
+    assert_eq!(session.stability.as_ref().unwrap().0.record(), &study);
+    // The link still shares it; a study started from a panel replaces it there.
+    assert_eq!(harness.state().link().study, link.study);
+    harness.state_mut().start_study(StudyRequest::Explain {
+        round: 1,
+        example: 4,
+    });
+    assert_eq!(
+        harness.state().link().study,
+        Some(StudyRequest::Explain {
+            round: 1,
+            example: 4
+        })
+    );
+    // A request the experiment cannot take is a notice, and the link keeps the last good one.
+    harness.state_mut().start_study(StudyRequest::Explain {
+        round: 9,
+        example: 0,
+    });
+    harness.run_steps(2);
+    harness.get_by_label_contains("Explanations: round 9: the experiment has 4 rounds");
+    assert!(matches!(
+        harness.state().link().study,
+        Some(StudyRequest::Explain { round: 1, .. })
+    ));
 }

@@ -122,6 +122,11 @@ pub struct LabApp {
     /// Frames are drawn and measured until this time (egui's clock) even with nothing to
     /// train: the benchmark's "drawing only" figures, set by `measure_frames`.
     measure_frames_until: f64,
+    /// The study a link asked for, or the last one started from a panel: the link shares
+    /// it, and it runs once the experiment has finished.
+    pub study: Option<crate::experiment::studies::StudyRequest>,
+    /// Whether `study` has run for the experiment on screen.
+    study_started: bool,
     /// A ticket file the user opened ("bring a ticket from home"): the transfer panel trains
     /// it on another task.
     pub brought_ticket: Option<crate::experiment::io::TicketFile>,
@@ -165,6 +170,8 @@ impl LabApp {
             notices: Vec::new(),
             stats: FrameStats::default(),
             measure_frames_until: f64::NEG_INFINITY,
+            study: None,
+            study_started: false,
             brought_ticket: None,
             imported: None,
             store: None,
@@ -239,6 +246,33 @@ impl LabApp {
             config: self.config.clone(),
             backend: self.backend,
             lecture: !self.view.show_setup,
+            study: self.study.clone(),
+        }
+    }
+
+    /// Start `request` on the finished experiment; a refusal is a notice headed with the
+    /// study's name (replacing its previous one). Started, it is the study the link shares.
+    pub fn start_study(&mut self, request: crate::experiment::studies::StudyRequest) {
+        use crate::experiment::studies::StudyRequest;
+        let started = self.session.as_mut().map(|s| match &request {
+            StudyRequest::Stability { round, branch_at } => {
+                s.start_stability(*round, branch_at.clone())
+            }
+            StudyRequest::Rewinding { density, rewind_at } => {
+                s.start_rewinding(*density, rewind_at.clone())
+            }
+            StudyRequest::Explain { round, example } => s.start_explanation(*round, *example),
+            StudyRequest::Transfer { task, round } => s.start_transfer(*task, *round, None),
+        });
+        let head = format!("{}: ", request.name());
+        self.notices.retain(|n| !n.starts_with(&head));
+        match started {
+            Some(Err(e)) => self.notices.push(format!("{head}{e}")),
+            Some(Ok(())) => {
+                self.study = Some(request);
+                self.study_started = true;
+            }
+            None => {}
         }
     }
 
@@ -269,6 +303,8 @@ impl LabApp {
         self.config = state.config;
         self.backend = state.backend;
         self.view.show_setup = !state.lecture;
+        self.study = state.study;
+        self.study_started = false;
         self.notices.retain(|n| !n.starts_with("Link: "));
         self.notices
             .extend(problems.into_iter().map(|p| format!("Link: {p}")));
@@ -315,6 +351,7 @@ impl LabApp {
                 self.notices.retain(|n| !n.starts_with("Cannot"));
                 self.session = Some(session);
                 self.session_id += 1;
+                self.study_started = false;
                 self.view.round = 0;
                 self.view.follow_latest = true;
             }
@@ -528,6 +565,19 @@ impl LabApp {
             if self.view.follow_latest && finished_rounds > 0 {
                 self.view.round = finished_rounds - 1;
             }
+        }
+        // The link's study, once its experiment has finished.
+        let finished = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.experiment.record().status == crate::experiment::Status::Finished);
+        if finished
+            && !self.study_started
+            && let Some(request) = self.study.clone()
+        {
+            self.study_started = true;
+            self.start_study(request);
+            ctx.request_repaint();
         }
         if self.view.round != self.view.shown_round {
             self.view.previous_round = self.view.shown_round;

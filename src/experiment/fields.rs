@@ -682,4 +682,17 @@ pub static FIELDS: &[Field] = &[
         read: |d, v| parse_flag(v).map(|on| d.state.lecture = on),
         revert: |s, base| s.lecture = base.lecture,
     },
+    Field {
+        key: "study",
+        flag: Flag::None,
+        values: super::studies::request::STUDY_VALUES,
+        help: "a study the page runs once the experiment has finished (the CLI's study commands take it as flags: `lottery-lab lmc --round 10 --branch-at 0,100`)",
+        checks: &[],
+        write: |s| s.study.as_ref().map(|r| r.token()),
+        read: |d, v| {
+            d.state.study = Some(super::studies::StudyRequest::parse(v)?);
+            Some(())
+        },
+        revert: |s, base| s.study = base.study.clone(),
+    },
 ];

@@ -21,6 +21,8 @@ pub struct LinkState {
     pub backend: BackendPreference,
     /// Lecture view: setup panel hidden, only run controls and plots.
     pub lecture: bool,
+    /// A study to run once the experiment has finished.
+    pub study: Option<super::studies::StudyRequest>,
 }
 
 /// Longer fragments are cut here: a config needs a few hundred characters.
@@ -33,6 +35,7 @@ impl LinkState {
             config: (p.config)(),
             backend: BackendPreference::Auto,
             lecture: false,
+            study: None,
         })
     }
 
@@ -413,6 +416,10 @@ mod tests {
         toy.lecture = true;
         toy.config.granularity = crate::prune::Granularity::TWO_FOUR;
         toy.config.early_bird = Some(0.2);
+        toy.study = Some(crate::experiment::studies::StudyRequest::Stability {
+            round: 2,
+            branch_at: vec![0, 20],
+        });
         let mut csv = LinkState::from_preset("spiral").unwrap();
         csv.config.dataset = DatasetConfig::Imported {
             name: "my data.csv".into(),

@@ -10,6 +10,7 @@ use super::stability::subject_color;
 use super::{Action, PlotInput, PlotPanel};
 use crate::app::colors::diverging;
 use crate::experiment::Status;
+use crate::experiment::studies::StudyRequest;
 use crate::experiment::studies::{ExplainRecord, ExplainedExample, ExplainedNetwork};
 use crate::model::attribution::{Attribution, top_k_for};
 
@@ -68,7 +69,7 @@ impl PlotPanel for Explanations {
                 go = true;
             }
             if go {
-                action = Some(Action::Explain { round, example });
+                action = Some(Action::Study(StudyRequest::Explain { round, example }));
             }
         });
         ui.data_mut(|d| d.insert_temp(id, example));

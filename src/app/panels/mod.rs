@@ -58,29 +58,14 @@ pub struct PlotInput<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     SetSparsity(f32),
-    /// Start the stability study of `round` (0: the dense network only).
-    MeasureStability {
-        round: usize,
-        branch_at: Vec<usize>,
-    },
+    /// Start a study of the finished experiment (as a link's `study=` does).
+    Study(crate::experiment::studies::StudyRequest),
     ExportStability,
-    /// Start the late-rewinding sweep at `density`.
-    SweepRewinding {
-        density: f64,
-        rewind_at: Vec<usize>,
-    },
     ExportRewinding,
-    /// Explain test example `example` by the dense network and `round`'s ticket.
-    Explain {
-        round: usize,
-        example: usize,
-    },
     ExportExplanation,
-    /// Train `round`'s ticket (or the opened ticket file's) on `task`'s B.
-    Transfer {
+    /// Train the ticket file the user opened on `task`'s B.
+    TransferOpenedTicket {
         task: crate::data::tasks::TransferTask,
-        round: usize,
-        from_file: bool,
     },
     ExportTransfer,
     /// Tell the user something (bad input in a panel).
@@ -284,24 +269,13 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
     for action in actions {
         match action {
             Action::SetSparsity(percent) => app.view.sparsity_percent = percent,
-            Action::MeasureStability { round, branch_at } => {
-                start_study(app, "Stability", |s| s.start_stability(round, branch_at))
-            }
+            Action::Study(request) => app.start_study(request),
             Action::ExportStability => app.export_stability(),
-            Action::SweepRewinding { density, rewind_at } => {
-                start_study(app, "Rewinding", |s| s.start_rewinding(density, rewind_at));
-            }
             Action::ExportRewinding => app.export_rewinding(),
-            Action::Explain { round, example } => {
-                start_study(app, "Explanations", |s| s.start_explanation(round, example));
-            }
             Action::ExportExplanation => app.export_explanation(),
-            Action::Transfer {
-                task,
-                round,
-                from_file,
-            } => {
-                let file = app.brought_ticket.clone().filter(|_| from_file);
+            Action::TransferOpenedTicket { task } => {
+                let file = app.brought_ticket.clone();
+                let round = file.as_ref().map_or(0, |t| t.round);
                 start_study(app, "Transfer", |s| s.start_transfer(task, round, file));
             }
             Action::ExportTransfer => app.export_transfer(),

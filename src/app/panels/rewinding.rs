@@ -6,6 +6,7 @@ use egui_plot::{HLine, Legend, Line, MarkerShape, Plot, Points};
 
 use super::{Action, PlotInput, PlotPanel};
 use crate::app::colors::run_color;
+use crate::experiment::studies::StudyRequest;
 use crate::experiment::{RunKind, Status};
 
 /// See the module's documentation.
@@ -51,7 +52,7 @@ impl PlotPanel for Rewinding {
                 button.on_disabled_hover_text("select a pruned round: its density is swept");
             } else if button.clicked() {
                 action = Some(match super::stability::parse_iterations(&text) {
-                    Ok(rewind_at) => Action::SweepRewinding { density, rewind_at },
+                    Ok(rewind_at) => Action::Study(StudyRequest::Rewinding { density, rewind_at }),
                     Err(e) => Action::Notice(format!("Rewinding: {e}")),
                 });
             }

@@ -7,6 +7,7 @@ use egui_plot::{HLine, Legend, Line, LineStyle, Plot, Points};
 
 use super::{Action, PlotInput, PlotPanel};
 use crate::app::colors::run_color;
+use crate::experiment::studies::StudyRequest;
 use crate::experiment::studies::lmc::STABLE_BARRIER;
 use crate::experiment::studies::{LmcRecord, Subject};
 use crate::experiment::{RunKind, Status};
@@ -56,7 +57,7 @@ impl PlotPanel for Stability {
             };
             if ui.add_enabled(!running, egui::Button::new(what)).clicked() {
                 action = Some(match parse_iterations(&text) {
-                    Ok(branch_at) => Action::MeasureStability { round, branch_at },
+                    Ok(branch_at) => Action::Study(StudyRequest::Stability { round, branch_at }),
                     Err(e) => Action::Notice(format!("Stability: {e}")),
                 });
             }

@@ -7,6 +7,7 @@ use egui_plot::{Bar, BarChart, Legend, Plot};
 use super::{Action, PlotInput, PlotPanel};
 use crate::app::colors::run_color;
 use crate::data::tasks::TransferTask;
+use crate::experiment::studies::StudyRequest;
 use crate::experiment::studies::{TransferRecord, TransferSubject};
 use crate::experiment::{RunKind, Status};
 
@@ -61,11 +62,10 @@ impl PlotPanel for Transfer {
                     record.rounds[round].density() * 100.0
                 );
                 if ui.add_enabled(!running, egui::Button::new(what)).clicked() {
-                    action = Some(Action::Transfer {
+                    action = Some(Action::Study(StudyRequest::Transfer {
                         task: chosen,
                         round,
-                        from_file: false,
-                    });
+                    }));
                 }
             } else {
                 ui.label("(select a pruned round for its ticket)");
@@ -77,11 +77,7 @@ impl PlotPanel for Transfer {
                     ticket.density * 100.0
                 );
                 if ui.add_enabled(!running, egui::Button::new(what)).clicked() {
-                    action = Some(Action::Transfer {
-                        task: chosen,
-                        round: ticket.round,
-                        from_file: true,
-                    });
+                    action = Some(Action::TransferOpenedTicket { task: chosen });
                 }
             }
         });

@@ -5,6 +5,7 @@
 
 pub mod explain;
 pub mod lmc;
+pub mod request;
 pub mod rewind;
 mod training;
 pub mod transfer;
@@ -14,6 +15,7 @@ pub use explain::{
     ExplainedNetwork,
 };
 pub use lmc::{LmcConfig, LmcError, LmcPath, LmcProgress, LmcRecord, LmcStudy, Subject};
+pub use request::StudyRequest;
 pub use rewind::{RewindConfig, RewindPoint, RewindProgress, RewindRecord, RewindSweep};
 pub use transfer::{
     Source, TransferConfig, TransferError, TransferProgress, TransferRecord, TransferResult,
