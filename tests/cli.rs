@@ -484,3 +484,43 @@ fn transfer_prints_five_networks_on_b_takes_a_ticket_file_and_refuses_bad_tasks(
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn run_over_seeds_prints_each_rounds_mean_and_saves_a_file_per_seed() {
+    let dir = std::env::temp_dir().join(format!("lottery-lab-run-seeds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("tiny.json");
+    let output = lottery_lab(&[
+        "run",
+        "--preset",
+        "tiny",
+        "--seeds",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("over 2 seeds: test accuracy (%) at early stop"),
+        "{stdout}"
+    );
+    let summary = stdout.split("over 2 seeds").nth(1).unwrap();
+    // A row per round (dense + 3), each with a mean ± s.d. (range) per run kind.
+    let rows = summary
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()) && l.contains(" ± "))
+        .count();
+    assert_eq!(rows, 4, "{summary}");
+    for seed in [1, 2] {
+        let record: lottery_lab::experiment::ExperimentRecord = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("tiny-seed{seed}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(record.config.seed, seed);
+    }
+    let output = lottery_lab(&["run", "--preset", "tiny", "--seeds", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}

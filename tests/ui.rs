@@ -1207,3 +1207,51 @@ fn a_links_study_runs_once_its_experiment_has_finished() {
         Some(StudyRequest::Explain { round: 1, .. })
     ));
 }
+
+#[test]
+fn over_seeds_the_accuracy_plot_shows_each_rounds_mean_and_range() {
+    use lottery_lab::experiment::RunKind;
+    let mut harness = harness();
+    let link = lottery_lab::experiment::link::LinkState {
+        seeds: 3,
+        ..lottery_lab::experiment::link::LinkState::from_preset("tiny").unwrap()
+    };
+    harness
+        .state_mut()
+        .apply_link(&format!("#{}", link.to_fragment()));
+    assert_eq!(harness.state().seeds, 3);
+    harness.run_steps(2);
+    harness.get_by_label("Run").click();
+    run_until(&mut harness, |app| {
+        app.session
+            .as_ref()
+            .is_some_and(|s| s.seeds_done() == (3, 3))
+    });
+    harness.run_steps(4);
+    let app = harness.state();
+    let session = app.session.as_ref().unwrap();
+    let first = session.experiment.record();
+    let seeds: Vec<u64> = session.seed_records.iter().map(|r| r.config.seed).collect();
+    assert_eq!(seeds, [first.config.seed + 1, first.config.seed + 2]);
+    // Runs of different seeds share nothing but the config: their own θ₀ and masks.
+    assert_ne!(
+        session.seed_records[0].rounds[1]
+            .run(RunKind::Ticket)
+            .unwrap()
+            .mask,
+        first.rounds[1].run(RunKind::Ticket).unwrap().mask
+    );
+    harness.get_by_label_contains("Over 3 of 3 seeds (seeds ");
+    // The table: each round's ticket accuracy, mean ± s.d. over the three.
+    let records: Vec<&lottery_lab::experiment::ExperimentRecord> = std::iter::once(first)
+        .chain(&session.seed_records)
+        .collect();
+    let spread = lottery_lab::experiment::seeds::spread_by_round(&records, RunKind::Ticket);
+    assert_eq!(spread.len(), first.rounds.len());
+    let last = spread.last().unwrap();
+    assert_eq!(last.metric.n, 3);
+    let cell = format!("{:.2} ± {:.2} (3)", last.metric.mean, last.metric.sd);
+    harness.get_by_label(&cell);
+    // The link carries the seeds.
+    assert!(harness.state().link().to_fragment().contains("seeds=3"));
+}

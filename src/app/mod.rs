@@ -122,6 +122,8 @@ pub struct LabApp {
     /// Frames are drawn and measured until this time (egui's clock) even with nothing to
     /// train: the benchmark's "drawing only" figures, set by `measure_frames`.
     measure_frames_until: f64,
+    /// Seeds the experiment runs over (from its own on).
+    pub seeds: usize,
     /// The study a link asked for, or the last one started from a panel: the link shares
     /// it, and it runs once the experiment has finished.
     pub study: Option<crate::experiment::studies::StudyRequest>,
@@ -170,6 +172,7 @@ impl LabApp {
             notices: Vec::new(),
             stats: FrameStats::default(),
             measure_frames_until: f64::NEG_INFINITY,
+            seeds: 1,
             study: None,
             study_started: false,
             brought_ticket: None,
@@ -247,6 +250,7 @@ impl LabApp {
             backend: self.backend,
             lecture: !self.view.show_setup,
             study: self.study.clone(),
+            seeds: self.seeds,
         }
     }
 
@@ -305,6 +309,7 @@ impl LabApp {
         self.view.show_setup = !state.lecture;
         self.study = state.study;
         self.study_started = false;
+        self.seeds = state.seeds;
         self.notices.retain(|n| !n.starts_with("Link: "));
         self.notices
             .extend(problems.into_iter().map(|p| format!("Link: {p}")));
@@ -347,7 +352,10 @@ impl LabApp {
             return;
         };
         match Session::start(self.config.clone(), data, self.backend, self.gpu.clone()) {
-            Ok(session) => {
+            Ok(mut session) => {
+                if self.seeds > 1 {
+                    session.run_over_seeds(self.seeds, self.seed_data(&self.config));
+                }
                 self.notices.retain(|n| !n.starts_with("Cannot"));
                 self.session = Some(session);
                 self.session_id += 1;
@@ -357,6 +365,23 @@ impl LabApp {
             }
             Err(e) => self.notices.push(format!("Cannot start: {e}")),
         }
+    }
+
+    /// The data of `config` under another seed, for the seeds after the first: what it needs
+    /// (the digits, an imported CSV) is already loaded, since the first seed's data is.
+    fn seed_data(&self, config: &ExperimentConfig) -> session::SeedData {
+        let dataset = config.dataset.clone();
+        let digits = match &self.digits {
+            Digits::Ready(d) => Some(d.clone()),
+            _ => None,
+        };
+        let imported = self.imported.clone();
+        Box::new(move |seed| {
+            dataset
+                .load_with(seed, digits.as_deref(), imported.as_deref())
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
     }
 
     /// The data `config` trains on, or `None` with a notice (or, while the digits are still

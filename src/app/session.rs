@@ -17,6 +17,9 @@ use crate::experiment::{Experiment, ExperimentConfig, Progress, Status};
 use crate::train::choose_engine;
 use crate::train::gpu::{BackendChoice, BackendPreference, GpuContext};
 
+/// The data of the experiment's config under another seed (the seeds after the first).
+pub type SeedData = Box<dyn Fn(u64) -> Result<Arc<DataSplits>, String>>;
+
 /// The CPU time a frame may take, training included: a 60 Hz frame has 16.7 ms and our
 /// budget is a frame time under 16 ms at p95. The margin is for frames that also end a round
 /// (saving, a new heatmap) and for steps slowed by other threads on the same cores (a
@@ -52,6 +55,14 @@ pub struct Session {
     pub explanation: Option<(ExplainStudy, ExplainProgress)>,
     /// Ticket transfer from this experiment's data to a related task, likewise.
     pub transfer: Option<(TransferStudy, TransferProgress)>,
+    /// A run over several seeds: how many, the other seeds' finished records (weights
+    /// dropped), the one training (after the first seed, before any study), their data.
+    seeds: usize,
+    pub seed_records: Vec<crate::experiment::ExperimentRecord>,
+    seed_run: Option<Experiment>,
+    seed_data: Option<SeedData>,
+    /// Why the seeds stopped short, if they did.
+    pub seed_notice: Option<String>,
     /// Measured seconds per attribution row (a forward and backward pass of one input).
     row_cost_s: f64,
     /// The engine the session was started with, for its studies.
@@ -140,10 +151,63 @@ impl Session {
             rewinding: None,
             explanation: None,
             transfer: None,
+            seeds: 1,
+            seed_records: Vec::new(),
+            seed_run: None,
+            seed_data: None,
+            seed_notice: None,
             row_cost_s: 1e-4,
             preference,
             gpu,
         }
+    }
+
+    /// Run the experiment over `seeds` seeds: after this one, the next seeds' experiments,
+    /// one after another, each on its own data from `data`.
+    pub fn run_over_seeds(&mut self, seeds: usize, data: SeedData) {
+        self.seeds = seeds.clamp(1, crate::experiment::seeds::MAX_SEEDS);
+        self.seed_data = Some(data);
+    }
+
+    /// Seeds planned, and finished (the first included once it is).
+    pub fn seeds_done(&self) -> (usize, usize) {
+        let first = usize::from(self.experiment.is_done());
+        (first + self.seed_records.len(), self.seeds)
+    }
+
+    /// The next seed's slice of a frame, while seeds are left; false when none is.
+    fn tick_seeds(&mut self, budget: f64) -> bool {
+        if self.seed_run.is_none() {
+            let index = 1 + self.seed_records.len();
+            let Some(data) = self.seed_data.as_ref().filter(|_| index < self.seeds) else {
+                return false;
+            };
+            let config = crate::experiment::seeds::seed_config(self.experiment.config(), index);
+            let made = data(config.seed).and_then(|data| {
+                let (engine, _) = choose_engine(self.preference, self.gpu.clone(), data.clone());
+                Experiment::new(config, data, engine).map_err(|e| e.to_string())
+            });
+            match made {
+                Ok(run) => self.seed_run = Some(run),
+                Err(e) => {
+                    // The seeds so far stand; the rest cannot run.
+                    self.seeds = index;
+                    self.seed_notice = Some(format!("seed {index}: {e}"));
+                    return false;
+                }
+            }
+        }
+        let run = self.seed_run.as_mut().expect("just made");
+        slice(budget, &mut self.step_cost_s, |steps| {
+            let progress = run.advance(steps);
+            (progress.steps_done, progress.waiting || progress.finished)
+        });
+        if run.is_done() {
+            let record = run.record().without_weights();
+            self.seed_run = None;
+            self.seed_records.push(record);
+        }
+        true
     }
 
     /// Start the stability study of the finished experiment: the dense network, and for a
@@ -262,6 +326,9 @@ impl Session {
             return false;
         }
         let budget = (FRAME_TARGET_S - other_s).max(MIN_TRAINING_S);
+        if self.tick_seeds(budget) {
+            return true;
+        }
         if let Some((study, progress)) = &mut self.explanation
             && !study.is_done()
         {

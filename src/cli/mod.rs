@@ -40,7 +40,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run an experiment headless and print a table per round.
-    Run(Box<RunArgs>),
+    Run(Box<RunCommand>),
     /// List the presets with their explanations.
     Presets,
     /// Training throughput of the CPU engine (LeNet-300-100, batch 60).
@@ -59,6 +59,18 @@ enum Command {
     /// Ticket transfer: a ticket found on task A trained on task B, beside B's own ticket, a
     /// random mask and A's mask with fresh weights.
     Transfer(Box<transfer::TransferArgs>),
+}
+
+/// `lottery-lab run`: the experiment's fields, and the seeds to run it over.
+#[derive(clap::Args)]
+pub struct RunCommand {
+    #[command(flatten)]
+    base: RunArgs,
+    /// Run over this many seeds (from the config's seed on, each its own split, θ₀ and data
+    /// order): each seed's table, then each round's figure as mean ± s.d. (range); with
+    /// `--out`, one file per seed (`results-seed2.json`).
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
 }
 
 #[derive(Parser, Clone)]
@@ -123,7 +135,7 @@ pub fn main() -> ExitCode {
     private_runtime_dir();
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Run(args)) => run(*args),
+        Some(Command::Run(args)) => over_seeds(&args.base, args.seeds, run, print_seeds_summary),
         Some(Command::Presets) => {
             for p in presets::ALL {
                 let link = LinkState::from_preset(p.id).expect("listed").to_fragment();
@@ -337,8 +349,8 @@ fn engine_for(preference: BackendPreference, data: &Arc<DataSplits>) -> Result<B
     Ok(engine)
 }
 
-fn run(args: RunArgs) -> Result<()> {
-    let (config, data, preference) = config_and_data(&args)?;
+fn run(args: &RunArgs) -> Result<ExperimentRecord> {
+    let (config, data, preference) = config_and_data(args)?;
     let engine = engine_for(preference, &data)?;
     let mut experiment = Experiment::new(config.clone(), data, engine)?;
 
@@ -450,13 +462,49 @@ fn run(args: RunArgs) -> Result<()> {
         save(record, out)?;
     }
     match &record.status {
-        Status::Finished => Ok(()),
+        Status::Finished => Ok(record.without_weights()),
         Status::Stopped { reason } => bail!("the experiment stopped: {reason}"),
         Status::Running => bail!("the experiment did not finish"),
     }
 }
 
-/// A progress bar in thousandths (hidden with `--quiet`).
+/// Each round's figure over the seeds' runs: a column per run kind, mean ± s.d. (range).
+fn print_seeds_summary(records: &[ExperimentRecord]) {
+    use lottery_lab::experiment::seeds::spread_by_round;
+    let refs: Vec<&ExperimentRecord> = records.iter().collect();
+    let method = records[0].config.method;
+    let columns: Vec<_> = RunKind::ALL
+        .into_iter()
+        .map(|kind| (kind, spread_by_round(&refs, kind)))
+        .filter(|(kind, rounds)| *kind == RunKind::Ticket || rounds.len() > 1)
+        .collect();
+    let metric = if records[0].data.positive_class.is_some() {
+        "ROC AUC"
+    } else {
+        "test accuracy (%) at early stop"
+    };
+    println!(
+        "\nover {} seeds: {metric}, mean ± s.d. (range)",
+        records.len()
+    );
+    let mut header = format!("{:>6} {:>8}", "round", "density");
+    for (kind, _) in &columns {
+        header += &format!(" {:>30}", kind.name(method));
+    }
+    println!("{header}");
+    for first in &columns[0].1 {
+        let mut line = format!("{:>6} {:>7.2}%", first.round, first.density * 100.0);
+        for (_, rounds) in &columns {
+            let cell = rounds
+                .iter()
+                .find(|r| r.round == first.round)
+                .map_or("-".into(), |r| r.metric.label(2));
+            line += &format!(" {cell:>30}");
+        }
+        println!("{line}");
+    }
+}
+
 /// The IMP experiment of `config` to `round`, with random pruning and re-init beside it.
 pub fn imp_to_round(
     config: &ExperimentConfig,
@@ -496,6 +544,7 @@ fn with_progress_bar(quiet: bool, run: impl FnOnce(&mut dyn FnMut(f64, &str))) {
     bar.finish_and_clear();
 }
 
+/// A progress bar in thousandths (hidden with `--quiet`).
 fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         indicatif::ProgressBar::hidden()

@@ -683,6 +683,21 @@ pub static FIELDS: &[Field] = &[
         revert: |s, base| s.lecture = base.lecture,
     },
     Field {
+        key: "seeds",
+        flag: Flag::None,
+        values: "1 to 10",
+        help: "run the experiment over this many seeds (from its seed on; each its own split, θ₀ and data order): the accuracy plot shows their mean and range (the CLI: `lottery-lab run --seeds N`)",
+        checks: &[],
+        write: |s| (s.seeds > 1).then(|| s.seeds.to_string()),
+        read: |d, v| {
+            let n: usize = parse_num(v)?;
+            (1..=super::seeds::MAX_SEEDS)
+                .contains(&n)
+                .then(|| d.state.seeds = n)
+        },
+        revert: |s, base| s.seeds = base.seeds,
+    },
+    Field {
         key: "study",
         flag: Flag::None,
         values: super::studies::request::STUDY_VALUES,

@@ -23,6 +23,8 @@ pub struct LinkState {
     pub lecture: bool,
     /// A study to run once the experiment has finished.
     pub study: Option<super::studies::StudyRequest>,
+    /// How many seeds the experiment runs over (from its own on; 1 = just it).
+    pub seeds: usize,
 }
 
 /// Longer fragments are cut here: a config needs a few hundred characters.
@@ -36,6 +38,7 @@ impl LinkState {
             backend: BackendPreference::Auto,
             lecture: false,
             study: None,
+            seeds: 1,
         })
     }
 
@@ -416,6 +419,7 @@ mod tests {
         toy.lecture = true;
         toy.config.granularity = crate::prune::Granularity::TWO_FOUR;
         toy.config.early_bird = Some(0.2);
+        toy.seeds = 3;
         toy.study = Some(crate::experiment::studies::StudyRequest::Stability {
             round: 2,
             branch_at: vec![0, 20],

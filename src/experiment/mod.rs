@@ -10,6 +10,7 @@ pub mod link;
 pub mod presets;
 mod record;
 mod scoring;
+pub mod seeds;
 pub mod studies;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -1,11 +1,12 @@
 //! Accuracy (or AUC) against density, on a log axis from 100% to ~1%: the paper's figure.
 //! Each run kind is a series, the dense network a line, the selected round a marker.
 
-use egui_plot::{HLine, Legend, Line, MarkerShape, Plot, Points, VLine};
+use egui_plot::{HLine, Legend, Line, LineStyle, MarkerShape, Plot, Points, Polygon, VLine};
 
 use super::{Action, PlotInput, PlotPanel};
 use crate::app::ViewState;
 use crate::app::colors::run_color;
+use crate::experiment::seeds::{RoundSpread, spread_by_round};
 use crate::experiment::{ExperimentRecord, RunKind, RunRecord};
 
 /// x for a density (fraction kept): -log10(percent), so 100% is at -2 and 1% at 0.
@@ -15,12 +16,7 @@ pub fn density_x(density: f64) -> f64 {
 
 /// The figure every panel reports: test accuracy at early stop, or AUC where that counts.
 pub fn metric(record: &ExperimentRecord, run: &RunRecord) -> Option<f64> {
-    let early = run.early_stop.as_ref()?;
-    if record.data.positive_class.is_some() {
-        early.test_auc.map(f64::from)
-    } else {
-        Some(f64::from(early.test_accuracy) * 100.0)
-    }
+    crate::experiment::seeds::run_metric(record, run)
 }
 
 pub fn metric_name(record: &ExperimentRecord) -> &'static str {
@@ -55,7 +51,16 @@ impl PlotPanel for Accuracy {
     }
 
     fn ui(&self, input: &mut PlotInput<'_>, ui: &mut egui::Ui) -> Option<Action> {
-        show(input.record, input.in_progress, input.view, ui);
+        show(
+            input.record,
+            input.in_progress,
+            input.view,
+            input.seed_records,
+            ui,
+        );
+        if input.seeds.1 > 1 {
+            seeds_table(input.record, input.seed_records, input.seeds, ui);
+        }
         None
     }
 }
@@ -64,6 +69,7 @@ fn show(
     record: &ExperimentRecord,
     in_progress: Option<(usize, &[RunRecord])>,
     view: &ViewState,
+    others: &[ExperimentRecord],
     ui: &mut egui::Ui,
 ) {
     ui.strong(format!("{} vs weights remaining", metric_name(record)));
@@ -105,6 +111,9 @@ fn show(
                 }
                 if points.len() < 2 && kind != RunKind::Ticket {
                     continue;
+                }
+                if !others.is_empty() {
+                    band(plot, record, others, kind);
                 }
                 plot.line(
                     Line::new(kind.name(record.config.method), points.clone())
@@ -151,4 +160,91 @@ fn show(
                 }
             }
         });
+}
+
+/// Over seeds: the range of `kind`'s figure (min to max, shaded) and its mean (dashed), under
+/// the same legend entry as the first seed's curve.
+fn band(
+    plot: &mut egui_plot::PlotUi<'_>,
+    record: &ExperimentRecord,
+    others: &[ExperimentRecord],
+    kind: RunKind,
+) {
+    let records: Vec<&ExperimentRecord> = std::iter::once(record).chain(others).collect();
+    let rounds: Vec<_> = spread_by_round(&records, kind)
+        .into_iter()
+        .filter(|r| r.metric.n > 1)
+        .collect();
+    if rounds.len() < 2 {
+        return;
+    }
+    let name = kind.name(record.config.method);
+    let color = run_color(kind);
+    let mut outline: Vec<[f64; 2]> = rounds
+        .iter()
+        .map(|r| [density_x(r.density), r.metric.max])
+        .collect();
+    outline.extend(
+        rounds
+            .iter()
+            .rev()
+            .map(|r| [density_x(r.density), r.metric.min]),
+    );
+    plot.polygon(
+        Polygon::new(name, outline)
+            .fill_color(color.gamma_multiply(0.18))
+            .stroke(egui::Stroke::NONE),
+    );
+    let mean: Vec<[f64; 2]> = rounds
+        .iter()
+        .map(|r| [density_x(r.density), r.metric.mean])
+        .collect();
+    plot.line(
+        Line::new(name, mean)
+            .color(color)
+            .width(1.5)
+            .style(LineStyle::dashed_loose()),
+    );
+}
+
+/// Each round's figure over the seeds: mean ± s.d. (n), a column per run kind.
+fn seeds_table(
+    record: &ExperimentRecord,
+    others: &[ExperimentRecord],
+    (done, planned): (usize, usize),
+    ui: &mut egui::Ui,
+) {
+    ui.label(format!(
+        "Over {done} of {planned} seeds (seeds {}-{}): the band is their range, the dashed line their mean.",
+        record.config.seed,
+        record.config.seed + planned as u64 - 1
+    ));
+    let records: Vec<&ExperimentRecord> = std::iter::once(record).chain(others).collect();
+    let columns: Vec<(RunKind, Vec<RoundSpread>)> = RunKind::ALL
+        .into_iter()
+        .map(|kind| (kind, spread_by_round(&records, kind)))
+        .filter(|(kind, rounds)| *kind == RunKind::Ticket || rounds.len() > 1)
+        .collect();
+    egui::Grid::new("seeds-table").striped(true).show(ui, |ui| {
+        ui.strong("density");
+        for (kind, _) in &columns {
+            ui.strong(kind.name(record.config.method));
+        }
+        ui.end_row();
+        let rounds = columns.first().map_or(0, |(_, r)| r.len());
+        for i in 0..rounds {
+            let density = columns[0].1[i].density;
+            ui.label(percent_label(density * 100.0));
+            for (_, spreads) in &columns {
+                match spreads.iter().find(|s| s.round == columns[0].1[i].round) {
+                    Some(s) => ui.label(format!(
+                        "{:.2} ± {:.2} ({})",
+                        s.metric.mean, s.metric.sd, s.metric.n
+                    )),
+                    None => ui.label("-"),
+                };
+            }
+            ui.end_row();
+        }
+    });
 }

@@ -50,6 +50,9 @@ pub struct PlotInput<'a> {
     pub explanation: Option<(&'a ExplainRecord, &'a ExplainProgress)>,
     /// The transfer study, and where it stands.
     pub transfer: Option<(&'a TransferRecord, &'a TransferProgress)>,
+    /// A run over several seeds: the other seeds' finished records, and (done, planned).
+    pub seed_records: &'a [ExperimentRecord],
+    pub seeds: (usize, usize),
     /// A ticket file the user opened, which the transfer study can train on another task.
     pub brought_ticket: Option<&'a crate::experiment::io::TicketFile>,
 }
@@ -204,6 +207,7 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
         ..
     } = app;
     let Some(session) = session else { return };
+    let seeds = session.seeds_done();
     let record = session.experiment.record();
     let mut input = PlotInput {
         record,
@@ -230,6 +234,8 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
             .as_ref()
             .map(|(study, progress)| (study.record(), progress)),
         brought_ticket: brought_ticket.as_ref(),
+        seed_records: &session.seed_records,
+        seeds,
     };
     let mut actions = Vec::new();
     let mut rects = Vec::new();
@@ -301,6 +307,12 @@ fn notices(app: &mut LabApp, ui: &mut egui::Ui) {
         app.notices.remove(i);
     }
     if let Some(session) = &app.session {
+        if let Some(why) = &session.seed_notice {
+            ui.colored_label(
+                egui::Color32::from_rgb(230, 170, 40),
+                format!("The run over seeds stopped short: {why}"),
+            );
+        }
         for note in &session.experiment.record().notes {
             ui.colored_label(
                 egui::Color32::from_rgb(230, 170, 40),

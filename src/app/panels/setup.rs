@@ -263,7 +263,18 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
         &mut c.controls.small_dense,
         "small dense net (narrower layers, as many weights, fresh init)",
     );
-    ui.add(egui::DragValue::new(&mut c.seed).prefix("seed "));
+    ui.horizontal(|ui| {
+        ui.add(egui::DragValue::new(&mut c.seed).prefix("seed "));
+        ui.add(
+            egui::DragValue::new(&mut app.seeds)
+                .range(1..=crate::experiment::seeds::MAX_SEEDS)
+                .prefix("seeds: "),
+        )
+        .on_hover_text(
+            "Run the experiment again with the next seeds (each its own split, θ₀ and data \
+             order); the accuracy plot shows their mean and range. 1 = this seed only.",
+        );
+    });
 
     ui.separator();
     ui.label("Engine");
