@@ -1195,6 +1195,21 @@ fn a_links_study_runs_once_its_experiment_has_finished() {
             example: 4
         })
     );
+    // A study preset asks for its study; selecting another preset drops it.
+    harness.state_mut().select_preset("ticket-transfer");
+    assert_eq!(
+        harness.state().link().study,
+        Some(StudyRequest::Transfer {
+            task: lottery_lab::data::tasks::TransferTask::Noisier,
+            round: 8
+        })
+    );
+    harness.state_mut().select_preset("tiny");
+    assert_eq!(harness.state().link().study, None);
+    harness.state_mut().start_study(StudyRequest::Explain {
+        round: 1,
+        example: 4,
+    });
     // A request the experiment cannot take is a notice, and the link keeps the last good one.
     harness.state_mut().start_study(StudyRequest::Explain {
         round: 9,

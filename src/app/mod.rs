@@ -337,6 +337,11 @@ impl LabApp {
             Some(preset) => {
                 self.config = (preset.config)();
                 self.preset = id.into();
+                // A study preset runs its study after the experiment; others run none.
+                self.study = preset
+                    .study
+                    .and_then(crate::experiment::studies::StudyRequest::parse);
+                self.study_started = false;
             }
             None => self.notices.push(format!("Unknown preset '{id}'.")),
         }

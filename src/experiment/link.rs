@@ -37,7 +37,7 @@ impl LinkState {
             config: (p.config)(),
             backend: BackendPreference::Auto,
             lecture: false,
-            study: None,
+            study: p.study.and_then(super::studies::StudyRequest::parse),
             seeds: 1,
         })
     }

@@ -14,6 +14,9 @@ pub struct Preset {
     pub config: fn() -> ExperimentConfig,
     /// What the explanation claims, checked on the preset's own runs (`claims.rs`).
     pub claims: &'static [super::claims::Claim],
+    /// A study the page runs once the experiment has finished, as a link's `study=` token
+    /// ([`super::studies::StudyRequest`]).
+    pub study: Option<&'static str>,
 }
 
 pub const ALL: &[Preset] = &[
@@ -30,6 +33,7 @@ pub const ALL: &[Preset] = &[
             random pruning. The input-pixel map shows the border of the image emptying first.",
         config: digits_quick,
         claims: super::claims::DIGITS_QUICK,
+        study: None,
     },
     Preset {
         id: "lenet-mnist",
@@ -45,6 +49,7 @@ pub const ALL: &[Preset] = &[
             10-20 minutes on a 2-core CPU.",
         config: ExperimentConfig::lenet_mnist,
         claims: super::claims::LENET_MNIST,
+        study: None,
     },
     Preset {
         id: "mnist1d",
@@ -52,6 +57,7 @@ pub const ALL: &[Preset] = &[
         explanation: MNIST1D_TEXT,
         config: mnist1d,
         claims: super::claims::MNIST1D,
+        study: None,
     },
     Preset {
         id: "spiral",
@@ -59,6 +65,7 @@ pub const ALL: &[Preset] = &[
         explanation: SPIRAL_TEXT,
         config: spiral,
         claims: super::claims::SPIRAL,
+        study: None,
     },
     Preset {
         id: "fraud",
@@ -66,6 +73,7 @@ pub const ALL: &[Preset] = &[
         explanation: FRAUD_TEXT,
         config: fraud,
         claims: super::claims::FRAUD,
+        study: None,
     },
     Preset {
         id: "why-reset",
@@ -73,6 +81,7 @@ pub const ALL: &[Preset] = &[
         explanation: WHY_RESET_TEXT,
         config: why_reset,
         claims: super::claims::WHY_RESET,
+        study: None,
     },
     Preset {
         id: "one-shot-vs-iterative",
@@ -80,6 +89,7 @@ pub const ALL: &[Preset] = &[
         explanation: ONE_SHOT_VS_ITERATIVE_TEXT,
         config: one_shot_vs_iterative,
         claims: super::claims::ONE_SHOT_VS_ITERATIVE,
+        study: None,
     },
     Preset {
         id: "search-vs-shrink",
@@ -87,6 +97,7 @@ pub const ALL: &[Preset] = &[
         explanation: SEARCH_VS_SHRINK_TEXT,
         config: search_vs_shrink,
         claims: super::claims::SEARCH_VS_SHRINK,
+        study: None,
     },
     Preset {
         id: "find-the-cliff",
@@ -94,6 +105,7 @@ pub const ALL: &[Preset] = &[
         explanation: FIND_THE_CLIFF_TEXT,
         config: find_the_cliff,
         claims: super::claims::FIND_THE_CLIFF,
+        study: None,
     },
     Preset {
         id: "conv-digits",
@@ -101,6 +113,7 @@ pub const ALL: &[Preset] = &[
         explanation: CONV_DIGITS_TEXT,
         config: conv_digits,
         claims: super::claims::CONV_DIGITS,
+        study: None,
     },
     Preset {
         id: "mnist1d-cnn",
@@ -108,6 +121,7 @@ pub const ALL: &[Preset] = &[
         explanation: MNIST1D_CNN_TEXT,
         config: mnist1d_cnn,
         claims: super::claims::MNIST1D_CNN,
+        study: None,
     },
     Preset {
         id: "pruning-before-training",
@@ -115,6 +129,7 @@ pub const ALL: &[Preset] = &[
         explanation: PRUNING_BEFORE_TRAINING_TEXT,
         config: pruning_before_training,
         claims: super::claims::PRUNING_BEFORE_TRAINING,
+        study: None,
     },
     Preset {
         id: "layer-collapse",
@@ -122,6 +137,7 @@ pub const ALL: &[Preset] = &[
         explanation: LAYER_COLLAPSE_TEXT,
         config: layer_collapse,
         claims: super::claims::LAYER_COLLAPSE,
+        study: None,
     },
     Preset {
         id: "structured",
@@ -129,6 +145,7 @@ pub const ALL: &[Preset] = &[
         explanation: STRUCTURED_TEXT,
         config: structured,
         claims: super::claims::STRUCTURED,
+        study: None,
     },
     Preset {
         id: "early-bird",
@@ -136,6 +153,50 @@ pub const ALL: &[Preset] = &[
         explanation: EARLY_BIRD_TEXT,
         config: early_bird,
         claims: super::claims::EARLY_BIRD,
+        study: None,
+    },
+    Preset {
+        id: "rewinding-and-stability",
+        title: "Rewinding and stability: is training linearly connected?",
+        explanation: "Quick digits to round 10 (2.9% of the weights), then the stability study \
+            (Frankle et al. 2020) starts by itself: the dense network, round 10's ticket, its \
+            random pruning and its random re-initialisation each train two copies from θ₀ and \
+            from θ_100 with different data orders, and the panel draws the test error on the \
+            straight line between the copies. A flat line (barrier under 2 points) means both \
+            copies found one valley. The late-rewinding panel below sweeps the reset point k \
+            at the selected round's density. Our figures over seeds are in the README.",
+        config: rewinding_and_stability,
+        claims: &[],
+        study: Some("lmc:10:0,100"),
+    },
+    Preset {
+        id: "ticket-transfer",
+        title: "Does a ticket transfer?",
+        explanation: "Quick digits to round 8 (5.8% of the weights), then the transfer study \
+            starts by itself (our task pair, after Morcos et al. 2019): round 8's ticket, found \
+            on the clean digits, is trained on the same digits with noise added to every pixel, \
+            beside that task's own ticket, a random mask of the same density, the ticket's mask \
+            with fresh weights and the dense network. The panel's bars are this run's answer; \
+            pick another task pair there (new classes, inverted or shifted digits, another \
+            seed) and press Transfer. Our figures over seeds are in the README.",
+        config: ticket_transfer,
+        claims: &[],
+        study: Some("transfer:noisier:8"),
+    },
+    Preset {
+        id: "explain-sparse",
+        title: "Do sparse nets explain better?",
+        explanation: "Quick digits to round 8 (5.8% of the weights), then the explanations \
+            panel explains a test digit by the dense network, round 8's ticket and a random \
+            mask of its density: integrated gradients (checked to add up to the score's \
+            change) and gradient × input as heatmaps, each network's live paths, how much of \
+            the explanation sits in its top 5% pixels and how much of that survives a little \
+            noise. Step through digits with Next example. Whether the ticket's explanations \
+            are smaller or more stable is measured, not assumed: our figures over seeds are in \
+            the README.",
+        config: ticket_transfer,
+        claims: &[],
+        study: Some("explain:8:0"),
     },
     Preset {
         id: "tiny",
@@ -144,6 +205,7 @@ pub const ALL: &[Preset] = &[
             whole procedure in a blink.",
         config: tiny,
         claims: &[],
+        study: None,
     },
 ];
 
@@ -347,6 +409,30 @@ impl Preset {
 
 pub fn find(id: &str) -> Option<&'static Preset> {
     ALL.iter().find(|p| p.id == id)
+}
+
+/// Quick digits to round 10, with the controls the stability study measures.
+fn rewinding_and_stability() -> ExperimentConfig {
+    ExperimentConfig {
+        controls: Controls {
+            reinit: true,
+            random_prune: true,
+            ..Controls::NONE
+        },
+        ..digits_quick()
+    }
+}
+
+/// Quick digits to round 8 (5.8%), random pruning beside the ticket.
+fn ticket_transfer() -> ExperimentConfig {
+    ExperimentConfig {
+        schedule: Schedule::Iterative { rounds: 8 },
+        controls: Controls {
+            random_prune: true,
+            ..Controls::NONE
+        },
+        ..digits_quick()
+    }
 }
 
 fn digits_quick() -> ExperimentConfig {
@@ -593,5 +679,31 @@ mod tests {
             assert!(ids.insert(preset.id), "duplicate id {}", preset.id);
             assert!(preset.explanation.len() > 80);
         }
+    }
+
+    #[test]
+    fn a_study_presets_study_is_a_request_its_experiment_can_take() {
+        use crate::experiment::Schedule;
+        use crate::experiment::studies::StudyRequest;
+        let mut studies = 0;
+        for preset in super::ALL {
+            let Some(token) = preset.study else { continue };
+            studies += 1;
+            let request = StudyRequest::parse(token)
+                .unwrap_or_else(|| panic!("{}: {token} is not a study", preset.id));
+            let Schedule::Iterative { rounds } = (preset.config)().schedule else {
+                panic!("{}: a study of a round needs iterative rounds", preset.id);
+            };
+            let round = match request {
+                StudyRequest::Stability { round, .. }
+                | StudyRequest::Explain { round, .. }
+                | StudyRequest::Transfer { round, .. } => round,
+                StudyRequest::Rewinding { .. } => 0,
+            };
+            assert!(round <= rounds, "{}: round {round} of {rounds}", preset.id);
+            let state = crate::experiment::link::LinkState::from_preset(preset.id).unwrap();
+            assert_eq!(state.study, Some(request), "{}", preset.id);
+        }
+        assert_eq!(studies, 3);
     }
 }
