@@ -198,10 +198,8 @@ fn a_rewind_sweep_gives_each_point_the_experiment_run_gives_it() {
         density: 0.2,
     };
     let data = common::data_for(&config.base);
-    let engine_data = data.clone();
-    let make = Box::new(move || {
-        Box::new(CpuEngine::new(engine_data.clone())) as Box<dyn lottery_lab::train::Engine>
-    });
+    let make =
+        Box::new(|data| Box::new(CpuEngine::new(data)) as Box<dyn lottery_lab::train::Engine>);
     let mut sweep = RewindSweep::new(config.clone(), data, make).unwrap();
     let mut calls = 0;
     while !sweep.is_done() {

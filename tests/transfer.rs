@@ -10,7 +10,7 @@ use std::sync::Arc;
 use lottery_lab::data::DataSplits;
 use lottery_lab::data::tasks::TransferTask;
 use lottery_lab::experiment::io;
-use lottery_lab::experiment::studies::transfer::DataEngineMaker;
+use lottery_lab::experiment::studies::EngineMaker;
 use lottery_lab::experiment::studies::{
     Source, TransferConfig, TransferError, TransferRecord, TransferStudy, TransferSubject,
 };
@@ -29,15 +29,15 @@ fn digits() -> ExperimentConfig {
     config
 }
 
-fn cpu() -> DataEngineMaker {
+fn cpu() -> EngineMaker {
     Box::new(|data: Arc<DataSplits>| Box::new(CpuEngine::new(data)))
 }
 
 /// A maker of engines that remember what they were loaded with.
-fn spies() -> (DataEngineMaker, common::Loads) {
+fn spies() -> (EngineMaker, common::Loads) {
     let loads = common::Loads::default();
     let shared = loads.clone();
-    let maker: DataEngineMaker = Box::new(move |data| {
+    let maker: EngineMaker = Box::new(move |data| {
         let (spy, spy_loads) = common::Spy::new(data);
         let shared = shared.clone();
         // Each engine's loads go to the shared list as they happen.
@@ -89,7 +89,7 @@ impl lottery_lab::train::Engine for Forward {
     }
 }
 
-fn study(task: TransferTask, source: Source<'_>, maker: DataEngineMaker) -> TransferRecord {
+fn study(task: TransferTask, source: Source<'_>, maker: EngineMaker) -> TransferRecord {
     let config = TransferConfig {
         base: digits(),
         task,

@@ -7,11 +7,10 @@ use web_time::Instant;
 use crate::data::DataSplits;
 use crate::data::tasks::TransferTask;
 use crate::experiment::io::TicketFile;
-use crate::experiment::studies::rewind::EngineMaker;
-use crate::experiment::studies::transfer::DataEngineMaker;
 use crate::experiment::studies::{
-    ExplainConfig, ExplainProgress, ExplainStudy, LmcConfig, LmcProgress, LmcStudy, RewindConfig,
-    RewindProgress, RewindSweep, Source, TransferConfig, TransferProgress, TransferStudy,
+    EngineMaker, ExplainConfig, ExplainProgress, ExplainStudy, LmcConfig, LmcProgress, LmcStudy,
+    RewindConfig, RewindProgress, RewindSweep, Source, TransferConfig, TransferProgress,
+    TransferStudy,
 };
 use crate::experiment::{Experiment, ExperimentConfig, Progress, Status};
 use crate::train::choose_engine;
@@ -162,6 +161,12 @@ impl Session {
         }
     }
 
+    /// Engines for the studies, as the session's own was chosen (its preference, its device).
+    fn engine_maker(&self) -> EngineMaker {
+        let (preference, gpu) = (self.preference, self.gpu.clone());
+        Box::new(move |data| choose_engine(preference, gpu.clone(), data).0)
+    }
+
     /// Run the experiment over `seeds` seeds: after this one, the next seeds' experiments,
     /// one after another, each on its own data from `data`.
     pub fn run_over_seeds(&mut self, seeds: usize, data: SeedData) {
@@ -243,10 +248,8 @@ impl Session {
             density,
         };
         let data = self.experiment.data().clone();
-        let (preference, gpu, engine_data) = (self.preference, self.gpu.clone(), data.clone());
-        let make_engine: EngineMaker =
-            Box::new(move || choose_engine(preference, gpu.clone(), engine_data.clone()).0);
-        let mut sweep = RewindSweep::new(config, data, make_engine).map_err(|e| e.to_string())?;
+        let mut sweep =
+            RewindSweep::new(config, data, self.engine_maker()).map_err(|e| e.to_string())?;
         let progress = sweep.advance(0);
         self.rewinding = Some((sweep, progress));
         Ok(())
@@ -307,12 +310,9 @@ impl Session {
             None if reuse => Source::Experiment(record),
             None => Source::FindIt,
         };
-        let (preference, gpu) = (self.preference, self.gpu.clone());
-        let make_engine: DataEngineMaker =
-            Box::new(move |data| choose_engine(preference, gpu.clone(), data).0);
         let data = self.experiment.data().clone();
-        let mut study =
-            TransferStudy::new(config, data, source, make_engine).map_err(|e| e.to_string())?;
+        let mut study = TransferStudy::new(config, data, source, self.engine_maker())
+            .map_err(|e| e.to_string())?;
         let progress = study.advance(0);
         self.transfer = Some((study, progress));
         Ok(())

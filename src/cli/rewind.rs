@@ -54,9 +54,7 @@ fn run_seed(args: &RewindArgs, base: &super::RunArgs) -> Result<RewindRecord> {
         bail!("--backend gpu: {}", choice.reason);
     }
     println!("engine: {}", choice.reason);
-    let engine_data = data.clone();
-    let make_engine =
-        Box::new(move || choose_engine(preference, gpu.clone(), engine_data.clone()).0);
+    let make_engine = Box::new(move |data| choose_engine(preference, gpu.clone(), data).0);
     let mut sweep = RewindSweep::new(sweep_config, data, make_engine)?;
     println!(
         "late rewinding, seed {}: pruned one-shot to {:.1}% by magnitude, survivors reset to θ_k for k = {}, then retrained; random re-init beside k = {}",

@@ -22,6 +22,11 @@ pub use transfer::{
     TransferStudy, TransferSubject,
 };
 
+/// Makes an engine for a study's experiments and networks, on the data they train on (the
+/// page's GPU engine, or the CPU): the rewinding sweep's points, the transfer study's tasks.
+pub type EngineMaker =
+    Box<dyn FnMut(std::sync::Arc<crate::data::DataSplits>) -> Box<dyn crate::train::Engine>>;
+
 /// A figure over seeds: mean, standard deviation (n − 1) and range; one seed has sd 0.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Spread {

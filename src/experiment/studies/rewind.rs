@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::EngineMaker;
 use crate::data::DataSplits;
 use crate::experiment::{
     ConfigError, Controls, Experiment, ExperimentConfig, ExperimentError, ResetMode, RunKind,
     Schedule, Status,
 };
-use crate::train::Engine;
 
 pub const REWIND_FORMAT: &str = "lottery-lab-rewind/1";
 
@@ -175,9 +175,6 @@ impl RewindProgress {
     }
 }
 
-/// Makes the engine of each point's experiment.
-pub type EngineMaker = Box<dyn FnMut() -> Box<dyn Engine>>;
-
 pub struct RewindSweep {
     config: RewindConfig,
     data: Arc<DataSplits>,
@@ -224,7 +221,7 @@ impl RewindSweep {
         Self {
             config: record.config.clone(),
             data: data.clone(),
-            make_engine: Box::new(move || Box::new(crate::train::CpuEngine::new(data.clone()))),
+            make_engine: Box::new(|data| Box::new(crate::train::CpuEngine::new(data))),
             pending: VecDeque::new(),
             current: None,
             current_fraction: 0.0,
@@ -255,7 +252,7 @@ impl RewindSweep {
                     }
                     Some(index) => {
                         let config = self.config.experiment(index);
-                        let engine = (self.make_engine)();
+                        let engine = (self.make_engine)(self.data.clone());
                         match Experiment::new(config, self.data.clone(), engine) {
                             Ok(experiment) => self.current.insert(experiment),
                             Err(e) => {

@@ -10,31 +10,24 @@
 //!
 //! Every network is trained the config's iterations and scored by its test accuracy at the
 //! end, on B. The two IMP experiments are ordinary `Experiment`s (the same as `lottery-lab run`
-//! on those data), each with an engine from an [`DataEngineMaker`]; the two A-mask subjects
+//! on those data), each with an engine from an [`super::EngineMaker`]; the two A-mask subjects
 //! train on one engine through the studies' trainer.
 
 mod study;
-
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 pub use study::TransferStudy;
 
-use crate::data::DataSplits;
 use crate::data::tasks::TransferTask;
 use crate::experiment::io::TicketFile;
 use crate::experiment::{
     ConfigError, Controls, ExperimentConfig, ExperimentError, ExperimentRecord, Schedule, Status,
 };
-use crate::train::Engine;
 
 pub const TRANSFER_FORMAT: &str = "lottery-lab-transfer/1";
 /// Training steps one evaluation chunk counts for in a step budget.
 const CHUNK_COST: usize = 2;
-
-/// Makes an engine for a task's data (the page's GPU engine, or the CPU).
-pub type DataEngineMaker = Box<dyn FnMut(Arc<DataSplits>) -> Box<dyn Engine>>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TransferConfig {

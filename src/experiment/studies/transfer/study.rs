@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::super::training::{Flow, Trainer, Training};
 use super::{
-    CHUNK_COST, DataEngineMaker, Source, TRANSFER_FORMAT, TransferConfig, TransferError,
+    super::EngineMaker, CHUNK_COST, Source, TRANSFER_FORMAT, TransferConfig, TransferError,
     TransferProgress, TransferRecord, TransferResult, TransferSubject,
 };
 use crate::data::DataSplits;
@@ -41,7 +41,7 @@ pub struct TransferStudy {
     config: TransferConfig,
     source_data: Arc<DataSplits>,
     target_data: Arc<DataSplits>,
-    make_engine: DataEngineMaker,
+    make_engine: EngineMaker,
     trainer: Option<Trainer>,
     ticket: Option<TicketFile>,
     tasks: VecDeque<Task>,
@@ -58,7 +58,7 @@ impl TransferStudy {
         config: TransferConfig,
         data: Arc<DataSplits>,
         source: Source<'_>,
-        mut make_engine: DataEngineMaker,
+        mut make_engine: EngineMaker,
     ) -> Result<Self, TransferError> {
         config.validate()?;
         if let Some(why) = config.task.unsuitable(&data) {
