@@ -236,85 +236,105 @@ impl LabApp {
     /// A stability study saved from the panel: shown beside its own experiment, which has to
     /// be the one on screen (the study measured that experiment's masks).
     fn open_stability(&mut self, name: &str, text: &str) {
-        let Some(record) = self.parsed(name, LmcRecord::parse(text)) else {
-            return;
-        };
-        let config = record.config.base.clone();
-        let Some(session) =
-            self.beside(name, &config, "is a stability study of another experiment")
-        else {
-            return;
-        };
-        let paths = record.paths.len();
-        let mut study = LmcStudy::reopened(record, session.experiment.data().clone());
-        let progress = study.advance(0);
-        let state = match &study.record().status {
-            Status::Finished => "finished".to_string(),
-            Status::Stopped { reason } => format!("stopped: {reason}"),
-            Status::Running => "running".to_string(),
-        };
-        session.stability = Some((study, progress));
-        self.notices.push(format!(
-            "Opened the stability study: {paths} paths ({state})."
-        ));
+        let refusal = "is a stability study of another experiment";
+        self.open_study(
+            name,
+            LmcRecord::parse(text),
+            |r| &r.config.base,
+            refusal,
+            |s, r| {
+                let paths = r.paths.len();
+                let mut study = LmcStudy::reopened(r, s.experiment.data().clone());
+                let progress = study.advance(0);
+                let state = match &study.record().status {
+                    Status::Finished => "finished".to_string(),
+                    Status::Stopped { reason } => format!("stopped: {reason}"),
+                    Status::Running => "running".to_string(),
+                };
+                s.stability = Some((study, progress));
+                format!("Opened the stability study: {paths} paths ({state}).")
+            },
+        );
     }
 
     /// Explanations saved from the panel: shown beside their own experiment.
     fn open_explanation(&mut self, name: &str, text: &str) {
-        let Some(record) = self.parsed(name, ExplainRecord::parse(text)) else {
-            return;
-        };
-        let config = record.experiment.clone();
-        let Some(session) = self.beside(name, &config, "explains another experiment's networks")
-        else {
-            return;
-        };
-        let examples = record.config.examples.len();
-        let mut study = ExplainStudy::reopened(record, session.experiment.data().clone());
-        let progress = study.advance(0);
-        session.explanation = Some((study, progress));
-        self.notices.push(format!(
-            "Opened the explanations: {examples} test example(s)."
-        ));
+        let refusal = "explains another experiment's networks";
+        self.open_study(
+            name,
+            ExplainRecord::parse(text),
+            |r| &r.experiment,
+            refusal,
+            |s, r| {
+                let examples = r.config.examples.len();
+                let mut study = ExplainStudy::reopened(r, s.experiment.data().clone());
+                let progress = study.advance(0);
+                s.explanation = Some((study, progress));
+                format!("Opened the explanations: {examples} test example(s).")
+            },
+        );
     }
 
     /// A late-rewinding sweep saved from the panel: shown beside its experiment.
     fn open_rewinding(&mut self, name: &str, text: &str) {
-        let Some(record) = self.parsed(name, RewindRecord::parse(text)) else {
-            return;
-        };
-        let config = record.config.base.clone();
-        let Some(session) =
-            self.beside(name, &config, "is a rewinding sweep of another experiment")
-        else {
-            return;
-        };
-        let points = record.points.len();
-        let mut sweep = RewindSweep::reopened(record, session.experiment.data().clone());
-        let progress = sweep.advance(0);
-        session.rewinding = Some((sweep, progress));
-        self.notices.push(format!(
-            "Opened the rewinding sweep: {points} rewind points."
-        ));
+        let refusal = "is a rewinding sweep of another experiment";
+        self.open_study(
+            name,
+            RewindRecord::parse(text),
+            |r| &r.config.base,
+            refusal,
+            |s, r| {
+                let points = r.points.len();
+                let mut sweep = RewindSweep::reopened(r, s.experiment.data().clone());
+                let progress = sweep.advance(0);
+                s.rewinding = Some((sweep, progress));
+                format!("Opened the rewinding sweep: {points} rewind points.")
+            },
+        );
     }
 
     /// A transfer study saved from the panel: shown beside the experiment it started from.
     fn open_transfer(&mut self, name: &str, text: &str) {
-        let Some(record) = self.parsed(name, TransferRecord::parse(text)) else {
+        let refusal = "is a transfer study of another experiment";
+        self.open_study(
+            name,
+            TransferRecord::parse(text),
+            |r| &r.config.base,
+            refusal,
+            |s, r| {
+                let results = r.results.len();
+                let mut study = TransferStudy::reopened(r, s.experiment.data().clone());
+                let progress = study.advance(0);
+                s.transfer = Some((study, progress));
+                format!("Opened the transfer study: {results} networks on B.")
+            },
+        );
+    }
+
+    /// A study's file: parsed and checked, then shown beside its own experiment (`config_of`)
+    /// by `install`, which says what was opened; else a notice of why not (nothing changes).
+    fn open_study<R>(
+        &mut self,
+        name: &str,
+        parsed: Result<R, String>,
+        config_of: fn(&R) -> &crate::experiment::ExperimentConfig,
+        refusal: &str,
+        install: impl FnOnce(&mut super::Session, R) -> String,
+    ) {
+        let Some(record) = self.parsed(name, parsed) else {
             return;
         };
-        let config = record.config.base.clone();
-        let Some(session) = self.beside(name, &config, "is a transfer study of another experiment")
-        else {
-            return;
+        let beside = self
+            .session
+            .as_mut()
+            .filter(|s| s.experiment.config() == config_of(&record));
+        let notice = match beside {
+            Some(session) => install(session, record),
+            None => {
+                format!("{name} {refusal}: open or run that experiment first (nothing changed)")
+            }
         };
-        let results = record.results.len();
-        let mut study = TransferStudy::reopened(record, session.experiment.data().clone());
-        let progress = study.advance(0);
-        session.transfer = Some((study, progress));
-        self.notices.push(format!(
-            "Opened the transfer study: {results} networks on B."
-        ));
+        self.notices.push(notice);
     }
 
     /// A ticket file ("bring a ticket from home"): kept for the transfer panel, which trains
@@ -342,27 +362,6 @@ impl LabApp {
                     .push(format!("{name} was not opened (nothing changed): {e}"))
             })
             .ok()
-    }
-
-    /// The session of the experiment `config`, which a study file belongs beside; if another
-    /// is on screen (or none), a notice that `name` `refusal`.
-    fn beside(
-        &mut self,
-        name: &str,
-        config: &crate::experiment::ExperimentConfig,
-        refusal: &str,
-    ) -> Option<&mut super::Session> {
-        if self
-            .session
-            .as_ref()
-            .is_some_and(|s| s.experiment.config() == config)
-        {
-            return self.session.as_mut();
-        }
-        self.notices.push(format!(
-            "{name} {refusal}: open or run that experiment first (nothing changed)"
-        ));
-        None
     }
 
     /// Read a file by its path (the native Open window).

@@ -257,26 +257,29 @@ impl LabApp {
     /// Start `request` on the finished experiment; a refusal is a notice headed with the
     /// study's name (replacing its previous one). Started, it is the study the link shares.
     pub fn start_study(&mut self, request: crate::experiment::studies::StudyRequest) {
-        use crate::experiment::studies::StudyRequest;
-        let started = self.session.as_mut().map(|s| match &request {
-            StudyRequest::Stability { round, branch_at } => {
-                s.start_stability(*round, branch_at.clone())
-            }
-            StudyRequest::Rewinding { density, rewind_at } => {
-                s.start_rewinding(*density, rewind_at.clone())
-            }
-            StudyRequest::Explain { round, example } => s.start_explanation(*round, *example),
-            StudyRequest::Transfer { task, round } => s.start_transfer(*task, *round, None),
-        });
-        let head = format!("{}: ", request.name());
+        if self.start_study_with(request.name(), |s| s.start_request(&request)) {
+            self.study = Some(request);
+            self.study_started = true;
+        }
+    }
+
+    /// Start a study of the session's experiment with `start`; a refusal is a notice headed
+    /// `name`, replacing that study's previous one. Whether it started.
+    pub fn start_study_with(
+        &mut self,
+        name: &str,
+        start: impl FnOnce(&mut Session) -> Result<(), String>,
+    ) -> bool {
+        let started = self.session.as_mut().map(start);
+        let head = format!("{name}: ");
         self.notices.retain(|n| !n.starts_with(&head));
         match started {
-            Some(Err(e)) => self.notices.push(format!("{head}{e}")),
-            Some(Ok(())) => {
-                self.study = Some(request);
-                self.study_started = true;
+            Some(Err(e)) => {
+                self.notices.push(format!("{head}{e}"));
+                false
             }
-            None => {}
+            Some(Ok(())) => true,
+            None => false,
         }
     }
 

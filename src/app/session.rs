@@ -9,8 +9,8 @@ use crate::data::tasks::TransferTask;
 use crate::experiment::io::TicketFile;
 use crate::experiment::studies::{
     EngineMaker, ExplainConfig, ExplainProgress, ExplainStudy, LmcConfig, LmcProgress, LmcStudy,
-    RewindConfig, RewindProgress, RewindSweep, Source, TransferConfig, TransferProgress,
-    TransferStudy,
+    RewindConfig, RewindProgress, RewindSweep, Source, StudyRequest, TransferConfig,
+    TransferProgress, TransferStudy,
 };
 use crate::experiment::{Experiment, ExperimentConfig, Progress, Status};
 use crate::train::choose_engine;
@@ -161,6 +161,20 @@ impl Session {
         }
     }
 
+    /// Start the study `request` names (a link's, a panel's).
+    pub fn start_request(&mut self, request: &StudyRequest) -> Result<(), String> {
+        match request {
+            StudyRequest::Stability { round, branch_at } => {
+                self.start_stability(*round, branch_at.clone())
+            }
+            StudyRequest::Rewinding { density, rewind_at } => {
+                self.start_rewinding(*density, rewind_at.clone())
+            }
+            StudyRequest::Explain { round, example } => self.start_explanation(*round, *example),
+            StudyRequest::Transfer { task, round } => self.start_transfer(*task, *round, None),
+        }
+    }
+
     /// Engines for the studies, as the session's own was chosen (its preference, its device).
     fn engine_maker(&self) -> EngineMaker {
         let (preference, gpu) = (self.preference, self.gpu.clone());
@@ -299,16 +313,9 @@ impl Session {
             task,
             round: file.as_ref().map_or(round, |t| t.round),
         };
-        let reuse = task != TransferTask::Digits0To4To5To9
-            && matches!(
-                record.config.schedule,
-                crate::experiment::Schedule::Iterative { .. }
-            )
-            && round < record.rounds.len();
         let source = match file {
             Some(ticket) => Source::File(Box::new(ticket)),
-            None if reuse => Source::Experiment(record),
-            None => Source::FindIt,
+            None => Source::for_experiment(record, task, round),
         };
         let data = self.experiment.data().clone();
         let mut study = TransferStudy::new(config, data, source, self.engine_maker())

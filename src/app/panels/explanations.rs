@@ -169,7 +169,6 @@ fn maps(ui: &mut egui::Ui, input: &mut PlotInput<'_>, study: &ExplainRecord, ind
                     heading(net, example),
                 );
                 for (name, method) in methods {
-                    let scale = scale_of(study, index, method);
                     let key = format!(
                         "explain-{}-{}-{index}-{name}-{}",
                         study.config.round,
@@ -177,7 +176,10 @@ fn maps(ui: &mut egui::Ui, input: &mut PlotInput<'_>, study: &ExplainRecord, ind
                         study.experiment.seed
                     );
                     let values = &method(example).values;
-                    let tex = texture(ui, input, key, || attribution_image(values, w, h, scale));
+                    // The scale is only needed when the map is built (once per study).
+                    let tex = texture(ui, input, key, || {
+                        attribution_image(values, w, h, scale_of(study, index, method))
+                    });
                     ui.image((tex.id(), size)).on_hover_text(name);
                 }
             });

@@ -146,21 +146,6 @@ pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
     }
 }
 
-/// Start a study of the session's experiment; a refusal is a notice headed `what`, which
-/// replaces that study's previous notice.
-fn start_study(
-    app: &mut LabApp,
-    what: &str,
-    start: impl FnOnce(&mut super::Session) -> Result<(), String>,
-) {
-    let started = app.session.as_mut().map(start);
-    let head = format!("{what}: ");
-    app.notices.retain(|n| !n.starts_with(&head));
-    if let Some(Err(e)) = started {
-        app.notices.push(format!("{head}{e}"));
-    }
-}
-
 /// A panel's frame, without its background fill on the web: there the clear colour
 /// (`LabApp::clear_color`, the same colour) shows through. A browser with no usable GPU paints
 /// with a software rasteriser, where these fills — the whole screen once more — made every
@@ -282,7 +267,7 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
             Action::TransferOpenedTicket { task } => {
                 let file = app.brought_ticket.clone();
                 let round = file.as_ref().map_or(0, |t| t.round);
-                start_study(app, "Transfer", |s| s.start_transfer(task, round, file));
+                app.start_study_with("Transfer", |s| s.start_transfer(task, round, file));
             }
             Action::ExportTransfer => app.export_transfer(),
             Action::Notice(text) => {

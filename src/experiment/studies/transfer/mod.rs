@@ -216,6 +216,20 @@ impl TransferProgress {
     }
 }
 
+impl<'a> Source<'a> {
+    /// A's ticket from the finished experiment `record` when A is its data and `round` one
+    /// of its iterative rounds (the ticket IMP on A would find again); else IMP on A.
+    pub fn for_experiment(record: &'a ExperimentRecord, task: TransferTask, round: usize) -> Self {
+        let a_is_its_data = task.source_is_the_data();
+        let iterative = matches!(record.config.schedule, Schedule::Iterative { .. });
+        if a_is_its_data && iterative && round < record.rounds.len() {
+            Source::Experiment(record)
+        } else {
+            Source::FindIt
+        }
+    }
+}
+
 /// Where A's ticket comes from.
 pub enum Source<'a> {
     /// IMP on A, run by the study.

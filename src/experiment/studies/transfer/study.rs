@@ -301,10 +301,6 @@ impl TransferStudy {
                         });
                     }
                 }
-                if record.engine.kind != "cpu" || self.trainer.is_none() {
-                    let engine = (self.make_engine)(self.target_data.clone());
-                    self.trainer = Some(self.trainer_with(engine));
-                }
             }
             _ => {}
         }
