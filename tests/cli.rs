@@ -524,3 +524,62 @@ fn run_over_seeds_prints_each_rounds_mean_and_saves_a_file_per_seed() {
     assert_eq!(output.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn prune_at_init_prints_each_mask_beside_its_shuffle_and_refuses_a_method_that_is_not_at_init() {
+    let dir = std::env::temp_dir().join(format!("lottery-lab-at-init-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("at-init.json");
+    let output = lottery_lab(&[
+        "prune-at-init",
+        "--preset",
+        "tiny",
+        "--iterations",
+        "60",
+        "--densities",
+        "50,20",
+        "--methods",
+        "snip,synflow",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The IMP ticket and both methods at both densities.
+    for mask in ["IMP ticket", "SNIP", "SynFlow"] {
+        let rows = stdout.lines().filter(|l| l.starts_with(mask)).count();
+        assert_eq!(rows, 2, "{mask}: {stdout}");
+    }
+    assert!(
+        stdout.contains("Shuffling each layer's mask costs"),
+        "{stdout}"
+    );
+    let saved = std::fs::read_to_string(&out).unwrap();
+    let record = lottery_lab::experiment::studies::AtInitRecord::parse(&saved).unwrap();
+    assert_eq!(record.points.len(), 6);
+    let csv = std::fs::read_to_string(out.with_extension("csv")).unwrap();
+    assert_eq!(csv.lines().count(), 7);
+    let output = lottery_lab(&[
+        "prune-at-init",
+        "--preset",
+        "tiny",
+        "--methods",
+        "magnitude",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--methods") && stderr.contains("snip"),
+        "{stderr}"
+    );
+    let output = lottery_lab(&["prune-at-init", "--preset", "tiny", "--method", "snip"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("magnitude"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -226,3 +226,152 @@ fn a_rewind_sweep_gives_each_point_the_experiment_run_gives_it() {
     }
     assert_eq!(record.to_csv().lines().count(), 3);
 }
+
+/// The tiny preset to round 3 with only the ticket's layer shuffle (random pruning) beside it.
+fn tiny_imp_with_shuffle() -> ExperimentConfig {
+    ExperimentConfig {
+        schedule: lottery_lab::experiment::Schedule::Iterative { rounds: 3 },
+        controls: lottery_lab::experiment::Controls {
+            random_prune: true,
+            ..lottery_lab::experiment::Controls::NONE
+        },
+        ..tiny()
+    }
+}
+
+fn cpu_maker() -> lottery_lab::experiment::studies::EngineMaker {
+    Box::new(|data| Box::new(CpuEngine::new(data)) as Box<dyn lottery_lab::train::Engine>)
+}
+
+#[test]
+fn pruning_at_init_trains_each_method_as_its_own_experiment_beside_the_imp_ticket() {
+    use lottery_lab::experiment::RunKind;
+    use lottery_lab::experiment::studies::{AtInitConfig, AtInitStudy};
+    use lottery_lab::prune::PruneMethod;
+    let imp = imp(&tiny_imp_with_shuffle());
+    let methods = vec![PruneMethod::Snip, PruneMethod::Random];
+    let config = AtInitConfig::for_record(&imp, &[0.2, 0.5], methods.clone());
+    // Each density moved to the IMP round near it, densest first.
+    let rounds: Vec<f64> = imp.rounds.iter().map(|r| r.density()).collect();
+    assert_eq!(config.densities.len(), 2);
+    assert!(config.densities[0] > config.densities[1]);
+    for d in &config.densities {
+        assert!(
+            rounds.contains(d),
+            "{d} is not a round's density: {rounds:?}"
+        );
+    }
+    let data = common::data_for(&config.base);
+    let mut study = AtInitStudy::new(config.clone(), data.clone(), &imp, cpu_maker()).unwrap();
+    let (mut calls, mut steps) = (0, 0);
+    while !study.is_done() {
+        let progress = study.advance(9);
+        assert!(progress.steps_done <= 9 && progress.fraction() <= 1.0);
+        calls += 1;
+        steps += progress.steps_done;
+    }
+    let record = study.record();
+    assert_eq!(record.status, Status::Finished, "{:?}", record.status);
+    // Two masks per trainable point (the mask and its shuffle), 200 iterations each, in
+    // slices of 9.
+    let trainable = record
+        .points
+        .iter()
+        .filter(|p| p.round.is_none() && p.untrainable.is_none());
+    assert!(steps >= trainable.count() * 2 * 200, "{steps} steps");
+    assert!(
+        calls >= steps / 9,
+        "sliced: {calls} calls for {steps} steps"
+    );
+    assert_eq!(record.points.len(), 2 * 3);
+    // The IMP ticket and its shuffle are the experiment's own rounds, not trained again.
+    for p in record.points_of(PruneMethod::Magnitude) {
+        let round = &imp.rounds[p.round.unwrap()];
+        assert_eq!(p.accuracy, round.run(RunKind::Ticket).unwrap().accuracy());
+        assert_eq!(
+            p.shuffled_accuracy,
+            round.run(RunKind::RandomPrune).unwrap().accuracy()
+        );
+    }
+    // Each method's point is round 1 of its one-shot experiment, as `lottery-lab run` would
+    // train it (its dense run changes nothing that round 1 trains).
+    for &method in &methods {
+        for (p, &density) in record.points_of(method).zip(&config.densities) {
+            let mut alone = common::cpu_experiment(config.experiment(method, density));
+            alone.run_to_end(|_, _| {});
+            let round = &alone.record().rounds[1];
+            let mask = round.run(RunKind::Ticket).unwrap();
+            assert_eq!(p.accuracy, mask.accuracy(), "{method:?} at {density}");
+            assert_eq!(
+                p.shuffled_accuracy,
+                round.run(RunKind::RandomPrune).unwrap().accuracy()
+            );
+            assert!((p.density - mask.density).abs() < 1e-12);
+            assert_eq!(p.layer_density, mask.layer_density);
+        }
+    }
+    assert_eq!(record.to_csv().lines().count(), 1 + 6);
+    let text = serde_json::to_string(record).unwrap();
+    assert_eq!(
+        lottery_lab::experiment::studies::AtInitRecord::parse(&text).as_ref(),
+        Ok(record)
+    );
+    // The same study run in one go gives the same figures.
+    let mut whole = AtInitStudy::new(config, data, &imp, cpu_maker()).unwrap();
+    whole.run_to_end(|_| {});
+    assert_eq!(whole.record(), record);
+}
+
+#[test]
+fn pruning_at_init_refuses_what_it_cannot_compare() {
+    use lottery_lab::experiment::studies::{AtInitConfig, AtInitStudy};
+    use lottery_lab::prune::PruneMethod;
+    let config = tiny_imp_with_shuffle();
+    let data = common::data_for(&config);
+    let unfinished = common::cpu_experiment(config.clone()).record().clone();
+    let study_config = AtInitConfig::for_record(&unfinished, &[0.5], vec![PruneMethod::Snip]);
+    let error = AtInitStudy::new(study_config, data.clone(), &unfinished, cpu_maker())
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("finish"), "{error}");
+    // IMP itself needs its dense run: the study's points alone go without one.
+    let refused = common::cpu_experiment(config.clone()).without_dense_run();
+    assert_eq!(refused.err().map(|e| e.field), Some("method"));
+    let imp = imp(&config);
+    let field = |methods: Vec<PruneMethod>, densities: &[f64]| {
+        let study_config = AtInitConfig::for_record(&imp, densities, methods);
+        AtInitStudy::new(study_config, data.clone(), &imp, cpu_maker())
+            .err()
+            .map(|e| e.to_string())
+    };
+    assert!(
+        field(vec![PruneMethod::Magnitude], &[0.5])
+            .unwrap()
+            .contains("methods")
+    );
+    assert!(
+        field(vec![PruneMethod::Snip], &[1.5])
+            .unwrap()
+            .contains("densities")
+    );
+    assert!(field(vec![], &[0.5]).unwrap().contains("methods"));
+    // Another seed's experiment is not this study's.
+    let mut other = imp.clone();
+    other.config.seed += 1;
+    let study_config = AtInitConfig::for_record(&imp, &[0.5], vec![PruneMethod::Snip]);
+    assert!(AtInitStudy::new(study_config, data.clone(), &other, cpu_maker()).is_err());
+    // A density no IMP round lies near: the methods still train, and a note says why the
+    // ticket is missing.
+    let study_config = AtInitConfig::for_record(&imp, &[0.01], vec![PruneMethod::Random]);
+    let study = AtInitStudy::new(study_config, data, &imp, cpu_maker()).unwrap();
+    assert!(study.record().points.is_empty());
+    assert!(
+        study
+            .record()
+            .notes
+            .iter()
+            .any(|n| n.contains("no IMP round")),
+        "{:?}",
+        study.record().notes
+    );
+}

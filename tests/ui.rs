@@ -1270,3 +1270,79 @@ fn over_seeds_the_accuracy_plot_shows_each_rounds_mean_and_range() {
     // The link carries the seeds.
     assert!(harness.state().link().to_fragment().contains("seeds=3"));
 }
+
+#[test]
+fn pruning_at_init_compares_the_methods_with_the_rounds_tickets() {
+    use lottery_lab::prune::PruneMethod;
+    let mut harness = harness();
+    harness.run_steps(2);
+    harness.state_mut().start();
+    run_until(&mut harness, finished);
+    harness.run_steps(4);
+    // Two densities near the tiny preset's rounds 1 and 3, and two methods.
+    let field = harness.get_by_label("densities (%)");
+    field.scroll_to_me();
+    harness.run_steps(30);
+    harness.get_by_label("densities (%)").focus();
+    harness.run_steps(1);
+    harness.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
+    harness.get_by_label("densities (%)").type_text("50, 20");
+    harness.run_steps(2);
+    for method in [
+        PruneMethod::Grasp,
+        PruneMethod::InitMagnitude,
+        PruneMethod::Random,
+    ] {
+        harness.get_by_label(method.label()).click();
+        harness.run_steps(1);
+    }
+    harness.get_by_label("Compare with the ticket").click();
+    run_until(&mut harness, |app| {
+        app.session
+            .as_ref()
+            .and_then(|s| s.at_init.as_ref())
+            .is_some_and(|(study, _)| study.is_done())
+    });
+    harness.run_steps(4);
+    let record = {
+        let session = harness.state().session.as_ref().unwrap();
+        session.at_init.as_ref().unwrap().0.record().clone()
+    };
+    assert_eq!(record.status, lottery_lab::experiment::Status::Finished);
+    assert_eq!(
+        record.config.methods,
+        vec![PruneMethod::Snip, PruneMethod::Synflow]
+    );
+    let rounds: Vec<f64> = record_of(&harness)
+        .rounds
+        .iter()
+        .map(|r| r.density())
+        .collect();
+    assert_eq!(record.config.densities, vec![rounds[1], rounds[3]]);
+    assert_eq!(record.points.len(), 6);
+    // The table shows each figure; the sentence is the record's own.
+    for p in &record.points {
+        if let Some(cost) = p.shuffle_cost() {
+            let cell = format!("{cost:+.2} points");
+            assert!(harness.query_all_by_label(&cell).count() >= 1, "{cell}");
+        }
+    }
+    harness.get_by_label(&record.finding().expect("a finding"));
+    harness.get_by_label("Export the study (JSON + CSV)");
+    // Its file opens again beside its experiment.
+    let json = serde_json::to_string(&record).unwrap();
+    harness.state_mut().session.as_mut().unwrap().at_init = None;
+    harness
+        .state_mut()
+        .open_file("tiny-at-init.json", json.as_bytes());
+    harness.run_steps(2);
+    harness.get_by_label_contains("Opened the study of pruning at initialisation: 6 masks.");
+    let mut other = record.clone();
+    other.config.base.seed += 1;
+    harness.state_mut().open_file(
+        "other-at-init.json",
+        serde_json::to_string(&other).unwrap().as_bytes(),
+    );
+    harness.run_steps(2);
+    harness.get_by_label_contains("compares another experiment's tickets");
+}

@@ -17,6 +17,20 @@ pub fn run_color(kind: RunKind) -> Color32 {
     }
 }
 
+/// A pruning method's colour where methods are compared side by side (the IMP ticket keeps
+/// its run colour).
+pub fn method_color(method: crate::prune::PruneMethod) -> Color32 {
+    use crate::prune::PruneMethod;
+    match method {
+        PruneMethod::Magnitude => run_color(RunKind::Ticket),
+        PruneMethod::Snip => Color32::from_rgb(60, 130, 220),
+        PruneMethod::Grasp => Color32::from_rgb(200, 90, 200),
+        PruneMethod::Synflow => Color32::from_rgb(70, 170, 90),
+        PruneMethod::InitMagnitude => Color32::from_rgb(40, 170, 170),
+        PruneMethod::Random => Color32::from_rgb(150, 150, 150),
+    }
+}
+
 /// Blue (negative) — white (0) — red (positive), for `t` in [-1, 1].
 pub fn diverging(t: f32) -> Color32 {
     let t = t.clamp(-1.0, 1.0);

@@ -5,13 +5,14 @@
 use std::sync::{Arc, Mutex};
 
 use super::LabApp;
+use crate::experiment::studies::at_init::AT_INIT_FORMAT;
 use crate::experiment::studies::explain::EXPLAIN_FORMAT;
 use crate::experiment::studies::lmc::LMC_FORMAT;
 use crate::experiment::studies::rewind::REWIND_FORMAT;
 use crate::experiment::studies::transfer::TRANSFER_FORMAT;
 use crate::experiment::studies::{
-    ExplainRecord, ExplainStudy, LmcRecord, LmcStudy, RewindRecord, RewindSweep, TransferRecord,
-    TransferStudy,
+    AtInitRecord, AtInitStudy, ExplainRecord, ExplainStudy, LmcRecord, LmcStudy, RewindRecord,
+    RewindSweep, TransferRecord, TransferStudy,
 };
 use crate::experiment::{Status, io};
 use crate::platform::Picking;
@@ -110,6 +111,16 @@ impl LabApp {
         let record = study.record();
         let (json, csv) = (serde_json::to_string(record), record.to_csv());
         self.export_json_and_csv("-transfer", "transfer study", json, &csv);
+    }
+
+    /// Pruning at initialisation: its record as JSON, a row per mask and density as CSV.
+    pub fn export_at_init(&mut self) {
+        let Some((study, _)) = self.session.as_ref().and_then(|s| s.at_init.as_ref()) else {
+            return;
+        };
+        let record = study.record();
+        let (json, csv) = (serde_json::to_string(record), record.to_csv());
+        self.export_json_and_csv("-at-init", "study", json, &csv);
     }
 
     fn export_json_and_csv(
@@ -222,6 +233,7 @@ impl LabApp {
             Some(EXPLAIN_FORMAT) => return self.open_explanation(name, text),
             Some(TRANSFER_FORMAT) => return self.open_transfer(name, text),
             Some(REWIND_FORMAT) => return self.open_rewinding(name, text),
+            Some(AT_INIT_FORMAT) => return self.open_at_init(name, text),
             Some(io::TICKET_FORMAT) => return self.open_ticket(name, text),
             _ => {}
         }
@@ -307,6 +319,25 @@ impl LabApp {
                 let progress = study.advance(0);
                 s.transfer = Some((study, progress));
                 format!("Opened the transfer study: {results} networks on B.")
+            },
+        );
+    }
+
+    /// A study of pruning at initialisation saved from the panel: shown beside the IMP
+    /// experiment whose tickets it compares.
+    fn open_at_init(&mut self, name: &str, text: &str) {
+        let refusal = "compares another experiment's tickets";
+        self.open_study(
+            name,
+            AtInitRecord::parse(text),
+            |r| &r.config.base,
+            refusal,
+            |s, r| {
+                let points = r.points.len();
+                let mut study = AtInitStudy::reopened(r, s.experiment.data().clone());
+                let progress = study.advance(0);
+                s.at_init = Some((study, progress));
+                format!("Opened the study of pruning at initialisation: {points} masks.")
             },
         );
     }

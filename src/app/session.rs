@@ -8,9 +8,9 @@ use crate::data::DataSplits;
 use crate::data::tasks::TransferTask;
 use crate::experiment::io::TicketFile;
 use crate::experiment::studies::{
-    EngineMaker, ExplainConfig, ExplainProgress, ExplainStudy, LmcConfig, LmcProgress, LmcStudy,
-    RewindConfig, RewindProgress, RewindSweep, Source, StudyRequest, TransferConfig,
-    TransferProgress, TransferStudy,
+    AtInitConfig, AtInitProgress, AtInitStudy, EngineMaker, ExplainConfig, ExplainProgress,
+    ExplainStudy, LmcConfig, LmcProgress, LmcStudy, RewindConfig, RewindProgress, RewindSweep,
+    Source, StudyRequest, TransferConfig, TransferProgress, TransferStudy,
 };
 use crate::experiment::{Experiment, ExperimentConfig, Progress, Status};
 use crate::train::choose_engine;
@@ -54,6 +54,8 @@ pub struct Session {
     pub explanation: Option<(ExplainStudy, ExplainProgress)>,
     /// Ticket transfer from this experiment's data to a related task, likewise.
     pub transfer: Option<(TransferStudy, TransferProgress)>,
+    /// Pruning at initialisation beside this experiment's IMP tickets, likewise.
+    pub at_init: Option<(AtInitStudy, AtInitProgress)>,
     /// A run over several seeds: how many, the other seeds' finished records (weights
     /// dropped), the one training (after the first seed, before any study), their data.
     seeds: usize,
@@ -150,6 +152,7 @@ impl Session {
             rewinding: None,
             explanation: None,
             transfer: None,
+            at_init: None,
             seeds: 1,
             seed_records: Vec::new(),
             seed_run: None,
@@ -172,6 +175,9 @@ impl Session {
             }
             StudyRequest::Explain { round, example } => self.start_explanation(*round, *example),
             StudyRequest::Transfer { task, round } => self.start_transfer(*task, *round, None),
+            StudyRequest::AtInit { densities, methods } => {
+                self.start_at_init(densities, methods.clone())
+            }
         }
     }
 
@@ -325,9 +331,30 @@ impl Session {
         Ok(())
     }
 
+    /// Start the study of pruning at initialisation: each of `methods` at each of `densities`
+    /// (snapped to this experiment's IMP rounds near them), trained beside its layer shuffle,
+    /// against the experiment's tickets.
+    pub fn start_at_init(
+        &mut self,
+        densities: &[f64],
+        methods: Vec<crate::prune::PruneMethod>,
+    ) -> Result<(), String> {
+        let record = self.experiment.record();
+        if record.status != Status::Finished {
+            return Err("the experiment has to finish first".into());
+        }
+        let config = AtInitConfig::for_record(record, densities, methods);
+        let data = self.experiment.data().clone();
+        let mut study = AtInitStudy::new(config, data, record, self.engine_maker())
+            .map_err(|e| e.to_string())?;
+        let progress = study.advance(0);
+        self.at_init = Some((study, progress));
+        Ok(())
+    }
+
     /// The studies' slice of a frame (after the experiment, which they never race): an
     /// explanation first (a second's work, asked for by a click), then the stability study,
-    /// the rewinding sweep and the transfer study.
+    /// the rewinding sweep, the transfer study and pruning at initialisation.
     fn tick_studies(&mut self, other_s: f64) -> bool {
         if self.paused {
             return false;
@@ -370,6 +397,15 @@ impl Session {
             return true;
         }
         if let Some((study, progress)) = &mut self.transfer
+            && !study.is_done()
+        {
+            slice(budget, cost, |steps| {
+                *progress = study.advance(steps);
+                (progress.steps_done, progress.waiting || progress.finished)
+            });
+            return true;
+        }
+        if let Some((study, progress)) = &mut self.at_init
             && !study.is_done()
         {
             slice(budget, cost, |steps| {

@@ -65,7 +65,7 @@ fn run_seed(
     study_config
         .validate()
         .map_err(|e| BadFlags(format!("--{}: {}", e.field, e.message)))?;
-    let imp = super::imp_to_round(&config, args.round, &data, preference, base.quiet)?;
+    let imp = super::imp_to_round(&config, args.round, &data, preference, base.quiet, true)?;
     let mut study = ExplainStudy::new(study_config, data, &imp)?;
     println!(
         "explanations, seed {}: integrated gradients from a blank input and gradient × input of {} test examples, {} noisy copies each (σ = {})",

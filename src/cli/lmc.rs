@@ -58,6 +58,7 @@ fn run_seed(args: &LmcArgs, base: &super::RunArgs) -> Result<LmcRecord> {
             &data,
             preference,
             args.base.quiet,
+            true,
         )?),
     };
     let engine = super::engine_for(preference, &data)?;

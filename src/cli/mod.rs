@@ -1,5 +1,6 @@
 //! The headless command line: the same experiments as the app, printed as tables.
 
+mod at_init;
 mod bench;
 mod check_presets;
 mod explain;
@@ -59,6 +60,9 @@ enum Command {
     /// Ticket transfer: a ticket found on task A trained on task B, beside B's own ticket, a
     /// random mask and A's mask with fresh weights.
     Transfer(Box<transfer::TransferArgs>),
+    /// Pruning at initialisation: SNIP, GraSP, SynFlow, magnitude at init and random masks
+    /// trained from θ₀ beside their layer shuffles, against IMP's ticket at each density.
+    PruneAtInit(Box<at_init::AtInitArgs>),
 }
 
 #[derive(Parser, Clone)]
@@ -143,6 +147,7 @@ pub fn main() -> ExitCode {
         Some(Command::RewindSweep(args)) => rewind::run(*args),
         Some(Command::Explain(args)) => explain::run(*args),
         Some(Command::Transfer(args)) => transfer::run(*args),
+        Some(Command::PruneAtInit(args)) => at_init::run(*args),
         Some(Command::CheckPresets(args)) => match check_presets::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => Err(anyhow::anyhow!(
@@ -339,19 +344,24 @@ fn engine_for(preference: BackendPreference, data: &Arc<DataSplits>) -> Result<B
     Ok(engine)
 }
 
-/// The IMP experiment of `config` to `round`, with random pruning and re-init beside it.
+/// The IMP experiment of `config` to `round`, with random pruning beside it (and random
+/// re-init with `reinit`).
 pub fn imp_to_round(
     config: &ExperimentConfig,
     round: usize,
     data: &Arc<DataSplits>,
     preference: BackendPreference,
     quiet: bool,
+    reinit: bool,
 ) -> Result<ExperimentRecord> {
     let mut imp = config.clone();
     imp.schedule = Schedule::Iterative { rounds: round };
-    imp.controls.reinit = true;
+    imp.controls.reinit = reinit;
     imp.controls.random_prune = true;
-    println!("IMP first, to round {round} (ticket, random pruning, random re-init)");
+    println!(
+        "IMP first, to round {round} (ticket, random pruning{})",
+        if reinit { ", random re-init" } else { "" }
+    );
     let engine = engine_for(preference, data)?;
     let mut experiment = Experiment::new(imp, data.clone(), engine)?;
     let bar = progress_bar(quiet);

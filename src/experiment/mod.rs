@@ -251,6 +251,35 @@ impl Experiment {
         Ok(experiment)
     }
 
+    /// Start at round 1, without training the dense network first: for a mask chosen at θ₀
+    /// and trained from θ₀, which needs nothing from the dense run (the study "prune at
+    /// initialisation" compares such masks with an IMP experiment that already trained it).
+    /// Its record has no round 0. Refused, naming the field, for configs that do need the
+    /// dense run (IMP, rewinding, the one-shot, unstructured and 2:4 controls, early bird).
+    pub fn without_dense_run(mut self) -> Result<Self, ConfigError> {
+        let c = &self.config;
+        let needs_dense = [
+            (!c.method.at_init(), "method"),
+            (c.reset != ResetMode::Init, "reset"),
+            (c.early_bird.is_some(), "early_bird"),
+            (
+                c.controls.one_shot || c.controls.unstructured || c.controls.two_four,
+                "controls",
+            ),
+        ];
+        if let Some((_, field)) = needs_dense.into_iter().find(|(needs, _)| *needs) {
+            return Err(ConfigError {
+                field,
+                message: "this config needs the dense network trained first".into(),
+            });
+        }
+        self.queue.clear();
+        self.runs_in_round = 0;
+        // Round 0 has no runs: this records nothing and plans round 1.
+        self.finish_round();
+        Ok(self)
+    }
+
     /// Pick up a saved record (an imported file, or the page's saved state after a reload):
     /// its finished rounds are kept as they are, and a record that was still running goes on
     /// with the next round exactly as the uninterrupted experiment would have (tested).

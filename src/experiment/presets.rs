@@ -199,6 +199,21 @@ pub const ALL: &[Preset] = &[
         study: Some("explain:8:0"),
     },
     Preset {
+        id: "prune-at-init",
+        title: "Prune at initialisation: which weights, or how many per layer?",
+        explanation: "Quick digits to round 13 (1% of the weights), then the study of pruning at \
+            initialisation starts by itself (after Frankle et al. 2021): at the IMP rounds \
+            nearest 21%, 7%, 3.6% and 1.2% of the weights, masks chosen at θ₀ by SNIP, GraSP, \
+            SynFlow, magnitude at init and at random are each trained from θ₀, and each beside \
+            its layer shuffle: the same number of weights in every layer at random positions. \
+            The IMP ticket and its shuffle are this experiment's own rounds. If shuffling costs \
+            a mask nothing, its method chose how much to keep per layer, not which weights. The \
+            panel's sentence is computed from this run's figures, not written in advance.",
+        config: prune_at_init,
+        claims: &[],
+        study: Some("at-init:21,7,3.6,1.2:all"),
+    },
+    Preset {
         id: "tiny",
         title: "Tiny (seconds, for tests and demos)",
         explanation: "Circle data, a 2-16-16-2 network, a few hundred iterations per round: the \
@@ -432,6 +447,14 @@ fn ticket_transfer() -> ExperimentConfig {
             ..Controls::NONE
         },
         ..digits_quick()
+    }
+}
+
+/// Quick digits to round 13 (1.0%), the ticket's layer shuffle (random pruning) beside it.
+fn prune_at_init() -> ExperimentConfig {
+    ExperimentConfig {
+        schedule: Schedule::Iterative { rounds: 13 },
+        ..ticket_transfer()
     }
 }
 
@@ -699,11 +722,21 @@ mod tests {
                 | StudyRequest::Explain { round, .. }
                 | StudyRequest::Transfer { round, .. } => round,
                 StudyRequest::Rewinding { .. } => 0,
+                // The IMP round the sparsest density needs (the study snaps to the nearest).
+                StudyRequest::AtInit { ref densities, .. } => {
+                    let config = (preset.config)();
+                    let layout = config.dataset.layout(None).expect("a preset's data");
+                    let sparsest = *densities.last().expect("parsed: at least one");
+                    config
+                        .pruning
+                        .rounds_for_density(&config.spec_for(&layout), sparsest)
+                        .ceil() as usize
+                }
             };
             assert!(round <= rounds, "{}: round {round} of {rounds}", preset.id);
             let state = crate::experiment::link::LinkState::from_preset(preset.id).unwrap();
             assert_eq!(state.study, Some(request), "{}", preset.id);
         }
-        assert_eq!(studies, 3);
+        assert_eq!(studies, 4);
     }
 }

@@ -2,6 +2,7 @@
 //! and the plots in the middle. One file per panel.
 
 mod accuracy;
+mod at_init;
 mod boundary;
 mod claims;
 mod controls;
@@ -23,8 +24,8 @@ use super::session::ViewCache;
 use super::{LabApp, ViewState};
 use crate::data::Dataset;
 use crate::experiment::studies::{
-    ExplainProgress, ExplainRecord, LmcProgress, LmcRecord, RewindProgress, RewindRecord,
-    TransferProgress, TransferRecord,
+    AtInitProgress, AtInitRecord, ExplainProgress, ExplainRecord, LmcProgress, LmcRecord,
+    RewindProgress, RewindRecord, TransferProgress, TransferRecord,
 };
 use crate::experiment::{ExperimentRecord, RunKind, RunRecord};
 use crate::train::EvalPoint;
@@ -50,6 +51,8 @@ pub struct PlotInput<'a> {
     pub explanation: Option<(&'a ExplainRecord, &'a ExplainProgress)>,
     /// The transfer study, and where it stands.
     pub transfer: Option<(&'a TransferRecord, &'a TransferProgress)>,
+    /// Pruning at initialisation, and where it stands.
+    pub at_init: Option<(&'a AtInitRecord, &'a AtInitProgress)>,
     /// A run over several seeds: the other seeds' finished records, and (done, planned).
     pub seed_records: &'a [ExperimentRecord],
     pub seeds: (usize, usize),
@@ -71,6 +74,7 @@ pub enum Action {
         task: crate::data::tasks::TransferTask,
     },
     ExportTransfer,
+    ExportAtInit,
     /// Tell the user something (bad input in a panel).
     Notice(String),
 }
@@ -102,6 +106,7 @@ static PLOTS: &[&dyn PlotPanel] = &[
     &rewinding::Rewinding,
     &explanations::Explanations,
     &transfer::Transfer,
+    &at_init::AtInit,
 ];
 
 pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
@@ -218,6 +223,10 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
             .transfer
             .as_ref()
             .map(|(study, progress)| (study.record(), progress)),
+        at_init: session
+            .at_init
+            .as_ref()
+            .map(|(study, progress)| (study.record(), progress)),
         brought_ticket: brought_ticket.as_ref(),
         seed_records: &session.seed_records,
         seeds,
@@ -270,6 +279,7 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
                 app.start_study_with("Transfer", |s| s.start_transfer(task, round, file));
             }
             Action::ExportTransfer => app.export_transfer(),
+            Action::ExportAtInit => app.export_at_init(),
             Action::Notice(text) => {
                 app.notices.retain(|n| *n != text);
                 app.notices.push(text);

@@ -3,6 +3,7 @@
 //! config, its record and a bounded-work state machine the page advances per frame and the
 //! CLI runs to the end.
 
+pub mod at_init;
 pub mod explain;
 pub mod lmc;
 pub mod request;
@@ -10,6 +11,7 @@ pub mod rewind;
 mod training;
 pub mod transfer;
 
+pub use at_init::{AtInitConfig, AtInitPoint, AtInitProgress, AtInitRecord, AtInitStudy};
 pub use explain::{
     ExplainConfig, ExplainError, ExplainProgress, ExplainRecord, ExplainStudy, ExplainedExample,
     ExplainedNetwork,
@@ -23,7 +25,8 @@ pub use transfer::{
 };
 
 /// Makes an engine for a study's experiments and networks, on the data they train on (the
-/// page's GPU engine, or the CPU): the rewinding sweep's points, the transfer study's tasks.
+/// page's GPU engine, or the CPU): the rewinding sweep's points, the transfer study's tasks,
+/// the prune-at-init study's points.
 pub type EngineMaker =
     Box<dyn FnMut(std::sync::Arc<crate::data::DataSplits>) -> Box<dyn crate::train::Engine>>;
 

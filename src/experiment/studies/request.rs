@@ -6,21 +6,42 @@
 //!   (ROUND 0: the dense net only), branched at each θ_K;
 //! - `rewind:DENSITY:K,K…` — the late-rewinding sweep at DENSITY (0-1);
 //! - `explain:ROUND:EXAMPLE` — explanations of test example EXAMPLE;
-//! - `transfer:TASK:ROUND` — round ROUND's ticket moved to TASK's B.
+//! - `transfer:TASK:ROUND` — round ROUND's ticket moved to TASK's B;
+//! - `at-init:PERCENT,PERCENT…:METHODS` — pruning at initialisation (METHODS `all` or
+//!   `snip,grasp,…`) at each density (percent of weights kept), against IMP's tickets.
 
 use crate::data::tasks::TransferTask;
+use crate::experiment::studies::at_init::{AT_INIT_METHODS, parse_methods, parse_percentages};
+use crate::prune::PruneMethod;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum StudyRequest {
-    Stability { round: usize, branch_at: Vec<usize> },
-    Rewinding { density: f64, rewind_at: Vec<usize> },
-    Explain { round: usize, example: usize },
-    Transfer { task: TransferTask, round: usize },
+    Stability {
+        round: usize,
+        branch_at: Vec<usize>,
+    },
+    Rewinding {
+        density: f64,
+        rewind_at: Vec<usize>,
+    },
+    Explain {
+        round: usize,
+        example: usize,
+    },
+    Transfer {
+        task: TransferTask,
+        round: usize,
+    },
+    /// Densities as fractions (descending), methods at initialisation.
+    AtInit {
+        densities: Vec<f64>,
+        methods: Vec<PruneMethod>,
+    },
 }
 
 /// What a `study=` value may be, in a notice's words.
-pub const STUDY_VALUES: &str =
-    "lmc:ROUND:K,K…, rewind:DENSITY:K,K…, explain:ROUND:EXAMPLE or transfer:TASK:ROUND";
+pub const STUDY_VALUES: &str = "lmc:ROUND:K,K…, rewind:DENSITY:K,K…, explain:ROUND:EXAMPLE, \
+    transfer:TASK:ROUND or at-init:PERCENT,PERCENT…:METHODS";
 
 impl StudyRequest {
     /// Its token in a link.
@@ -40,6 +61,23 @@ impl StudyRequest {
             }
             StudyRequest::Explain { round, example } => format!("explain:{round}:{example}"),
             StudyRequest::Transfer { task, round } => format!("transfer:{}:{round}", task.key()),
+            StudyRequest::AtInit { densities, methods } => {
+                let percents = densities
+                    .iter()
+                    .map(|d| format!("{}", (d * 1e5).round() / 1e3))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let methods = if methods.as_slice() == AT_INIT_METHODS {
+                    "all".to_string()
+                } else {
+                    methods
+                        .iter()
+                        .map(|m| m.key())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                format!("at-init:{percents}:{methods}")
+            }
         }
     }
 
@@ -70,6 +108,10 @@ impl StudyRequest {
                 task: TransferTask::from_key(first)?,
                 round: second.parse().ok()?,
             },
+            "at-init" => StudyRequest::AtInit {
+                densities: parse_percentages(first).ok()?,
+                methods: parse_methods(second).ok()?,
+            },
             _ => return None,
         })
     }
@@ -81,6 +123,7 @@ impl StudyRequest {
             StudyRequest::Rewinding { .. } => "Rewinding",
             StudyRequest::Explain { .. } => "Explanations",
             StudyRequest::Transfer { .. } => "Transfer",
+            StudyRequest::AtInit { .. } => "Prune at init",
         }
     }
 }
@@ -108,6 +151,14 @@ mod tests {
                 task: TransferTask::InvertedDigits,
                 round: 8,
             },
+            StudyRequest::AtInit {
+                densities: vec![0.21, 0.036],
+                methods: vec![PruneMethod::Snip, PruneMethod::Synflow],
+            },
+            StudyRequest::AtInit {
+                densities: vec![0.5],
+                methods: AT_INIT_METHODS.to_vec(),
+            },
         ];
         for request in requests {
             let token = request.token();
@@ -116,6 +167,10 @@ mod tests {
         assert_eq!(
             StudyRequest::parse("transfer:noisier:8").unwrap().token(),
             "transfer:noisier:8"
+        );
+        assert_eq!(
+            StudyRequest::parse("at-init:7,21:all").unwrap().token(),
+            "at-init:21,7:all"
         );
     }
 
@@ -132,6 +187,9 @@ mod tests {
             "explain:1:-2",
             "transfer:upside-down:3",
             "party:1:2",
+            "at-init:21:magnitude",
+            "at-init:0:all",
+            "at-init::all",
         ] {
             assert_eq!(StudyRequest::parse(bad), None, "{bad:?}");
         }
