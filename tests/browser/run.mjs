@@ -196,6 +196,8 @@ async function frameFigures(page, from, to) {
   };
 }
 
+const PATIENCE = Number(process.env.PATIENCE ?? 3);
+
 const fmt = (f) =>
   `${f.frames} frames; main-thread work per frame p50 ${f.work_p50.toFixed(1)} ms, ` +
   `p95 ${f.work_p95.toFixed(1)} ms, max ${f.work_max.toFixed(1)} ms; frame interval p95 ${f.interval_p95.toFixed(1)} ms`;
@@ -203,6 +205,10 @@ const fmt = (f) =>
 /// Start `request` and wait until the experiment finishes. Returns the last status, the
 /// largest status().frame_ms.p95 seen while it ran, and the probe's frame figures.
 async function runToEnd(page, request, timeoutMs) {
+  // Training in the page shares the main thread with painting, and the software rasteriser's
+  // frames take 60-470 ms on two cores depending on the Chromium build (156: ~250-450 ms): the
+  // waits allow for the slow end (PATIENCE, default 3x) so that a slow painter is not a failure.
+  timeoutMs *= PATIENCE;
   const from = await page.evaluate(() => performance.now());
   await withTimeout(
     "lotteryLab.run",
@@ -349,7 +355,7 @@ async function webgpu(page) {
   await page.evaluate(() => window.lotteryLab.handle.show_overlay(true));
   const lecture = await runToEnd(
     page,
-    { preset: "digits-quick", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 300 } },
+    { preset: "digits-quick", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 100 } },
     300_000,
   );
   const lf = lecture.status.frame_ms;
@@ -488,7 +494,7 @@ async function fallback(page, browser) {
   // A conv net in the page: MNIST-1D's CNN, two short rounds, on the CPU engine.
   const conv = await runToEnd(
     page,
-    { preset: "mnist1d-cnn", config: { schedule: { kind: "iterative", rounds: 2 }, iterations: 150, eval_every: 50 } },
+    { preset: "mnist1d-cnn", config: { schedule: { kind: "iterative", rounds: 2 }, iterations: 60, eval_every: 30 } },
     180_000,
   );
   const cs = conv.status;
@@ -497,7 +503,7 @@ async function fallback(page, browser) {
   check("conv net: the link carries its layers", String(cs.link).includes("hidden=conv25k5s2p1,conv25k3s2p1,conv25k3s2p1"), cs.link);
   const convAcc = ticketAccuracies(cs);
   check("conv net: every round's ticket accuracy > 0.3", convAcc.length === 3 && convAcc.every((a) => a > 0.3), JSON.stringify(convAcc));
-  console.log(`  MNIST-1D CNN (2 rounds of 150 iterations) in the page: ${conv.seconds.toFixed(1)} s, ticket ${convAcc.map((a) => (100 * a).toFixed(1)).join(" / ")}%`);
+  console.log(`  MNIST-1D CNN (2 rounds of 60 iterations) in the page: ${conv.seconds.toFixed(1)} s, ticket ${convAcc.map((a) => (100 * a).toFixed(1)).join(" / ")}%`);
   await screenshot(page, "conv-net.png", "MNIST-1D's CNN after two rounds");
 
   // The error box: the same page with the wasm missing.
