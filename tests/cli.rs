@@ -69,6 +69,25 @@ fn flags_give_the_experiment_their_link_gives() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// What a new user tries first: an absurd learning rate. Adam keeps the numbers finite, so
+/// the run is caught by its exploding loss (or its dense net at chance), exit code 1.
+#[test]
+fn an_absurd_learning_rate_exits_1_with_the_reason_and_a_hint() {
+    for (preset, lr, expect) in [
+        ("tiny", "1e9", "too high"),
+        ("digits-quick", "1e9", "too high"),
+        ("tiny", "1e-9", "too low"),
+    ] {
+        let output = lottery_lab(&["run", "--preset", preset, "--lr", lr, "--quiet"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{preset} at {lr}: {stderr}");
+        assert!(
+            stderr.contains("the experiment stopped") && stderr.contains(expect),
+            "{preset} at {lr}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn a_bad_flag_stops_the_run_with_the_flag_and_what_it_takes() {
     let output = lottery_lab(&["run", "--preset", "tiny", "--scope", "sideways"]);

@@ -211,16 +211,23 @@ fn advance_respects_its_budget_and_slices_the_work() {
     assert_eq!(whole.record(), experiment.record());
 }
 
+/// Run `config` to its end, which must be a stop: the record and the reason.
+fn stopped(config: ExperimentConfig) -> (lottery_lab::experiment::ExperimentRecord, String) {
+    let mut experiment = common::cpu_experiment(config);
+    experiment.run_to_end(|_, _| {});
+    let record = experiment.record().clone();
+    let Status::Stopped { reason } = &record.status else {
+        panic!("expected a stop, got {:?}", record.status)
+    };
+    let reason = reason.clone();
+    (record, reason)
+}
+
 #[test]
 fn an_absurd_learning_rate_stops_the_run_with_a_reason() {
     let mut config = tiny();
     config.optimizer = Optimizer::sgd(1e9, 0.9);
-    let mut experiment = common::cpu_experiment(config);
-    experiment.run_to_end(|_, _| {});
-    let record = experiment.record();
-    let Status::Stopped { reason } = &record.status else {
-        panic!("expected a stop, got {:?}", record.status)
-    };
+    let (record, reason) = stopped(config);
     assert!(
         reason.contains("non-finite") && reason.contains("learning rate"),
         "{reason}"
@@ -228,6 +235,82 @@ fn an_absurd_learning_rate_stops_the_run_with_a_reason() {
     let run = &record.rounds.last().unwrap().runs.last().unwrap();
     assert!(run.stopped.is_some());
     assert!(!run.curve.last().unwrap().is_finite());
+}
+
+#[test]
+fn a_loss_that_explodes_or_a_dense_net_at_chance_stops_the_experiment() {
+    // Adam at 1e9: every number stays finite, the loss explodes at the first evaluation.
+    let mut config = tiny();
+    config.optimizer = Optimizer::adam(1e9);
+    let (record, reason) = stopped(config);
+    assert!(
+        (reason.contains("exploded") || reason.contains("chance")) && reason.contains("too high"),
+        "{reason}"
+    );
+    assert_eq!(record.rounds.len(), 1, "stopped in the dense round");
+    assert!(record.rounds[0].runs[0].stopped.is_some());
+    // Far too small a step: the dense net never leaves chance; its run is kept, flagged.
+    let mut config = tiny();
+    config.optimizer = Optimizer::adam(1e-9);
+    let (record, reason) = stopped(config);
+    assert!(
+        reason.contains("chance") && reason.contains("too low"),
+        "{reason}"
+    );
+    let dense = &record.rounds[0].runs[0];
+    assert_eq!(
+        dense.curve.last().unwrap().iteration,
+        record.config.iterations
+    );
+    assert_eq!(dense.stopped.as_deref(), Some(reason.as_str()));
+    // The preset's own rate trains and is not flagged.
+    let mut experiment = common::cpu_experiment(tiny());
+    experiment.run_to_end(|_, _| {});
+    assert_eq!(experiment.record().status, Status::Finished);
+}
+
+/// A network too large for a browser tab is refused before anything is allocated, with its
+/// size and what to change: the layers (8 × 4,096), the batch's activations (a wide conv at
+/// a large batch), or the weights every run keeps.
+#[test]
+fn a_network_too_large_for_memory_is_refused_before_allocating() {
+    use lottery_lab::model::{dense_layers, parse_layers};
+    let data = Arc::new(
+        (presets::find("lenet-mnist").unwrap().config)()
+            .dataset
+            .load(
+                1,
+                Some(&lottery_lab::data::mnist::decode(lottery_lab::data::mnist::BUNDLED).unwrap()),
+            )
+            .unwrap(),
+    );
+    let refused = |edit: &dyn Fn(&mut ExperimentConfig)| {
+        let mut config = (presets::find("lenet-mnist").unwrap().config)();
+        edit(&mut config);
+        let engine = Box::new(CpuEngine::new(data.clone()));
+        match Experiment::new(config, data.clone(), engine) {
+            Err(lottery_lab::experiment::ExperimentError::Config(e)) => (e.field, e.message),
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("accepted"),
+        }
+    };
+    let (field, message) = refused(&|c| c.hidden = dense_layers(&[4096; 8]));
+    assert_eq!(field, "hidden", "{message}");
+    assert!(
+        message.contains(" MB") && message.contains("narrower"),
+        "{message}"
+    );
+    let (field, message) = refused(&|c| {
+        c.hidden = parse_layers("conv256k3p1,conv256k3p1,flatten").unwrap();
+        c.batch_size = 1_000;
+    });
+    assert_eq!(field, "batch", "{message}");
+    let (field, message) = refused(&|c| {
+        c.hidden = dense_layers(&[4096, 4096]);
+        c.keep_weights = true;
+    });
+    assert_eq!(field, "weights", "{message}");
+    assert!(message.contains("weights=0"), "{message}");
 }
 
 #[test]

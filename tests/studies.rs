@@ -322,6 +322,43 @@ fn pruning_at_init_trains_each_method_as_its_own_experiment_beside_the_imp_ticke
     assert_eq!(whole.record(), record);
 }
 
+/// On imbalanced binary data (the fraud set) the study compares ROC AUC, as the rest of the
+/// app does: accuracy there is about the share of honest payments whatever the mask.
+#[test]
+fn pruning_at_init_compares_auc_on_the_fraud_data() {
+    use lottery_lab::experiment::studies::{AtInitConfig, AtInitStudy};
+    use lottery_lab::prune::PruneMethod;
+    let mut config = (lottery_lab::experiment::presets::find("fraud")
+        .expect("listed")
+        .config)();
+    config.dataset = lottery_lab::data::DatasetConfig::Fraud { samples: 3_000 };
+    config.iterations = 150;
+    config.eval_every = 50;
+    config.schedule = lottery_lab::experiment::Schedule::Iterative { rounds: 2 };
+    config.controls = lottery_lab::experiment::Controls {
+        random_prune: true,
+        ..lottery_lab::experiment::Controls::NONE
+    };
+    let imp = imp(&config);
+    let study_config = AtInitConfig::for_record(&imp, &[0.64], vec![PruneMethod::Snip]);
+    let data = common::data_for(&study_config.base);
+    let mut study = AtInitStudy::new(study_config, data, &imp, cpu_maker()).unwrap();
+    study.run_to_end(|_| {});
+    let record = study.record();
+    assert_eq!(record.status, Status::Finished, "{:?}", record.status);
+    assert!(record.by_auc && record.dense_auc.is_some());
+    assert_eq!(record.points.len(), 2);
+    for p in &record.points {
+        let (auc, shuffled) = (p.auc.unwrap(), p.shuffled_auc.unwrap());
+        assert!((0.0..=1.0).contains(&auc) && (0.0..=1.0).contains(&shuffled));
+        assert_eq!(record.score(p), Some(f64::from(auc)));
+        let cost = record.shuffle_cost(p).unwrap();
+        assert!((cost - f64::from(auc - shuffled)).abs() < 1e-9, "{cost}");
+    }
+    assert!(record.finding().unwrap().contains(" AUC"));
+    assert_eq!(record.metric_name(), "test ROC AUC");
+}
+
 #[test]
 fn pruning_at_init_refuses_what_it_cannot_compare() {
     use lottery_lab::experiment::studies::{AtInitConfig, AtInitStudy};

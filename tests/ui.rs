@@ -1322,8 +1322,8 @@ fn pruning_at_init_compares_the_methods_with_the_rounds_tickets() {
     assert_eq!(record.points.len(), 6);
     // The table shows each figure; the sentence is the record's own.
     for p in &record.points {
-        if let Some(cost) = p.shuffle_cost() {
-            let cell = format!("{cost:+.2} points");
+        if let Some(cost) = record.shuffle_cost(p) {
+            let cell = record.difference_label(cost);
             assert!(harness.query_all_by_label(&cell).count() >= 1, "{cell}");
         }
     }

@@ -371,7 +371,7 @@ impl LabApp {
     /// A ticket file ("bring a ticket from home"): kept for the transfer panel, which trains
     /// it on another task once an experiment on the ticket's data has finished.
     fn open_ticket(&mut self, name: &str, text: &str) {
-        let parsed = serde_json::from_str::<io::TicketFile>(text).map_err(|e| e.to_string());
+        let parsed = io::parse_ticket(text);
         let Some(ticket) = self.parsed(name, parsed) else {
             return;
         };

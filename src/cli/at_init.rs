@@ -5,7 +5,9 @@
 
 use anyhow::Result;
 use lottery_lab::experiment::studies::at_init::{parse_methods, parse_percentages};
-use lottery_lab::experiment::studies::{AtInitConfig, AtInitRecord, AtInitStudy, Spread};
+use lottery_lab::experiment::studies::{
+    AtInitConfig, AtInitPoint, AtInitRecord, AtInitStudy, Spread,
+};
 use lottery_lab::prune::{Granularity, PruneMethod};
 use lottery_lab::train::choose_engine;
 
@@ -139,25 +141,29 @@ fn row_label(method: PruneMethod) -> &'static str {
 }
 
 fn print_table(record: &AtInitRecord) {
-    let percent = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{:.2}%", v * 100.0));
-    if let Some(dense) = record.dense_accuracy {
-        println!("dense network: {:.2}%", dense * 100.0);
+    if let Some(dense) = record.dense_score() {
+        println!("dense network: {}", record.score_label(Some(dense)));
     }
     println!(
-        "{:<18} {:>8} {:>10} {:>10} {:>12}",
-        "mask", "density", "accuracy", "shuffled", "shuffle cost"
+        "{:<18} {:>8} {:>10} {:>10} {:>13}",
+        "mask",
+        "density",
+        if record.by_auc { "AUC" } else { "accuracy" },
+        "shuffled",
+        "shuffle cost"
     );
     for method in rows(record) {
         for p in record.points_of(method) {
             let round = p.round.map_or(String::new(), |r| format!(" (round {r})"));
             println!(
-                "{:<18} {:>7.2}% {:>10} {:>10} {:>12}{}",
+                "{:<18} {:>7.2}% {:>10} {:>10} {:>13}{}",
                 row_label(method),
                 p.density * 100.0,
-                percent(p.accuracy),
-                percent(p.shuffled_accuracy),
-                p.shuffle_cost()
-                    .map_or("-".into(), |c| format!("{c:+.2} pts")),
+                record.score_label(record.score(p)),
+                record.score_label(record.shuffled_score(p)),
+                record
+                    .shuffle_cost(p)
+                    .map_or("-".into(), |c| record.difference_label(c)),
                 p.untrainable
                     .as_ref()
                     .map_or(round.clone(), |why| format!("{round} {why}")),
@@ -165,41 +171,51 @@ fn print_table(record: &AtInitRecord) {
         }
     }
     println!(
-        "test accuracy at the early-stop iteration; shuffled: the same count per layer at random \
-         positions, from the same start"
+        "{} at the early-stop iteration; shuffled: the same count per layer at random \
+         positions, from the same start",
+        record.metric_name()
     );
 }
 
 /// Each mask's accuracy and shuffle cost per density, over the seeds.
 fn print_summary(records: &[AtInitRecord]) {
+    let first = &records[0];
+    let (figure, unit, decimals) = if first.by_auc {
+        ("AUC", "AUC", 3)
+    } else {
+        ("accuracy", "points", 2)
+    };
     println!(
-        "\nover {} seeds: test accuracy (%) and shuffle cost (points), mean ± s.d. (range)",
-        records.len()
+        "\nover {} seeds: {} and shuffle cost ({unit}), mean ± s.d. (range)",
+        records.len(),
+        first.metric_name()
     );
     println!(
         "{:<18} {:>8} {:>28} {:>28}",
-        "mask", "density", "accuracy", "shuffle cost"
+        "mask", "density", figure, "shuffle cost"
     );
-    for method in rows(&records[0]) {
+    for method in rows(first) {
         // Points are matched by their place: the seeds' densities differ a little (each
         // seed's IMP rounds), and the mean density is shown.
-        for i in 0..records[0].points_of(method).count() {
-            let nth = |r: &AtInitRecord| r.points_of(method).nth(i).cloned();
-            let points: Vec<_> = records.iter().filter_map(nth).collect();
-            let spread = |values: Vec<f64>| Spread::of(&values).map_or("-".into(), |s| s.label(2));
-            let density = points.iter().map(|p| p.density).sum::<f64>() / points.len() as f64;
+        for i in 0..first.points_of(method).count() {
+            let points: Vec<(&AtInitRecord, &AtInitPoint)> = records
+                .iter()
+                .filter_map(|r| Some((r, r.points_of(method).nth(i)?)))
+                .collect();
+            let spread =
+                |values: Vec<f64>| Spread::of(&values).map_or("-".into(), |s| s.label(decimals));
+            let density = points.iter().map(|(_, p)| p.density).sum::<f64>() / points.len() as f64;
             println!(
                 "{:<18} {:>7.2}% {:>28} {:>28}",
                 row_label(method),
                 density * 100.0,
+                spread(points.iter().filter_map(|(r, p)| r.score(p)).collect()),
                 spread(
                     points
                         .iter()
-                        .filter_map(|p| p.accuracy)
-                        .map(|a| f64::from(a) * 100.0)
+                        .filter_map(|(r, p)| r.shuffle_cost(p))
                         .collect()
                 ),
-                spread(points.iter().filter_map(|p| p.shuffle_cost()).collect()),
             );
         }
     }

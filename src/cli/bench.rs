@@ -77,6 +77,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         ))),
     )?;
     lmc_figure()?;
+    at_init_figure()?;
     let (ms, intervals) = lottery_lab::train::throughput::attribution_ms(9);
     println!(
         "Explanation of one digit, LeNet-300-100 (integrated gradients to completeness, {intervals} intervals, + gradient × input): {ms:.1} ms natively (the browser's budget: 100 ms; its figure is in the browser test's report)"
@@ -109,6 +110,45 @@ fn lmc_figure() -> Result<()> {
         .map_or(f32::NAN, |p| p.barrier() * 100.0);
     println!(
         "Linear mode connectivity at k = 0, LeNet-300-100 (lenet-mnist: 2 copies × {iterations} iterations, 11 test evaluations): {seconds:.1} s (budget 30 s), barrier {barrier:.2} points"
+    );
+    Ok(())
+}
+
+/// The prune-at-init study's budget (issue: under 60 s natively for a short-training variant
+/// of its preset, all methods at 4 densities): the prune-at-init preset at 300 iterations a
+/// run on the CPU engine. IMP to round 13 first (timed apart: the study reads its tickets and
+/// does not retrain them), then the study's 40 trainings (5 methods × 4 densities, each mask
+/// and its layer shuffle).
+fn at_init_figure() -> Result<()> {
+    use lottery_lab::experiment::studies::at_init::AT_INIT_METHODS;
+    use lottery_lab::experiment::studies::{AtInitConfig, AtInitStudy};
+    use lottery_lab::experiment::{Experiment, presets};
+    let mut config = (presets::find("prune-at-init").expect("listed").config)();
+    config.iterations = 300;
+    config.eval_every = 100;
+    let digits = lottery_lab::data::mnist::decode(lottery_lab::data::mnist::BUNDLED)?;
+    let data = Arc::new(config.dataset.load(config.seed, Some(&digits))?);
+    let cpu = |data: Arc<lottery_lab::data::DataSplits>| -> Box<dyn lottery_lab::train::Engine> {
+        Box::new(lottery_lab::train::CpuEngine::new(data))
+    };
+    let started = Instant::now();
+    let mut imp = Experiment::new(config, data.clone(), cpu(data.clone()))?;
+    imp.run_to_end(|_, _| {});
+    let imp_seconds = started.elapsed().as_secs_f64();
+    let study_config = AtInitConfig::for_record(
+        imp.record(),
+        &[0.21, 0.07, 0.036, 0.012],
+        AT_INIT_METHODS.to_vec(),
+    );
+    let points = study_config.method_points();
+    let started = Instant::now();
+    let mut study = AtInitStudy::new(study_config, data, imp.record(), Box::new(cpu))?;
+    study.run_to_end(|_| {});
+    let study_seconds = started.elapsed().as_secs_f64();
+    println!(
+        "Prune at initialisation, the prune-at-init preset at 300 iterations a run (CPU engine): \
+         the study's {points} masks, each with its layer shuffle, {study_seconds:.1} s (budget 60 s); \
+         IMP to round 13 before it (ticket + random pruning), {imp_seconds:.1} s"
     );
     Ok(())
 }

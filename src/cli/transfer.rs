@@ -46,12 +46,8 @@ pub fn run(args: TransferArgs) -> Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let ticket: TicketFile = serde_json::from_str(&text).map_err(|e| {
-                BadFlags(format!(
-                    "--ticket {}: not a ticket file ({e})",
-                    path.display()
-                ))
-            })?;
+            let ticket: TicketFile = lottery_lab::experiment::io::parse_ticket(&text)
+                .map_err(|e| BadFlags(format!("--ticket {}: {e}", path.display())))?;
             if args.seeds > 1 {
                 return Err(BadFlags("--ticket is one ticket: it takes no --seeds".into()).into());
             }

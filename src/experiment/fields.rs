@@ -173,6 +173,11 @@ fn revert_reset(s: &mut LinkState, base: &LinkState) {
     s.config.reset = base.config.reset;
 }
 
+/// The config of the preset a link names (what a field left out of the link falls back to).
+fn preset_of(s: &LinkState) -> Option<ExperimentConfig> {
+    super::presets::find(&s.preset).map(|p| (p.config)())
+}
+
 fn config(d: &mut Draft) -> &mut ExperimentConfig {
     &mut d.state.config
 }
@@ -447,7 +452,13 @@ pub static FIELDS: &[Field] = &[
         values: "a density like 0.1, or off",
         help: "search the dense run for an early-bird ticket at this density: its magnitude mask after every epoch, found once within ε = 0.1 of the previous five, then trained from θ₀ beside round 1",
         checks: &["early_bird"],
-        write: |s| s.config.early_bird.map(num),
+        // "off" is written when the preset has a search on, or the link would turn it back on.
+        write: |s| match s.config.early_bird {
+            Some(density) => Some(num(density)),
+            None => preset_of(s)
+                .is_some_and(|c| c.early_bird.is_some())
+                .then(|| "off".into()),
+        },
         read: |d, v| {
             config(d).early_bird = match v {
                 "off" | "0" => None,
@@ -505,11 +516,23 @@ pub static FIELDS: &[Field] = &[
     Field {
         key: "conv_rate",
         flag: Flag::Value("conv-rate"),
-        values: "a number",
+        values: "a number, or same (as rate)",
         help: "the same for conv layers (default: `rate`; the paper: 10-15%)",
         checks: &[],
-        write: |s| s.config.pruning.conv_rate.map(num),
-        read: |d, v| parse_num(v).map(|n| config(d).pruning.conv_rate = Some(n)),
+        // "same" is written when the preset has a rate of its own, or the link would bring it back.
+        write: |s| match s.config.pruning.conv_rate {
+            Some(rate) => Some(num(rate)),
+            None => preset_of(s)
+                .is_some_and(|c| c.pruning.conv_rate.is_some())
+                .then(|| "same".into()),
+        },
+        read: |d, v| {
+            config(d).pruning.conv_rate = match v {
+                "same" => None,
+                v => Some(parse_num(v)?),
+            };
+            Some(())
+        },
         revert: revert_pruning,
     },
     Field {
@@ -703,9 +726,18 @@ pub static FIELDS: &[Field] = &[
         values: super::studies::request::STUDY_VALUES,
         help: "a study the page runs once the experiment has finished (the CLI's study commands take it as flags: `lottery-lab lmc --round 10 --branch-at 0,100`)",
         checks: &[],
-        write: |s| s.study.as_ref().map(|r| r.token()),
+        // "none" is written when the preset starts a study, or the link would start it again.
+        write: |s| match &s.study {
+            Some(study) => Some(study.token()),
+            None => super::presets::find(&s.preset)
+                .is_some_and(|p| p.study.is_some())
+                .then(|| "none".into()),
+        },
         read: |d, v| {
-            d.state.study = Some(super::studies::StudyRequest::parse(v)?);
+            d.state.study = match v {
+                "none" => None,
+                v => Some(super::studies::StudyRequest::parse(v)?),
+            };
             Some(())
         },
         revert: |s, base| s.study = base.study.clone(),

@@ -105,6 +105,8 @@ pub enum FileError {
     Json(#[from] serde_json::Error),
     #[error("this is a ticket file (masks and θ₀), not a results file")]
     Ticket,
+    #[error("this is a results file, not a ticket file (export a ticket from a round)")]
+    NotTicket,
     #[error(
         "format: '{found}' is not a Lottery Lab results file ({})",
         super::RECORD_FORMAT
@@ -120,26 +122,109 @@ pub enum FileError {
 
 /// Parse and check a results file. Nothing is returned unless all of it is sound.
 pub fn parse_record(text: &str) -> Result<ExperimentRecord, FileError> {
+    match file_format(text)?.as_str() {
+        super::RECORD_FORMAT => {}
+        TICKET_FORMAT => return Err(FileError::Ticket),
+        other => return Err(unknown_format(other)),
+    }
+    // Parse again from the text (not the value) so that errors carry line and column.
+    let record: ExperimentRecord = serde_json::from_str(text)?;
+    record.check()?;
+    Ok(record)
+}
+
+/// Parse and check a ticket file: its network, mask and weights fit each other and its
+/// config before anything trains it.
+pub fn parse_ticket(text: &str) -> Result<TicketFile, FileError> {
+    match file_format(text)?.as_str() {
+        TICKET_FORMAT => {}
+        super::RECORD_FORMAT => return Err(FileError::NotTicket),
+        other => return Err(unknown_format(other)),
+    }
+    let ticket: TicketFile = serde_json::from_str(text)?;
+    ticket.check()?;
+    Ok(ticket)
+}
+
+/// A file's `format` field, read before the rest (a large file is refused unread).
+fn file_format(text: &str) -> Result<String, FileError> {
     if text.len() > MAX_FILE_BYTES {
         return Err(FileError::TooLarge {
             mb: text.len() >> 20,
         });
     }
     let value: serde_json::Value = serde_json::from_str(text)?;
-    match value.get("format").and_then(|f| f.as_str()) {
-        Some(super::RECORD_FORMAT) => {}
-        Some(TICKET_FORMAT) => return Err(FileError::Ticket),
-        Some(other) => {
-            return Err(FileError::Format {
-                found: other.chars().take(40).collect(),
-            });
-        }
-        None => return Err(FileError::NoFormat),
+    value
+        .get("format")
+        .and_then(|f| f.as_str())
+        .map(str::to_string)
+        .ok_or(FileError::NoFormat)
+}
+
+fn unknown_format(found: &str) -> FileError {
+    FileError::Format {
+        found: found.chars().take(40).collect(),
     }
-    // Parse again from the text (not the value) so that errors carry line and column.
-    let record: ExperimentRecord = serde_json::from_str(text)?;
-    record.check()?;
-    Ok(record)
+}
+
+impl TicketFile {
+    /// What [`parse_ticket`] checks after parsing, the first problem with its place.
+    pub fn check(&self) -> Result<(), super::RecordError> {
+        self.first_problem().map_err(super::RecordError::from_text)
+    }
+
+    fn first_problem(&self) -> Result<(), String> {
+        use super::record::{check_mask, check_network};
+        self.config.validate().map_err(|e| format!("config.{e}"))?;
+        if self.spec.hidden != self.config.hidden || self.spec.input == 0 {
+            return Err(format!(
+                "spec: the network {} does not match the config's hidden layers {:?}",
+                self.spec.label(),
+                self.config.hidden
+            ));
+        }
+        self.spec.check().map_err(|e| format!("spec: {e}"))?;
+        if self.spec.weight_count() > super::record::MAX_RECORD_WEIGHTS {
+            return Err(format!(
+                "spec: the network has {} weights; this app handles at most {}",
+                self.spec.weight_count(),
+                super::record::MAX_RECORD_WEIGHTS
+            ));
+        }
+        if self.round > self.config.rounds() {
+            return Err(format!(
+                "round: {} where the config has {} rounds",
+                self.round,
+                self.config.rounds()
+            ));
+        }
+        check_mask(
+            &self.mask,
+            self.density,
+            &self.layer_density,
+            &self.spec,
+            "ticket",
+        )?;
+        check_network(&self.theta_init, &self.spec, "theta_init")?;
+        if let Some(net) = &self.theta_rewind {
+            check_network(net, &self.spec, "theta_rewind")?;
+        }
+        let finite = |net: &Network| {
+            net.layers
+                .iter()
+                .all(|l| l.weight.iter().chain(&l.bias).all(|v| v.is_finite()))
+        };
+        if !finite(&self.theta_init) || !self.theta_rewind.as_ref().is_none_or(finite) {
+            return Err("theta_init: a weight is not a finite number".into());
+        }
+        if self
+            .test_accuracy
+            .is_some_and(|a| !(0.0..=1.0).contains(&a))
+        {
+            return Err("test_accuracy: outside [0, 1]".into());
+        }
+        Ok(())
+    }
 }
 
 /// A file name for an export: `lottery-lab-<preset>-seed<seed>[-suffix].<ext>`, file-system safe.

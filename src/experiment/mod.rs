@@ -4,6 +4,7 @@
 
 pub mod claims;
 mod config;
+mod divergence;
 pub mod fields;
 pub mod io;
 pub mod link;
@@ -150,6 +151,8 @@ pub struct Experiment {
     init_scores: Option<Scores>,
     /// Scoring in progress: the round is planned when it is done.
     scoring: Option<scoring::Scoring>,
+    /// The data's chance level, what a diverged or stuck run is told by.
+    chance: divergence::ChanceLevel,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +202,7 @@ impl Experiment {
             field: "hidden",
             message: format!("{e} (input {})", spec.input_shape().label()),
         })?;
+        check_footprint(&config, &spec)?;
         let theta_init = Network::init(&spec, config.init, &mut rng::rng(config.seed, "init"));
         let train_config = TrainConfig {
             optimizer: config.optimizer,
@@ -221,6 +225,7 @@ impl Experiment {
                 .map(|d| prune::EarlyBirdTrace::new(d, prune::EARLY_BIRD_EPSILON)),
         };
         let dense = Mask::dense(&spec);
+        let chance = divergence::ChanceLevel::of(&data);
         let mut experiment = Self {
             queue: VecDeque::from([Planned::Ready(PlannedRun {
                 kind: RunKind::Ticket,
@@ -244,6 +249,7 @@ impl Experiment {
             current_round: Vec::new(),
             init_scores: None,
             scoring: None,
+            chance,
         };
         if experiment.config.reset == (ResetMode::Rewind { iteration: 0 }) {
             experiment.theta_rewind = Some(experiment.theta_init.clone());
@@ -573,15 +579,10 @@ impl Experiment {
                 }
                 (Awaiting::Evaluated, JobResult::Evaluated(point)) => {
                     active.iteration = point.iteration;
-                    let finite = point.is_finite();
                     active.curve.push(point);
-                    if !finite {
-                        let lr = self.config.optimizer.lr();
-                        self.stop(format!(
-                            "the loss became non-finite (NaN or infinite) at iteration {}: the \
-                             learning rate {lr} is probably too high",
-                            active_iteration(&self.active)
-                        ));
+                    let lr = self.config.optimizer.lr();
+                    if let Some(reason) = divergence::diverged(&active.curve, &self.chance, lr) {
+                        self.stop(reason);
                         return Ok(Flow::Continue);
                     }
                 }
@@ -595,7 +596,21 @@ impl Experiment {
                     self.observe_early_bird(active_iteration(&self.active), &net);
                 }
                 (Awaiting::FinalWeights, JobResult::Weights(net)) => {
+                    // A dense network that learned nothing makes every ticket meaningless:
+                    // the experiment stops there, the run kept and flagged.
+                    let stuck = (self.round == 0 && active.plan.kind == RunKind::Ticket)
+                        .then(|| {
+                            let lr = self.config.optimizer.lr();
+                            divergence::stuck_at_chance(&active.curve, &self.chance, lr)
+                        })
+                        .flatten();
                     self.finish_run(net);
+                    if let Some(reason) = stuck {
+                        if let Some(run) = self.current_round.last_mut() {
+                            run.stopped = Some(reason.clone());
+                        }
+                        self.stop(reason);
+                    }
                     return Ok(Flow::Continue);
                 }
                 (expected, got) => {
@@ -1041,6 +1056,50 @@ fn collapse_reason(mask: &Mask, spec: &NetSpec) -> Option<String> {
             layer + 1
         )
     })
+}
+
+/// Refuse, before anything is allocated, a network too large to train in a browser tab (and
+/// its record, with every run's weights kept): which field to change, and by how much.
+fn check_footprint(config: &ExperimentConfig, spec: &NetSpec) -> Result<(), ConfigError> {
+    use crate::model::footprint::{Footprint, MAX_KEPT_BYTES, MAX_TRAINING_BYTES, megabytes};
+    let needs = Footprint::training(spec, config.batch_size);
+    if needs.total() > MAX_TRAINING_BYTES {
+        // Name the part that makes it large: the layers, or the batch's activations.
+        let (field, change) = if needs.parameters >= needs.activations {
+            ("hidden", "fewer or narrower layers")
+        } else {
+            ("batch", "a smaller batch or fewer channels")
+        };
+        return Err(ConfigError {
+            field,
+            message: format!(
+                "the network {} needs about {} to train (weights {}, a batch's activations \
+                 {}); this app trains up to {}: {change}",
+                spec.label(),
+                megabytes(needs.total()),
+                megabytes(needs.parameters),
+                megabytes(needs.activations),
+                megabytes(MAX_TRAINING_BYTES)
+            ),
+        });
+    }
+    if config.keep_weights {
+        let runs = (config.rounds() as u64 + 1) * config.run_kinds().len() as u64;
+        let kept = runs * spec.weight_count() as u64 * 4;
+        if kept > MAX_KEPT_BYTES {
+            return Err(ConfigError {
+                field: "weights",
+                message: format!(
+                    "keeping every run's trained weights takes about {} ({runs} runs of {} \
+                     weights); this app keeps up to {}: turn keeping weights off (weights=0)",
+                    megabytes(kept),
+                    spec.weight_count(),
+                    megabytes(MAX_KEPT_BYTES)
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn active_iteration(active: &Option<ActiveRun>) -> usize {

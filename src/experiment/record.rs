@@ -120,6 +120,11 @@ impl RunRecord {
     pub fn accuracy(&self) -> Option<f32> {
         self.early_stop.as_ref().map(|e| e.test_accuracy)
     }
+
+    /// Test ROC AUC at the early-stop iteration (binary imbalanced data only).
+    pub fn auc(&self) -> Option<f32> {
+        self.early_stop.as_ref()?.test_auc
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -215,6 +220,22 @@ pub struct RecordError {
     pub message: String,
 }
 
+impl RecordError {
+    /// From a problem written `place: what`.
+    pub(crate) fn from_text(text: String) -> Self {
+        match text.split_once(": ") {
+            Some((place, message)) => Self {
+                place: place.into(),
+                message: message.into(),
+            },
+            None => Self {
+                place: String::new(),
+                message: text,
+            },
+        }
+    }
+}
+
 impl ExperimentRecord {
     /// Everything but the rounds (without copying them: they hold the weights).
     pub fn clone_without_rounds(&self) -> Self {
@@ -250,17 +271,7 @@ impl ExperimentRecord {
     /// and every mask and weight matrix against the network's shape. The first problem is
     /// named with its place (`rounds[3].runs[1].mask`).
     pub fn check(&self) -> Result<(), RecordError> {
-        self.first_problem()
-            .map_err(|text| match text.split_once(": ") {
-                Some((place, message)) => RecordError {
-                    place: place.into(),
-                    message: message.into(),
-                },
-                None => RecordError {
-                    place: String::new(),
-                    message: text,
-                },
-            })
+        self.first_problem().map_err(RecordError::from_text)
     }
 
     /// [`ExperimentRecord::check`]'s work, each problem written `place: what`.
@@ -293,22 +304,7 @@ impl ExperimentRecord {
                 self.spec.weight_count()
             ));
         }
-        let shapes = self.spec.layer_shapes();
-        let check_net = |net: &Network, place: &str| -> Result<(), String> {
-            let got: Vec<(usize, usize)> = net.layers.iter().map(|l| l.weight.dim()).collect();
-            let biases_ok = net
-                .layers
-                .iter()
-                .zip(&shapes)
-                .all(|(l, &(_, out))| l.bias.len() == out);
-            if got != shapes || !biases_ok || net.spec != self.spec {
-                return Err(format!(
-                    "{place}: weight shapes {got:?} do not match the network {}",
-                    self.spec.label()
-                ));
-            }
-            Ok(())
-        };
+        let check_net = |net: &Network, place: &str| check_network(net, &self.spec, place);
         if let Some(net) = &self.theta_init {
             check_net(net, "theta_init")?;
         }
@@ -334,23 +330,13 @@ impl ExperimentRecord {
             }
             for (j, run) in round.runs.iter().enumerate() {
                 let place = format!("rounds[{i}].runs[{j}]");
-                let mask_shapes: Vec<(usize, usize)> =
-                    run.mask.layers.iter().map(|l| l.dim()).collect();
-                if mask_shapes != shapes {
-                    return Err(format!(
-                        "{place}.mask: shapes {mask_shapes:?} do not match the network {}",
-                        self.spec.label()
-                    ));
-                }
-                if (run.density - run.mask.density()).abs() > 1e-9
-                    || run.layer_density.len() != shapes.len()
-                {
-                    return Err(format!(
-                        "{place}.density: {} does not match its mask ({})",
-                        run.density,
-                        run.mask.density()
-                    ));
-                }
+                check_mask(
+                    &run.mask,
+                    run.density,
+                    &run.layer_density,
+                    &self.spec,
+                    &place,
+                )?;
                 if let Some(net) = &run.trained {
                     check_net(net, &format!("{place}.trained"))?;
                 }
@@ -398,4 +384,47 @@ impl ExperimentRecord {
         }
         out
     }
+}
+/// `net` has `spec`'s weight and bias shapes (a file's network, before anything trains it);
+/// the problem written `place: what`.
+pub(crate) fn check_network(net: &Network, spec: &NetSpec, place: &str) -> Result<(), String> {
+    let shapes = spec.layer_shapes();
+    let got: Vec<(usize, usize)> = net.layers.iter().map(|l| l.weight.dim()).collect();
+    let biases_ok = net
+        .layers
+        .iter()
+        .zip(&shapes)
+        .all(|(l, &(_, out))| l.bias.len() == out);
+    if got != shapes || !biases_ok || net.spec != *spec {
+        return Err(format!(
+            "{place}: weight shapes {got:?} do not match the network {}",
+            spec.label()
+        ));
+    }
+    Ok(())
+}
+
+/// `mask` has `spec`'s weight shapes and `density` is its share kept.
+pub(crate) fn check_mask(
+    mask: &Mask,
+    density: f64,
+    layer_density: &[f64],
+    spec: &NetSpec,
+    place: &str,
+) -> Result<(), String> {
+    let shapes = spec.layer_shapes();
+    let mask_shapes: Vec<(usize, usize)> = mask.layers.iter().map(|l| l.dim()).collect();
+    if mask_shapes != shapes {
+        return Err(format!(
+            "{place}.mask: shapes {mask_shapes:?} do not match the network {}",
+            spec.label()
+        ));
+    }
+    if (density - mask.density()).abs() > 1e-9 || layer_density.len() != shapes.len() {
+        return Err(format!(
+            "{place}.density: {density} does not match its mask ({})",
+            mask.density()
+        ));
+    }
+    Ok(())
 }

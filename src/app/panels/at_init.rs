@@ -128,10 +128,11 @@ impl PlotPanel for AtInit {
         if let Some(finding) = study.finding() {
             ui.label(finding);
         }
-        ui.weak(
-            "Ours, on this run's config; test accuracy at the early-stop iteration. Dashed: \
-             each mask's layer shuffle.",
-        );
+        ui.weak(format!(
+            "Ours, on this run's config; {} at the early-stop iteration. Dashed: each mask's \
+             layer shuffle.",
+            study.metric_name()
+        ));
         if study.status == Status::Finished && ui.button("Export the study (JSON + CSV)").clicked()
         {
             action = Some(Action::ExportAtInit);
@@ -154,15 +155,13 @@ fn mask_name(method: PruneMethod) -> &'static str {
 }
 
 fn plot(ui: &mut egui::Ui, study: &AtInitRecord) {
-    let point = |density: f64, accuracy: Option<f32>| {
-        Some([density_x(density), f64::from(accuracy?) * 100.0])
-    };
+    let point = |density: f64, score: Option<f64>| Some([density_x(density), score?]);
     Plot::new("at-init")
         .height(220.0)
         .legend(Legend::default())
         .x_axis_label("weights remaining (log scale)")
         .x_axis_formatter(|mark, _| percent_label(10f64.powf(-mark.value)))
-        .y_axis_label("test accuracy (%)")
+        .y_axis_label(study.metric_name())
         .allow_scroll(false)
         .show(ui, |plot| {
             for method in masks(study) {
@@ -170,11 +169,11 @@ fn plot(ui: &mut egui::Ui, study: &AtInitRecord) {
                 let name = mask_name(method);
                 let trained: Vec<[f64; 2]> = study
                     .points_of(method)
-                    .filter_map(|p| point(p.density, p.accuracy))
+                    .filter_map(|p| point(p.density, study.score(p)))
                     .collect();
                 let shuffled: Vec<[f64; 2]> = study
                     .points_of(method)
-                    .filter_map(|p| point(p.density, p.shuffled_accuracy))
+                    .filter_map(|p| point(p.density, study.shuffled_score(p)))
                     .collect();
                 let width = if method == PruneMethod::Magnitude {
                     2.5
@@ -194,27 +193,18 @@ fn plot(ui: &mut egui::Ui, study: &AtInitRecord) {
                         .style(LineStyle::dashed_loose()),
                 );
             }
-            if let Some(dense) = study.dense_accuracy {
-                plot.hline(
-                    HLine::new("dense", f64::from(dense) * 100.0).color(egui::Color32::GRAY),
-                );
+            if let Some(dense) = study.dense_score() {
+                plot.hline(HLine::new("dense", dense).color(egui::Color32::GRAY));
             }
         });
 }
 
 fn table(ui: &mut egui::Ui, study: &AtInitRecord) {
-    let percent = |v: Option<f32>| v.map_or("-".into(), |v| format!("{:.2}%", v * 100.0));
+    let figure = if study.by_auc { "AUC" } else { "accuracy" };
     egui::Grid::new("at-init-table")
         .striped(true)
         .show(ui, |ui| {
-            for head in [
-                "mask",
-                "density",
-                "accuracy",
-                "shuffled",
-                "shuffle cost",
-                "",
-            ] {
+            for head in ["mask", "density", figure, "shuffled", "shuffle cost", ""] {
                 ui.strong(head);
             }
             ui.end_row();
@@ -222,11 +212,12 @@ fn table(ui: &mut egui::Ui, study: &AtInitRecord) {
                 for p in study.points_of(method) {
                     ui.colored_label(method_color(method), mask_name(method));
                     ui.label(percent_label(p.density * 100.0));
-                    ui.label(percent(p.accuracy));
-                    ui.label(percent(p.shuffled_accuracy));
+                    ui.label(study.score_label(study.score(p)));
+                    ui.label(study.score_label(study.shuffled_score(p)));
                     ui.label(
-                        p.shuffle_cost()
-                            .map_or("-".into(), |c| format!("{c:+.2} points")),
+                        study
+                            .shuffle_cost(p)
+                            .map_or("-".into(), |c| study.difference_label(c)),
                     );
                     match (&p.untrainable, p.round) {
                         (Some(why), _) => ui.weak(why.as_str()).on_hover_text(why.as_str()),

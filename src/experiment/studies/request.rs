@@ -41,7 +41,7 @@ pub enum StudyRequest {
 
 /// What a `study=` value may be, in a notice's words.
 pub const STUDY_VALUES: &str = "lmc:ROUND:K,K…, rewind:DENSITY:K,K…, explain:ROUND:EXAMPLE, \
-    transfer:TASK:ROUND or at-init:PERCENT,PERCENT…:METHODS";
+    transfer:TASK:ROUND, at-init:PERCENT,PERCENT…:METHODS, or none";
 
 impl StudyRequest {
     /// Its token in a link.

@@ -179,21 +179,15 @@ pub struct AtInitPoint {
     pub accuracy: Option<f32>,
     /// The same per-layer counts at random positions, from the same start.
     pub shuffled_accuracy: Option<f32>,
+    /// Test ROC AUC at the early-stop iteration (binary imbalanced data only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auc: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shuffled_auc: Option<f32>,
     pub layer_density: Vec<f64>,
     /// Why the mask was not trained (layer collapse).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub untrainable: Option<String>,
-}
-
-impl AtInitPoint {
-    /// What shuffling the mask within its layers cost, in points (positive: the mask's
-    /// positions mattered); none for a mask that could not train (layer collapse).
-    pub fn shuffle_cost(&self) -> Option<f64> {
-        if self.untrainable.is_some() {
-            return None;
-        }
-        Some(f64::from(self.accuracy? - self.shuffled_accuracy?) * 100.0)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -202,6 +196,12 @@ pub struct AtInitRecord {
     pub config: AtInitConfig,
     /// The experiment's dense network, for reference.
     pub dense_accuracy: Option<f32>,
+    /// The figure compared is ROC AUC, as everywhere in the app on binary imbalanced data
+    /// (where predicting the common class is already accurate); test accuracy otherwise.
+    #[serde(default)]
+    pub by_auc: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dense_auc: Option<f32>,
     /// The IMP ticket's points first, then each method's in the config's order.
     pub points: Vec<AtInitPoint>,
     pub status: Status,
@@ -215,9 +215,68 @@ impl AtInitRecord {
         self.points.iter().filter(move |p| p.method == method)
     }
 
+    /// A mask's figure: test accuracy in percent, or ROC AUC (see `by_auc`).
+    pub fn score(&self, point: &AtInitPoint) -> Option<f64> {
+        self.pick(point.accuracy, point.auc)
+    }
+
+    /// Its layer shuffle's figure.
+    pub fn shuffled_score(&self, point: &AtInitPoint) -> Option<f64> {
+        self.pick(point.shuffled_accuracy, point.shuffled_auc)
+    }
+
+    pub fn dense_score(&self) -> Option<f64> {
+        self.pick(self.dense_accuracy, self.dense_auc)
+    }
+
+    fn pick(&self, accuracy: Option<f32>, auc: Option<f32>) -> Option<f64> {
+        if self.by_auc {
+            auc.map(f64::from)
+        } else {
+            accuracy.map(|a| f64::from(a) * 100.0)
+        }
+    }
+
+    /// The figure's name on screen and in the CLI's table.
+    pub fn metric_name(&self) -> &'static str {
+        if self.by_auc {
+            "test ROC AUC"
+        } else {
+            "test accuracy (%)"
+        }
+    }
+
+    /// A score as the table shows it: "97.12%" or "0.912".
+    pub fn score_label(&self, score: Option<f64>) -> String {
+        match score {
+            None => "-".into(),
+            Some(s) if self.by_auc => format!("{s:.3}"),
+            Some(s) => format!("{s:.2}%"),
+        }
+    }
+
+    /// A difference of scores with its unit: "+4.20 points" (of accuracy) or "+0.031 AUC".
+    pub fn difference_label(&self, difference: f64) -> String {
+        if self.by_auc {
+            format!("{difference:+.3} AUC")
+        } else {
+            format!("{difference:+.2} points")
+        }
+    }
+
+    /// What shuffling the mask within its layers cost (positive: the mask's positions
+    /// mattered), in accuracy points or AUC; none for a mask that could not train (layer
+    /// collapse).
+    pub fn shuffle_cost(&self, point: &AtInitPoint) -> Option<f64> {
+        if point.untrainable.is_some() {
+            return None;
+        }
+        Some(self.score(point)? - self.shuffled_score(point)?)
+    }
+
     /// The mean cost of shuffling `method`'s masks over the densities where both trained.
     pub fn mean_shuffle_cost(&self, method: PruneMethod) -> Option<f64> {
-        mean(self.points_of(method).filter_map(AtInitPoint::shuffle_cost))
+        mean(self.points_of(method).filter_map(|p| self.shuffle_cost(p)))
     }
 
     /// How far `method` stays below the IMP ticket, on average over the densities both have.
@@ -226,7 +285,7 @@ impl AtInitRecord {
             let imp = self
                 .points_of(PruneMethod::Magnitude)
                 .find(|t| (t.density / p.density - 1.0).abs() < 1e-3)?;
-            Some(f64::from(imp.accuracy? - p.accuracy?) * 100.0)
+            Some(self.score(imp)? - self.score(p)?)
         }))
     }
 
@@ -248,16 +307,23 @@ impl AtInitRecord {
         if costs.is_empty() {
             return None;
         }
-        let verdict = if ticket > hi + 0.5 {
+        // Half a point of accuracy, or 0.005 of AUC: below that, a difference is noise.
+        let margin = if self.by_auc { 0.005 } else { 0.5 };
+        let verdict = if ticket > hi + margin {
             "the methods' masks are worth about what their per-layer densities are, the ticket's \
              positions matter (as Frankle et al. 2021 report)"
         } else {
             "here shuffling does not hurt the ticket more than the methods (unlike Frankle et \
              al. 2021's finding)"
         };
+        let (ticket, lo, hi) = (
+            self.difference_label(ticket),
+            self.difference_label(lo),
+            self.difference_label(hi),
+        );
         Some(format!(
-            "Shuffling each layer's mask costs the IMP ticket {ticket:.2} points on average and \
-             the methods at init {lo:.2} to {hi:.2}: {verdict}."
+            "Shuffling each layer's mask costs the IMP ticket {ticket} on average and the \
+             methods at init {lo} to {hi}: {verdict}."
         ))
     }
 
@@ -293,14 +359,21 @@ impl AtInitRecord {
                     p.method.key()
                 ));
             }
-            let accuracies = [p.accuracy, p.shuffled_accuracy, record.dense_accuracy];
+            let accuracies = [
+                p.accuracy,
+                p.shuffled_accuracy,
+                p.auc,
+                p.shuffled_auc,
+                record.dense_accuracy,
+                record.dense_auc,
+            ];
             let bad_accuracy = accuracies
                 .iter()
                 .flatten()
                 .any(|a| !(0.0..=1.0).contains(a));
             if bad_accuracy || !(p.density > 0.0 && p.density <= 1.0) {
                 return Err(format!(
-                    "{} at {}: an accuracy or density outside [0, 1]",
+                    "{} at {}: an accuracy, AUC or density outside [0, 1]",
                     p.method.key(),
                     p.density
                 ));
@@ -310,20 +383,23 @@ impl AtInitRecord {
     }
 
     pub fn to_csv(&self) -> String {
-        let mut out = String::from(
-            "method,density,imp_round,accuracy,shuffled_accuracy,shuffle_cost_points,untrainable\n",
+        let unit = if self.by_auc { "auc" } else { "points" };
+        let mut out = format!(
+            "method,density,imp_round,accuracy,shuffled_accuracy,auc,shuffled_auc,shuffle_cost_{unit},untrainable\n"
         );
         let cell = |v: Option<f32>| v.map_or(String::new(), |v| v.to_string());
         for p in &self.points {
             out += &format!(
-                "{},{:.6},{},{},{},{},{}\n",
+                "{},{:.6},{},{},{},{},{},{},{}\n",
                 p.method.key(),
                 p.density,
                 p.round.map_or(String::new(), |r| r.to_string()),
                 cell(p.accuracy),
                 cell(p.shuffled_accuracy),
-                p.shuffle_cost()
-                    .map_or(String::new(), |c| format!("{c:.2}")),
+                cell(p.auc),
+                cell(p.shuffled_auc),
+                self.shuffle_cost(p)
+                    .map_or(String::new(), |c| format!("{c:.4}")),
                 p.untrainable.as_deref().unwrap_or("").replace(',', ";"),
             );
         }
@@ -464,6 +540,8 @@ mod tests {
             round: None,
             accuracy: Some(accuracy),
             shuffled_accuracy: Some(shuffled),
+            auc: Some(accuracy - 0.1),
+            shuffled_auc: Some(shuffled - 0.2),
             layer_density: vec![],
             untrainable: None,
         };
@@ -471,6 +549,8 @@ mod tests {
             format: AT_INIT_FORMAT.into(),
             config: config(),
             dense_accuracy: Some(0.95),
+            by_auc: false,
+            dense_auc: None,
             points: vec![
                 point(PruneMethod::Magnitude, 0.94, 0.90),
                 point(PruneMethod::Snip, 0.92, 0.915),
@@ -487,6 +567,24 @@ mod tests {
         // The ticket loses no more than the method: the sentence says so.
         record.points[0].shuffled_accuracy = Some(0.94);
         assert!(record.finding().unwrap().contains("unlike"));
+        // On imbalanced data the figure is AUC: the costs and the sentence are in AUC.
+        record.by_auc = true;
+        let cost = record.mean_shuffle_cost(PruneMethod::Magnitude).unwrap();
+        assert!((cost - 0.14).abs() < 1e-4, "{cost}");
+        let finding = record.finding().unwrap();
+        assert!(
+            finding.contains("+0.140 AUC") && finding.contains("+0.105 AUC"),
+            "{finding}"
+        );
+        assert!(finding.contains("positions matter"), "{finding}");
+        assert!(
+            record
+                .to_csv()
+                .lines()
+                .next()
+                .unwrap()
+                .contains("shuffle_cost_auc")
+        );
         // A saved record reads back; a point of an unlisted method does not.
         let json = serde_json::to_string(&record).unwrap();
         assert_eq!(AtInitRecord::parse(&json).unwrap(), record);

@@ -86,6 +86,8 @@ impl AtInitStudy {
                 round: Some(round),
                 accuracy: ticket.accuracy(),
                 shuffled_accuracy: shuffled.and_then(|r| r.accuracy()),
+                auc: ticket.auc(),
+                shuffled_auc: shuffled.and_then(|r| r.auc()),
                 layer_density: ticket.layer_density.clone(),
                 untrainable: ticket.stopped.clone(),
             });
@@ -128,14 +130,17 @@ impl AtInitStudy {
             .iter()
             .flat_map(|&m| config.densities.iter().map(move |&d| (m, d)))
             .collect();
+        let dense = imp
+            .rounds
+            .first()
+            .filter(|r| r.round == 0)
+            .and_then(|r| r.run(RunKind::Ticket));
         let record = AtInitRecord {
             format: AT_INIT_FORMAT.into(),
             config: config.clone(),
-            dense_accuracy: imp
-                .rounds
-                .first()
-                .filter(|r| r.round == 0)
-                .and_then(|r| r.run(RunKind::Ticket)?.accuracy()),
+            dense_accuracy: dense.and_then(|r| r.accuracy()),
+            by_auc: imp.data.positive_class.is_some(),
+            dense_auc: dense.and_then(|r| r.auc()),
             points,
             status: Status::Running,
             notes,
@@ -239,6 +244,8 @@ impl AtInitStudy {
                 round: None,
                 accuracy: mask.and_then(|m| m.accuracy()),
                 shuffled_accuracy: shuffled.and_then(|r| r.accuracy()),
+                auc: mask.and_then(|m| m.auc()),
+                shuffled_auc: shuffled.and_then(|r| r.auc()),
                 layer_density: mask.map_or_else(Vec::new, |m| m.layer_density.clone()),
                 untrainable: mask.and_then(|m| m.stopped.clone()),
             });
