@@ -340,6 +340,26 @@ impl ExperimentRecord {
                 if let Some(net) = &run.trained {
                     check_net(net, &format!("{place}.trained"))?;
                 }
+                // A figure too large for f32 reads as infinite and would write back as null:
+                // refused here, so an accepted file writes back as itself (found by fuzzing).
+                let infinite = run.curve.iter().any(|p| {
+                    [
+                        p.train_loss,
+                        Some(p.val_loss),
+                        Some(p.test_loss),
+                        p.test_auc,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .any(f32::is_infinite)
+                        || p.val_accuracy.is_infinite()
+                        || p.test_accuracy.is_infinite()
+                });
+                if infinite {
+                    return Err(format!(
+                        "{place}.curve: a figure is out of range (infinite)"
+                    ));
+                }
                 if run.curve.len() > self.config.iterations / self.config.eval_every + 2 {
                     return Err(format!(
                         "{place}.curve: more points than the config evaluates"
