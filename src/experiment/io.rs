@@ -174,23 +174,9 @@ impl TicketFile {
     }
 
     fn first_problem(&self) -> Result<(), String> {
-        use super::record::{check_mask, check_network};
+        use super::record::{check_mask, check_network, check_spec};
         self.config.validate().map_err(|e| format!("config.{e}"))?;
-        if self.spec.hidden != self.config.hidden || self.spec.input == 0 {
-            return Err(format!(
-                "spec: the network {} does not match the config's hidden layers {:?}",
-                self.spec.label(),
-                self.config.hidden
-            ));
-        }
-        self.spec.check().map_err(|e| format!("spec: {e}"))?;
-        if self.spec.weight_count() > super::record::MAX_RECORD_WEIGHTS {
-            return Err(format!(
-                "spec: the network has {} weights; this app handles at most {}",
-                self.spec.weight_count(),
-                super::record::MAX_RECORD_WEIGHTS
-            ));
-        }
+        check_spec(&self.spec, &self.config)?;
         if self.round > self.config.rounds() {
             return Err(format!(
                 "round: {} where the config has {} rounds",
@@ -214,8 +200,11 @@ impl TicketFile {
                 .iter()
                 .all(|l| l.weight.iter().chain(&l.bias).all(|v| v.is_finite()))
         };
-        if !finite(&self.theta_init) || !self.theta_rewind.as_ref().is_none_or(finite) {
+        if !finite(&self.theta_init) {
             return Err("theta_init: a weight is not a finite number".into());
+        }
+        if !self.theta_rewind.as_ref().is_none_or(finite) {
+            return Err("theta_rewind: a weight is not a finite number".into());
         }
         if self
             .test_accuracy

@@ -283,27 +283,14 @@ impl ExperimentRecord {
             ));
         }
         self.config.validate().map_err(|e| format!("config.{e}"))?;
-        if self.spec.hidden != self.config.hidden
-            || self.spec.input == 0
-            || self.spec.output != self.data.classes
-        {
+        if self.spec.output != self.data.classes {
             return Err(format!(
-                "spec: the network {} does not match the config's hidden layers {:?} and {} classes",
+                "spec: the network {} does not match the data's {} classes",
                 self.spec.label(),
-                self.config.hidden,
                 self.data.classes
             ));
         }
-        if self.spec.input > 100_000 || self.data.classes > 1_000 {
-            return Err("spec: the network is larger than this app handles".into());
-        }
-        self.spec.check().map_err(|e| format!("spec: {e}"))?;
-        if self.spec.weight_count() > MAX_RECORD_WEIGHTS {
-            return Err(format!(
-                "spec: the network has {} weights; this app handles at most {MAX_RECORD_WEIGHTS}",
-                self.spec.weight_count()
-            ));
-        }
+        check_spec(&self.spec, &self.config)?;
         let check_net = |net: &Network, place: &str| check_network(net, &self.spec, place);
         if let Some(net) = &self.theta_init {
             check_net(net, "theta_init")?;
@@ -405,6 +392,28 @@ impl ExperimentRecord {
         out
     }
 }
+/// A file's network: the config's layers, within what this app handles.
+pub(crate) fn check_spec(spec: &NetSpec, config: &ExperimentConfig) -> Result<(), String> {
+    if spec.hidden != config.hidden || spec.input == 0 {
+        return Err(format!(
+            "spec: the network {} does not match the config's hidden layers {:?}",
+            spec.label(),
+            config.hidden
+        ));
+    }
+    if spec.input > 100_000 || spec.output > 1_000 {
+        return Err("spec: the network is larger than this app handles".into());
+    }
+    spec.check().map_err(|e| format!("spec: {e}"))?;
+    if spec.weight_count() > MAX_RECORD_WEIGHTS {
+        return Err(format!(
+            "spec: the network has {} weights; this app handles at most {MAX_RECORD_WEIGHTS}",
+            spec.weight_count()
+        ));
+    }
+    Ok(())
+}
+
 /// `net` has `spec`'s weight and bias shapes (a file's network, before anything trains it);
 /// the problem written `place: what`.
 pub(crate) fn check_network(net: &Network, spec: &NetSpec, place: &str) -> Result<(), String> {
