@@ -1,5 +1,6 @@
-//! The page's entry point: `WebHandle` starts the app on a canvas and answers the page's test
-//! interface (`window.lotteryLab`, set up by web/main.js).
+//! The page's entry points: `WebHandle` starts the app on a canvas and answers the page's test
+//! interface (`window.lotteryLab`, set up by web/main.js); `WorkerHost` is the training
+//! worker's side (web/worker.js), the CPU engine answering the app's requests.
 
 use wasm_bindgen::prelude::*;
 
@@ -194,6 +195,14 @@ impl WebHandle {
         Ok(())
     }
 
+    /// Fault drill: every training worker is told to crash; returns how many were. The
+    /// engine replaces each and replays its run to where it was (the record is unchanged).
+    pub fn crash_workers(&self) -> usize {
+        let told = crate::train::worker::web::crash_workers();
+        self.wake();
+        told
+    }
+
     /// Open a file's contents as if picked in the File menu (a results JSON or a data CSV).
     pub fn open_file(&self, name: &str, bytes: &[u8]) -> Result<(), JsValue> {
         let mut app = self.app()?;
@@ -217,5 +226,26 @@ impl WebHandle {
         if let Some(ctx) = self.ctx.borrow().as_ref() {
             ctx.request_repaint();
         }
+    }
+}
+
+/// The training worker's side (web/worker.js): each request's bytes in, the reply's out.
+#[wasm_bindgen]
+pub struct WorkerHost {
+    host: crate::train::worker::EngineHost,
+}
+
+#[wasm_bindgen]
+impl WorkerHost {
+    #[wasm_bindgen(constructor)]
+    #[expect(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self {
+            host: crate::train::worker::EngineHost::new(),
+        }
+    }
+
+    pub fn handle(&mut self, message: &[u8]) -> Vec<u8> {
+        self.host.handle(message)
     }
 }

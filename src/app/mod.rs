@@ -14,7 +14,7 @@ mod view_work;
 
 use std::sync::Arc;
 
-pub use session::Session;
+pub use session::{Engines, Session};
 pub use stats::FrameStats;
 
 use crate::data::csv::ImportedData;
@@ -111,6 +111,9 @@ pub struct LabApp {
     pub config: ExperimentConfig,
     pub preset: String,
     pub backend: BackendPreference,
+    /// A round's runs trained at once where training runs in workers; `None`: the
+    /// platform's default (one per core, up to four).
+    pub parallel_runs: Option<usize>,
     pub digits: Digits,
     /// eframe's device when it can run compute shaders, or why not.
     pub gpu: Result<Arc<GpuContext>, String>,
@@ -165,6 +168,7 @@ impl LabApp {
                 .config)(),
             preset: preset.into(),
             backend: BackendPreference::Auto,
+            parallel_runs: None,
             digits: Digits::NotRequested,
             gpu,
             session: None,
@@ -193,6 +197,28 @@ impl LabApp {
             ));
         }
         app
+    }
+
+    /// How a session makes its engines: the backend chosen, the device, the platform's
+    /// training workers.
+    fn engines(&self) -> session::Engines {
+        let workers = self.platform.training_workers();
+        session::Engines {
+            preference: self.backend,
+            gpu: self.gpu.clone(),
+            parallel_runs: self.parallel_runs(workers.as_ref()),
+            workers,
+        }
+    }
+
+    /// How many of a round's runs train at once: the setting, or the platform's default;
+    /// 1 where training does not run in workers.
+    pub fn parallel_runs(&self, workers: Option<&crate::train::worker::Workers>) -> usize {
+        workers.map_or(1, |w| {
+            self.parallel_runs
+                .unwrap_or_else(|| w.default_parallel_runs())
+                .clamp(1, crate::train::worker::MAX_PARALLEL_RUNS)
+        })
     }
 
     /// From eframe's creation context: share its wgpu device if it can run compute.
@@ -359,7 +385,7 @@ impl LabApp {
         let Some(data) = self.load_data(&self.config.clone(), || Pending::Start) else {
             return;
         };
-        match Session::start(self.config.clone(), data, self.backend, self.gpu.clone()) {
+        match Session::start(self.config.clone(), data, self.engines()) {
             Ok(mut session) => {
                 if self.seeds > 1 {
                     session.run_over_seeds(self.seeds, self.seed_data(&self.config));
@@ -435,7 +461,7 @@ impl LabApp {
         let Some(data) = self.load_data(&config, waiting) else {
             return;
         };
-        match Session::resume(record, data, self.backend, self.gpu.clone()) {
+        match Session::resume(record, data, self.engines()) {
             Ok(mut session) => {
                 let done = session.experiment.is_done();
                 session.paused = !done;
@@ -665,6 +691,7 @@ impl LabApp {
                 "kind": s.experiment.record().engine.kind,
                 "name": s.experiment.record().engine.name,
                 "reason": s.choice.reason,
+                "parallel_runs": s.experiment.lanes(),
             })),
             "adapter": self.gpu.as_ref().map(|g| g.adapter.describe()).map_err(|e| e.clone()).ok(),
             "gpu": match &self.gpu { Ok(_) => "available".to_string(), Err(why) => format!("unavailable: {why}") },
@@ -706,7 +733,8 @@ impl LabApp {
     }
 
     /// Start an experiment from a JSON object: `{"preset": id, "config": {field overrides},
-    /// "backend": "auto" | "gpu" | "cpu"}`, every key optional. Bad input changes nothing.
+    /// "backend": "auto" | "gpu" | "cpu", "parallel_runs": 1-8}`, every key optional. Bad input
+    /// changes nothing.
     pub fn run_json(&mut self, json: &str) -> Result<(), String> {
         let request: serde_json::Value =
             serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
@@ -730,9 +758,24 @@ impl LabApp {
             Some(b) => serde_json::from_value(serde_json::json!(b))
                 .map_err(|_| format!("backend must be auto, gpu or cpu, not '{b}'"))?,
         };
+        let parallel_runs = match request.get("parallel_runs") {
+            None => self.parallel_runs,
+            Some(n) => Some(
+                n.as_u64()
+                    .map(|n| n as usize)
+                    .filter(|n| (1..=crate::train::worker::MAX_PARALLEL_RUNS).contains(n))
+                    .ok_or_else(|| {
+                        format!(
+                            "parallel_runs must be a whole number from 1 to {}, not {n}",
+                            crate::train::worker::MAX_PARALLEL_RUNS
+                        )
+                    })?,
+            ),
+        };
         self.preset = preset_id;
         self.config = config;
         self.backend = backend;
+        self.parallel_runs = parallel_runs;
         self.start();
         Ok(())
     }

@@ -13,8 +13,9 @@ use crate::experiment::studies::{
     Source, StudyRequest, TransferConfig, TransferProgress, TransferStudy,
 };
 use crate::experiment::{Experiment, ExperimentConfig, Progress, Status};
-use crate::train::choose_engine;
 use crate::train::gpu::{BackendChoice, BackendPreference, GpuContext};
+use crate::train::worker::{MAX_PARALLEL_RUNS, Workers};
+use crate::train::{Engine, choose_engine};
 
 /// The data of the experiment's config under another seed (the seeds after the first).
 pub type SeedData = Box<dyn Fn(u64) -> Result<Arc<DataSplits>, String>>;
@@ -27,6 +28,60 @@ pub type SeedData = Box<dyn Fn(u64) -> Result<Arc<DataSplits>, String>>;
 const FRAME_TARGET_S: f64 = 0.010;
 /// Training's least share of a frame, however much the rest costs (at least one step).
 const MIN_TRAINING_S: f64 = 0.002;
+
+/// How the session's engines are made: the backend the user prefers, the device, and where
+/// the CPU engine trains (workers, when the platform has them) and how many runs at once.
+#[derive(Clone)]
+pub struct Engines {
+    pub preference: BackendPreference,
+    pub gpu: Result<Arc<GpuContext>, String>,
+    pub workers: Option<Workers>,
+    /// A round's runs trained at once, each in its own worker (1 = one after another).
+    pub parallel_runs: usize,
+}
+
+impl Engines {
+    /// One engine (a study's, a seed's): the chosen backend; the CPU engine in a worker.
+    pub fn make(&self, data: Arc<DataSplits>) -> (Box<dyn Engine>, BackendChoice) {
+        let (engine, choice) = choose_engine(self.preference, self.gpu.clone(), data.clone());
+        match &self.workers {
+            Some(workers) if !choice.use_gpu => {
+                let choice = BackendChoice {
+                    reason: format!("{}; it trains in {}", choice.reason, workers.place),
+                    ..choice
+                };
+                (Box::new(workers.engine(data)), choice)
+            }
+            _ => (engine, choice),
+        }
+    }
+
+    /// `experiment` with its extra lanes: where the CPU engine trains in workers, a round's
+    /// runs train `parallel_runs` at a time (the record is the same as one at a time).
+    pub fn with_lanes(&self, experiment: Experiment, choice: &BackendChoice) -> Experiment {
+        match &self.workers {
+            Some(workers) if !choice.use_gpu && self.parallel_runs > 1 => {
+                let data = experiment.data().clone();
+                let more = (1..self.parallel_runs.min(MAX_PARALLEL_RUNS))
+                    .map(|_| Box::new(workers.engine(data.clone())) as Box<dyn Engine>)
+                    .collect();
+                experiment.with_lanes(more)
+            }
+            _ => experiment,
+        }
+    }
+
+    /// A new experiment with its lanes.
+    pub fn experiment(
+        &self,
+        config: ExperimentConfig,
+        data: Arc<DataSplits>,
+    ) -> Result<(Experiment, BackendChoice), String> {
+        let (engine, choice) = self.make(data.clone());
+        let experiment = Experiment::new(config, data, engine).map_err(|e| e.to_string())?;
+        Ok((self.with_lanes(experiment, &choice), choice))
+    }
+}
 
 pub struct Session {
     pub experiment: Experiment,
@@ -66,9 +121,8 @@ pub struct Session {
     pub seed_notice: Option<String>,
     /// Measured seconds per attribution row (a forward and backward pass of one input).
     row_cost_s: f64,
-    /// The engine the session was started with, for its studies.
-    preference: BackendPreference,
-    gpu: Result<Arc<GpuContext>, String>,
+    /// How the session's engine was made, for its seeds and studies.
+    engines: Engines,
 }
 
 #[derive(Default)]
@@ -109,31 +163,28 @@ impl Session {
     pub fn start(
         config: ExperimentConfig,
         data: Arc<DataSplits>,
-        preference: BackendPreference,
-        gpu: Result<Arc<GpuContext>, String>,
+        engines: Engines,
     ) -> Result<Self, String> {
-        let (engine, choice) = choose_engine(preference, gpu.clone(), data.clone());
-        let experiment = Experiment::new(config, data, engine).map_err(|e| e.to_string())?;
-        Ok(Self::with_experiment(experiment, choice, preference, gpu))
+        let (experiment, choice) = engines.experiment(config, data)?;
+        Ok(Self::with_experiment(experiment, choice, engines))
     }
 
     /// A saved record picked up again (see [`Experiment::resume`]).
     pub fn resume(
         record: crate::experiment::ExperimentRecord,
         data: Arc<DataSplits>,
-        preference: BackendPreference,
-        gpu: Result<Arc<GpuContext>, String>,
+        engines: Engines,
     ) -> Result<Self, String> {
-        let (engine, choice) = choose_engine(preference, gpu.clone(), data.clone());
+        let (engine, choice) = engines.make(data.clone());
         let experiment = Experiment::resume(record, data, engine).map_err(|e| e.to_string())?;
-        Ok(Self::with_experiment(experiment, choice, preference, gpu))
+        let experiment = engines.with_lanes(experiment, &choice);
+        Ok(Self::with_experiment(experiment, choice, engines))
     }
 
     fn with_experiment(
         mut experiment: Experiment,
         choice: BackendChoice,
-        preference: BackendPreference,
-        gpu: Result<Arc<GpuContext>, String>,
+        engines: Engines,
     ) -> Self {
         let last_progress = experiment.advance(0);
         Self {
@@ -159,8 +210,7 @@ impl Session {
             seed_data: None,
             seed_notice: None,
             row_cost_s: 1e-4,
-            preference,
-            gpu,
+            engines,
         }
     }
 
@@ -183,8 +233,8 @@ impl Session {
 
     /// Engines for the studies, as the session's own was chosen (its preference, its device).
     fn engine_maker(&self) -> EngineMaker {
-        let (preference, gpu) = (self.preference, self.gpu.clone());
-        Box::new(move |data| choose_engine(preference, gpu.clone(), data).0)
+        let engines = self.engines.clone();
+        Box::new(move |data| engines.make(data).0)
     }
 
     /// Run the experiment over `seeds` seeds: after this one, the next seeds' experiments,
@@ -208,10 +258,9 @@ impl Session {
                 return false;
             };
             let config = crate::experiment::seeds::seed_config(self.experiment.config(), index);
-            let made = data(config.seed).and_then(|data| {
-                let (engine, _) = choose_engine(self.preference, self.gpu.clone(), data.clone());
-                Experiment::new(config, data, engine).map_err(|e| e.to_string())
-            });
+            let made = data(config.seed)
+                .and_then(|data| self.engines.experiment(config, data))
+                .map(|(experiment, _)| experiment);
             match made {
                 Ok(run) => self.seed_run = Some(run),
                 Err(e) => {
@@ -247,7 +296,7 @@ impl Session {
             ..LmcConfig::dense(record.config.clone(), branch_at)
         };
         let data = self.experiment.data().clone();
-        let (engine, _) = choose_engine(self.preference, self.gpu.clone(), data.clone());
+        let (engine, _) = self.engines.make(data.clone());
         let mut study =
             LmcStudy::new(config, data, engine, Some(record)).map_err(|e| e.to_string())?;
         let progress = study.advance(0);
@@ -438,7 +487,7 @@ impl Session {
         // Steps in a few calls, watching the clock: where other threads share the cores (a
         // software rasteriser) a step's cost varies, and one call planned from the average
         // overshoots the frame.
-        let cpu = self.experiment.record().engine.kind == "cpu";
+        let answers_later = self.experiment.engine_answers_later();
         let started = Instant::now();
         let mut steps_done = 0;
         let mut progress = loop {
@@ -460,8 +509,9 @@ impl Session {
             if progress.steps_done > 0 && !progress.waiting {
                 let cost = elapsed / progress.steps_done as f64;
                 self.step_cost_s = 0.7 * self.step_cost_s + 0.3 * cost;
-            } else if progress.waiting && progress.steps_done > 0 && !cpu {
-                // A GPU engine: the call only recorded work, so ask for more next frame.
+            } else if progress.waiting && progress.steps_done > 0 && answers_later {
+                // A GPU engine or a worker: the call only handed work over, so ask for more
+                // next frame.
                 self.step_cost_s = (self.step_cost_s * 0.8).max(1e-6);
             }
             steps_done += progress.steps_done;

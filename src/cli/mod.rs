@@ -87,6 +87,10 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Train this many of a round's runs at once, each in its own thread (the CPU engine;
+    /// the page does the same in Web Workers). The record is the same as with 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=lottery_lab::train::worker::MAX_PARALLEL_RUNS as u64))]
+    parallel_runs: u64,
 }
 
 /// Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on every start
@@ -184,6 +188,8 @@ fn open_window(link: Option<String>) -> Result<()> {
         options,
         Box::new(move |cc| {
             let mut app = lottery_lab::app::LabApp::from_creation_context(cc);
+            // The window paints while a thread trains (the page: a Web Worker).
+            app.platform = Box::new(lottery_lab::platform::NativePlatform::training_in_threads());
             if let Some(link) = &link {
                 app.apply_link(link);
             }
@@ -342,6 +348,25 @@ fn engine_for(preference: BackendPreference, data: &Arc<DataSplits>) -> Result<B
     }
     println!("engine: {}", choice.reason);
     Ok(engine)
+}
+
+/// A new experiment on `engine` that trains `parallel_runs` of a round's runs at once, each
+/// in its own thread, when that engine is the CPU one (this thread then only hands out work).
+fn experiment_with_parallel_runs(
+    config: ExperimentConfig,
+    data: Arc<DataSplits>,
+    engine: Box<dyn Engine>,
+    parallel_runs: u64,
+) -> Result<Experiment> {
+    if parallel_runs <= 1 || engine.info().kind != "cpu" {
+        return Ok(Experiment::new(config, data, engine)?);
+    }
+    let workers = lottery_lab::train::worker::thread::workers();
+    let mut lanes: Vec<Box<dyn Engine>> = (0..parallel_runs)
+        .map(|_| Box::new(workers.engine(data.clone())) as Box<dyn Engine>)
+        .collect();
+    let first = lanes.remove(0);
+    Ok(Experiment::new(config, data, first)?.with_lanes(lanes))
 }
 
 /// The IMP experiment of `config` to `round`, with random pruning beside it (and random

@@ -2,10 +2,13 @@
 //! CSV with `--out`; over `--seeds`, each seed's table and then each round over the seeds.
 
 use anyhow::{Result, bail};
-use lottery_lab::experiment::{Experiment, ExperimentRecord, RoundRecord, RunKind, Status};
+use lottery_lab::experiment::{ExperimentRecord, RoundRecord, RunKind, Status};
 use lottery_lab::prune::{Granularity, Shrunk};
 
-use super::{RunArgs, config_and_data, engine_for, progress_bar, save_json_and_csv};
+use super::{
+    RunArgs, config_and_data, engine_for, experiment_with_parallel_runs, progress_bar,
+    save_json_and_csv,
+};
 
 /// `lottery-lab run`: the experiment's fields, and the seeds to run it over.
 #[derive(clap::Args)]
@@ -22,7 +25,8 @@ pub struct RunCommand {
 pub fn run(args: &RunArgs) -> Result<ExperimentRecord> {
     let (config, data, preference) = config_and_data(args)?;
     let engine = engine_for(preference, &data)?;
-    let mut experiment = Experiment::new(config.clone(), data, engine)?;
+    let mut experiment =
+        experiment_with_parallel_runs(config.clone(), data, engine, args.parallel_runs)?;
 
     let spec = experiment.spec().clone();
     println!(

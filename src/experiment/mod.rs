@@ -10,6 +10,7 @@ pub mod io;
 pub mod link;
 pub mod presets;
 mod record;
+mod runs;
 mod scoring;
 pub mod seeds;
 pub mod studies;
@@ -23,14 +24,16 @@ pub use record::{
     RunRecord, Status,
 };
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use crate::data::DataSplits;
 use crate::model::{Mask, NetSpec, Network};
 use crate::prune::{self, Granularity, PruneMethod, PruneTarget, Scores};
 use crate::rng;
-use crate::train::{Engine, EngineError, EvalPoint, Job, JobResult, TrainConfig};
+use crate::train::{Engine, EngineError, EngineInfo, EvalPoint, TrainConfig};
+
+use runs::{Finished, Lane, Planned, PlannedRun};
 
 /// Where an experiment stands after an `advance`.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,75 +67,12 @@ impl Progress {
     }
 }
 
-/// One training run to do: its starting weights and its mask.
-struct PlannedRun {
-    kind: RunKind,
-    start: Network,
-    mask: Mask,
-}
-
-/// A run of the round, made ready only when its turn comes: drawing fresh weights or a random
-/// mask, or pruning the dense network, takes milliseconds for LeNet, and doing all of a
-/// round's at once would stall the app's frame that finishes the round.
-enum Planned {
-    Ready(PlannedRun),
-    /// The ticket's mask with fresh random weights.
-    Reinit {
-        mask: Mask,
-    },
-    /// A random mask with the ticket's per-layer sizes, from the ticket's starting weights.
-    RandomPrune {
-        like: Mask,
-        start: Network,
-    },
-    /// The dense trained network's unstructured magnitude mask at `like`'s per-layer sizes.
-    Unstructured {
-        like: Mask,
-        start: Network,
-    },
-    /// The dense trained network's 2:4 mask.
-    TwoFour {
-        start: Network,
-    },
-    /// A narrower dense network with about `density` of the weights, freshly initialised.
-    SmallDense {
-        density: f64,
-    },
-    /// The dense trained network pruned straight to the round's size.
-    OneShot {
-        target: PruneTarget,
-        start: Network,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Awaiting {
-    Trained,
-    Evaluated,
-    RewindWeights,
-    /// The dense run's weights at an epoch's end, for the early-bird search.
-    EarlyBirdWeights,
-    FinalWeights,
-}
-
-struct ActiveRun {
-    plan: PlannedRun,
-    loaded: bool,
-    iteration: usize,
-    curve: Vec<EvalPoint>,
-    awaiting: Option<Awaiting>,
-    /// Why training this run is pointless (layer collapse): it is evaluated once, as it
-    /// starts, and recorded as untrainable.
-    untrainable: Option<String>,
-    /// Structured pruning: the smaller dense network the engine trains instead (its weights
-    /// come back in the full shape).
-    shrunk: Option<prune::Shrunk>,
-}
-
 pub struct Experiment {
     config: ExperimentConfig,
     data: Arc<DataSplits>,
-    engine: Box<dyn Engine>,
+    /// Where the round's runs train: lane 0 is the engine the experiment was made with (it
+    /// also scores at initialisation); more lanes train more runs at once.
+    lanes: Vec<Lane>,
     spec: NetSpec,
     train_config: TrainConfig,
     record: ExperimentRecord,
@@ -143,7 +83,10 @@ pub struct Experiment {
     ticket_mask: Mask,
     ticket_trained: Option<Network>,
     queue: VecDeque<Planned>,
-    active: Option<ActiveRun>,
+    /// Runs finished ahead of their turn in the record, by their place in the round.
+    finished: BTreeMap<usize, Finished>,
+    /// A run has stopped the experiment: no lane takes another run of the round.
+    halted: bool,
     round: usize,
     current_round: Vec<RunRecord>,
     runs_in_round: usize,
@@ -235,7 +178,7 @@ impl Experiment {
             runs_in_round: 1,
             config,
             data,
-            engine,
+            lanes: vec![Lane::new(engine)],
             spec,
             train_config,
             record,
@@ -244,7 +187,8 @@ impl Experiment {
             dense_trained: None,
             ticket_mask: dense,
             ticket_trained: None,
-            active: None,
+            finished: BTreeMap::new(),
+            halted: false,
             round: 0,
             current_round: Vec::new(),
             init_scores: None,
@@ -406,53 +350,115 @@ impl Experiment {
             .then_some((self.round, self.current_round.as_slice()))
     }
 
-    /// The eval points of the run in flight (for live learning curves).
+    /// The eval points of the run in flight (for live learning curves): with several runs
+    /// training at once, the one that comes first in the round.
     pub fn live_curve(&self) -> Option<(RunKind, &[EvalPoint])> {
-        self.active
-            .as_ref()
+        self.first_active()
             .map(|a| (a.plan.kind, a.curve.as_slice()))
     }
 
-    /// Swap in another engine (e.g. the CPU one after a lost GPU). Finished rounds and runs
-    /// are kept; the run in flight restarts from its starting weights.
-    pub fn replace_engine(&mut self, engine: Box<dyn Engine>, reason: &str) {
-        self.engine = engine;
-        self.record.engine = self.engine.info();
-        self.record
-            .notes
-            .push(format!("switched to {}: {reason}", self.record.engine.name));
-        if let Some(active) = &mut self.active {
-            active.loaded = false;
-            active.iteration = 0;
-            active.curve.clear();
-            active.awaiting = None;
+    /// Train up to `1 + more.len()` of a round's runs at once, each extra one on its own
+    /// engine (training workers). The record is the one a single engine gives: the runs are
+    /// recorded in the round's order. Engines that train in this thread gain nothing from
+    /// it: each lane may do a whole `advance`'s step budget.
+    pub fn with_lanes(mut self, more: Vec<Box<dyn Engine>>) -> Self {
+        self.lanes.extend(more.into_iter().map(Lane::new));
+        self.record.engine = self.lane_engine_info(&*self.lanes[0].engine);
+        self
+    }
+
+    /// How many runs train at once.
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// The record's name for the engines: lane 0's, and how many runs train at once.
+    fn lane_engine_info(&self, engine: &dyn Engine) -> EngineInfo {
+        let mut info = engine.info();
+        if self.lanes.len() > 1 {
+            info.name = format!("{}, {} runs at a time", info.name, self.lanes.len());
         }
+        info
+    }
+
+    /// Whether the engine works while the caller goes on (a GPU, a worker): the app then
+    /// hands it more steps per frame.
+    pub fn engine_answers_later(&self) -> bool {
+        self.lanes[0].engine.answers_later()
+    }
+
+    /// Swap in another engine (e.g. the CPU one after a lost GPU) for the experiment's own
+    /// lane. Finished rounds and runs are kept; its run in flight restarts from its starting
+    /// weights.
+    pub fn replace_engine(&mut self, engine: Box<dyn Engine>, reason: &str) {
+        let mut lanes = std::mem::take(&mut self.lanes);
+        self.swap_engine(&mut lanes[0], 0, engine, reason);
+        self.lanes = lanes;
     }
 
     /// Do at most `step_budget` training steps (plus the evaluations and bookkeeping they
     /// lead to), then return. With an engine that answers later, returns as soon as it is
     /// waiting for results.
+    ///
+    /// With several lanes, each may do `step_budget` steps: they train in parallel.
     pub fn advance(&mut self, step_budget: usize) -> Progress {
-        let mut budget = step_budget;
+        // The lanes are taken out while they work, so each can be driven beside `self`.
+        let mut lanes = std::mem::take(&mut self.lanes);
+        let mut budgets = vec![step_budget; lanes.len()];
         let mut steps_done = 0;
         let mut waiting = false;
-        while !self.is_done() {
-            match self.advance_once(&mut budget, &mut steps_done) {
-                Ok(Flow::Continue) => {}
-                Ok(Flow::OutOfBudget) | Ok(Flow::Yield) => break,
-                Ok(Flow::Waiting) => {
-                    waiting = true;
-                    break;
+        'work: while !self.is_done() {
+            if self.scoring.is_some() {
+                match self.advance_scoring(lanes[0].engine.as_mut()) {
+                    Ok(Flow::Continue) => continue,
+                    Ok(Flow::Waiting) => waiting = true,
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.engine_failed(&mut lanes[0], 0, e);
+                        continue;
+                    }
                 }
-                Err(e) if self.record.engine.kind != "cpu" => {
-                    // A GPU fault (lost device, validation error): finished rounds and runs are
-                    // kept, the run in flight restarts on the CPU engine, and the record says so.
-                    let cpu = Box::new(crate::train::CpuEngine::new(self.data.clone()));
-                    self.replace_engine(cpu, &format!("the GPU engine failed ({e})"));
+                break;
+            }
+            let mut moved = false;
+            waiting = false;
+            for (index, lane) in lanes.iter_mut().enumerate() {
+                loop {
+                    if self.is_done() {
+                        break 'work;
+                    }
+                    match self.step_lane(lane, &mut budgets[index], &mut steps_done) {
+                        Ok(Flow::Continue) => moved = true,
+                        Ok(Flow::Yield) => break 'work,
+                        Ok(Flow::Waiting) => {
+                            waiting = true;
+                            break;
+                        }
+                        Ok(Flow::OutOfBudget | Flow::Idle) => break,
+                        Err(e) => {
+                            self.engine_failed(lane, index, e);
+                            moved = true;
+                        }
+                    }
                 }
-                Err(e) => self.stop(format!("engine error: {e}")),
+            }
+            if !self.is_done() && self.queue.is_empty() && lanes.iter().all(|l| l.active.is_none())
+            {
+                // Every run of the round is recorded: prune for the next one, then give the
+                // frame back.
+                self.finish_round();
+                break;
+            }
+            if !moved {
+                break;
             }
         }
+        if self.is_done() {
+            for lane in &mut lanes {
+                lane.active = None;
+            }
+        }
+        self.lanes = lanes;
         self.progress(steps_done, waiting)
     }
 
@@ -475,10 +481,10 @@ impl Experiment {
         Progress {
             round: self.round,
             rounds: self.config.rounds(),
-            run: self.active.as_ref().map(|a| a.plan.kind),
-            runs_done: self.current_round.len(),
+            run: self.first_active().map(|a| a.plan.kind),
+            runs_done: self.current_round.len() + self.finished.len(),
             runs_in_round: self.runs_in_round,
-            iteration: self.active.as_ref().map_or(0, |a| a.iteration),
+            iteration: self.first_active().map_or(0, |a| a.iteration),
             iterations: self.config.iterations,
             steps_done,
             waiting,
@@ -486,12 +492,9 @@ impl Experiment {
         }
     }
 
+    /// Stop the experiment for `reason`, keeping the round's recorded runs (the run that
+    /// stops it is recorded first, see `runs.rs`).
     fn stop(&mut self, reason: String) {
-        if let Some(active) = self.active.take() {
-            let mut run = self.run_record(&active, None);
-            run.stopped = Some(reason.clone());
-            self.current_round.push(run);
-        }
         if !self.current_round.is_empty() {
             self.record.rounds.push(RoundRecord {
                 round: self.round,
@@ -499,228 +502,6 @@ impl Experiment {
             });
         }
         self.record.status = Status::Stopped { reason };
-    }
-
-    fn advance_once(
-        &mut self,
-        budget: &mut usize,
-        steps_done: &mut usize,
-    ) -> Result<Flow, EngineError> {
-        if self.scoring.is_some() {
-            return self.advance_scoring();
-        }
-        let Some(active) = &mut self.active else {
-            match self.queue.pop_front() {
-                Some(planned) => {
-                    let ready = matches!(planned, Planned::Ready(_));
-                    let plan = self.make_ready(planned);
-                    let untrainable = collapse_reason(&plan.mask, &self.spec)
-                        .map(|why| format!("untrainable: layer collapse ({why})"));
-                    self.active = Some(ActiveRun {
-                        plan,
-                        loaded: false,
-                        iteration: 0,
-                        curve: Vec::new(),
-                        awaiting: None,
-                        untrainable,
-                        shrunk: None,
-                    });
-                    if !ready {
-                        // That took a few milliseconds: loading can wait for the next call.
-                        return Ok(Flow::Yield);
-                    }
-                }
-                None => {
-                    self.finish_round();
-                    // Pruning for the next round is done: give the frame back.
-                    return Ok(Flow::Yield);
-                }
-            }
-            return Ok(Flow::Continue);
-        };
-
-        if !active.loaded {
-            let shrunk = (self.config.trains_smaller_network(active.plan.kind))
-                .then(|| prune::Shrunk::of(&self.spec, &active.plan.mask))
-                .filter(|s| s.units.removes_any());
-            match &shrunk {
-                Some(small) => self.engine.load(
-                    &small.network(&active.plan.start),
-                    &small.mask(&active.plan.mask),
-                    &self.train_config,
-                )?,
-                None => {
-                    self.engine
-                        .load(&active.plan.start, &active.plan.mask, &self.train_config)?
-                }
-            }
-            active.shrunk = shrunk;
-            active.loaded = true;
-            // The point at iteration 0: the untrained network.
-            self.engine.submit(Job::Train {
-                steps: 0,
-                evaluate: true,
-            })?;
-            active.awaiting = Some(Awaiting::Evaluated);
-            return Ok(Flow::Continue);
-        }
-
-        if let Some(awaiting) = active.awaiting {
-            let Some(mut result) = self.engine.poll()? else {
-                return Ok(Flow::Waiting);
-            };
-            active.awaiting = None;
-            if let (Some(small), JobResult::Weights(net)) = (&active.shrunk, &mut result) {
-                *net = small.expand(net, &active.plan.start);
-            }
-            match (awaiting, result) {
-                (Awaiting::Trained, JobResult::Trained { iteration }) => {
-                    active.iteration = iteration
-                }
-                (Awaiting::Evaluated, JobResult::Evaluated(point)) => {
-                    active.iteration = point.iteration;
-                    active.curve.push(point);
-                    let lr = self.config.optimizer.lr();
-                    if let Some(reason) = divergence::diverged(&active.curve, &self.chance, lr) {
-                        self.stop(reason);
-                        return Ok(Flow::Continue);
-                    }
-                }
-                (Awaiting::RewindWeights, JobResult::Weights(net)) => {
-                    if self.config.keep_weights {
-                        self.record.theta_rewind = Some(net.clone());
-                    }
-                    self.theta_rewind = Some(net)
-                }
-                (Awaiting::EarlyBirdWeights, JobResult::Weights(net)) => {
-                    self.observe_early_bird(active_iteration(&self.active), &net);
-                }
-                (Awaiting::FinalWeights, JobResult::Weights(net)) => {
-                    // A dense network that learned nothing makes every ticket meaningless:
-                    // the experiment stops there, the run kept and flagged.
-                    let stuck = (self.round == 0 && active.plan.kind == RunKind::Ticket)
-                        .then(|| {
-                            let lr = self.config.optimizer.lr();
-                            divergence::stuck_at_chance(&active.curve, &self.chance, lr)
-                        })
-                        .flatten();
-                    self.finish_run(net);
-                    if let Some(reason) = stuck {
-                        if let Some(run) = self.current_round.last_mut() {
-                            run.stopped = Some(reason.clone());
-                        }
-                        self.stop(reason);
-                    }
-                    return Ok(Flow::Continue);
-                }
-                (expected, got) => {
-                    return Err(EngineError::Gpu(format!(
-                        "engine answered {got:?} while {expected:?} was expected"
-                    )));
-                }
-            }
-            return Ok(Flow::Continue);
-        }
-
-        // Nothing in flight: decide the next job for this run.
-        let iteration = active.iteration;
-        let total = self.config.iterations;
-        let wants_rewind = self.round == 0
-            && self.theta_rewind.is_none()
-            && matches!(self.config.reset, ResetMode::Rewind { iteration: k } if k == iteration);
-        if wants_rewind {
-            self.engine.submit(Job::ReadWeights)?;
-            active.awaiting = Some(Awaiting::RewindWeights);
-            return Ok(Flow::Continue);
-        }
-        // The early-bird search: the dense run's mask after every epoch.
-        // (Fields, not `epoch_length()`: `active` borrows self mutably.)
-        let epoch = self
-            .data
-            .train
-            .len()
-            .div_ceil(self.config.batch_size)
-            .max(1);
-        let wants_early_bird = self.round == 0
-            && iteration > 0
-            && iteration.is_multiple_of(epoch)
-            && self
-                .record
-                .early_bird
-                .as_ref()
-                .is_some_and(|t| t.points.last().is_none_or(|p| p.iteration < iteration));
-        if wants_early_bird {
-            self.engine.submit(Job::ReadWeights)?;
-            active.awaiting = Some(Awaiting::EarlyBirdWeights);
-            return Ok(Flow::Continue);
-        }
-        if iteration >= total || active.untrainable.is_some() {
-            self.engine.submit(Job::ReadWeights)?;
-            active.awaiting = Some(Awaiting::FinalWeights);
-            return Ok(Flow::Continue);
-        }
-        // Train up to the next boundary: an eval point, the rewind point, or the end.
-        let mut boundary = ((iteration / self.config.eval_every) + 1) * self.config.eval_every;
-        if let ResetMode::Rewind { iteration: k } = self.config.reset
-            && self.round == 0
-            && k > iteration
-        {
-            boundary = boundary.min(k);
-        }
-        if self.round == 0 && self.record.early_bird.is_some() {
-            boundary = boundary.min((iteration / epoch + 1) * epoch);
-        }
-        let boundary = boundary.min(total);
-        if *budget == 0 {
-            return Ok(Flow::OutOfBudget);
-        }
-        let steps = (boundary - iteration).min(*budget);
-        *budget -= steps;
-        *steps_done += steps;
-        let reaches_boundary = iteration + steps == boundary;
-        let evaluate = reaches_boundary
-            && (boundary.is_multiple_of(self.config.eval_every) || boundary == total);
-        self.engine.submit(Job::Train { steps, evaluate })?;
-        active.awaiting = Some(if evaluate {
-            Awaiting::Evaluated
-        } else {
-            Awaiting::Trained
-        });
-        Ok(Flow::Continue)
-    }
-
-    fn run_record(&self, active: &ActiveRun, trained: Option<Network>) -> RunRecord {
-        let mask = &active.plan.mask;
-        RunRecord {
-            kind: active.plan.kind,
-            density: mask.density(),
-            layer_density: mask.layer_densities(),
-            collapsed_layers: mask.collapsed_layers_in(&self.spec),
-            early_stop: EarlyStop::from_curve(&active.curve),
-            curve: active.curve.clone(),
-            mask: mask.clone(),
-            trained: if self.config.keep_weights {
-                trained
-            } else {
-                None
-            },
-            stopped: active.untrainable.clone(),
-        }
-    }
-
-    fn finish_run(&mut self, trained: Network) {
-        let Some(active) = self.active.take() else {
-            return;
-        };
-        let run = self.run_record(&active, Some(trained.clone()));
-        if active.plan.kind == RunKind::Ticket {
-            if self.round == 0 {
-                self.dense_trained = Some(trained.clone());
-            }
-            self.ticket_mask = active.plan.mask.clone();
-            self.ticket_trained = Some(trained);
-        }
-        self.current_round.push(run);
     }
 
     /// All runs of the round are done: record it and plan the next one.
@@ -789,9 +570,9 @@ impl Experiment {
     }
 
     /// Scoring at initialisation, a bounded step at a time; the round is planned once done.
-    fn advance_scoring(&mut self) -> Result<Flow, EngineError> {
+    fn advance_scoring(&mut self, engine: &mut dyn Engine) -> Result<Flow, EngineError> {
         let scoring = self.scoring.as_mut().expect("called while scoring");
-        let scored = scoring.advance(self.engine.as_mut(), &self.theta_init, &self.train_config)?;
+        let scored = scoring.advance(engine, &self.theta_init, &self.train_config)?;
         match scored {
             scoring::Scored::Waiting => Ok(Flow::Waiting),
             scoring::Scored::Working => Ok(Flow::Yield),
@@ -903,101 +684,6 @@ impl Experiment {
         self.queue = plans.into();
     }
 
-    /// Draw or prune what a planned run needs (the same draws, from the same named streams,
-    /// as if done when the round was planned).
-    fn make_ready(&self, planned: Planned) -> PlannedRun {
-        let round = self.round as u64;
-        match planned {
-            Planned::Ready(run) => run,
-            Planned::Reinit { mask } => {
-                let rng = &mut rng::rng_indexed(self.config.seed, "reinit", round);
-                let start = if self.config.granularity == Granularity::Neurons {
-                    // A fresh small network, with its own (smaller) fans: Liu et al.'s
-                    // "trained from scratch".
-                    let shrunk = prune::Shrunk::of(&self.spec, &mask);
-                    let small = Network::init(&shrunk.spec, self.config.init, rng);
-                    shrunk.expand(&small, &self.theta_init)
-                } else {
-                    Network::init(&self.spec, self.config.init, rng)
-                };
-                PlannedRun {
-                    kind: RunKind::Reinit,
-                    start,
-                    mask,
-                }
-            }
-            Planned::RandomPrune { like, start } => {
-                let rng = &mut rng::rng_indexed(self.config.seed, "random-mask", round);
-                let dense = Mask::dense(&self.spec);
-                PlannedRun {
-                    kind: RunKind::RandomPrune,
-                    start,
-                    // The same structure at random: an N:M pattern, or the per-layer counts.
-                    mask: match self.config.granularity {
-                        Granularity::NOfM { n, m } => prune::random_n_of_m(&dense, n, m, rng),
-                        Granularity::Neurons => prune::random_units(
-                            &self.spec,
-                            &prune::Units::of_mask(&like).counts(),
-                            rng,
-                        ),
-                        Granularity::Weights => {
-                            prune::random_prune(&dense, &PruneTarget::like(&like), rng)
-                        }
-                    },
-                }
-            }
-            Planned::Unstructured { like, start } => PlannedRun {
-                kind: RunKind::Unstructured,
-                start,
-                mask: prune::magnitude_prune(
-                    self.dense_trained.as_ref().expect("round 0 finished"),
-                    &Mask::dense(&self.spec),
-                    &PruneTarget::like(&like),
-                ),
-            },
-            Planned::TwoFour { start } => PlannedRun {
-                kind: RunKind::TwoFour,
-                start,
-                mask: prune::n_of_m_prune(
-                    self.dense_trained.as_ref().expect("round 0 finished"),
-                    &Mask::dense(&self.spec),
-                    2,
-                    4,
-                ),
-            },
-            Planned::SmallDense { density } => {
-                let mask =
-                    prune::first_units(&self.spec, &prune::narrower_counts(&self.spec, density));
-                // Its own fans, as a network of that size would be built: trained in its
-                // small shape, like structured pruning's.
-                let shrunk = prune::Shrunk::of(&self.spec, &mask);
-                let rng = &mut rng::rng_indexed(self.config.seed, "small-dense", round);
-                let small = Network::init(&shrunk.spec, self.config.init, rng);
-                PlannedRun {
-                    kind: RunKind::SmallDense,
-                    start: shrunk.expand(&small, &self.theta_init),
-                    mask,
-                }
-            }
-            Planned::OneShot { target, start } => {
-                let dense_trained = self.dense_trained.as_ref().expect("round 0 finished");
-                let dense = Mask::dense(&self.spec);
-                PlannedRun {
-                    kind: RunKind::OneShot,
-                    start,
-                    mask: match self.config.granularity {
-                        Granularity::Neurons => prune::structured_prune(
-                            dense_trained,
-                            &dense,
-                            &self.unit_counts(self.round),
-                        ),
-                        _ => prune::magnitude_prune(dense_trained, &dense, &target),
-                    },
-                }
-            }
-        }
-    }
-
     /// The dense run's magnitude mask at the early-bird density after an epoch.
     fn observe_early_bird(&mut self, iteration: usize, weights: &Network) {
         let Some(trace) = self.record.early_bird.as_mut() else {
@@ -1019,6 +705,15 @@ impl Experiment {
                 prune::EARLY_BIRD_WINDOW
             ));
         }
+    }
+
+    /// Training steps in one pass over the training set.
+    fn epoch_length(&self) -> usize {
+        self.data
+            .train
+            .len()
+            .div_ceil(self.config.batch_size)
+            .max(1)
     }
 
     /// How many units each hidden layer keeps in `round` (structured pruning).
@@ -1102,14 +797,12 @@ fn check_footprint(config: &ExperimentConfig, spec: &NetSpec) -> Result<(), Conf
     Ok(())
 }
 
-fn active_iteration(active: &Option<ActiveRun>) -> usize {
-    active.as_ref().map_or(0, |a| a.iteration)
-}
-
 enum Flow {
     Continue,
     OutOfBudget,
     Waiting,
     /// A costly piece of bookkeeping was done: return, and go on at the next call.
     Yield,
+    /// A lane with no run to take (the round's runs are all taken, or a run stopped it).
+    Idle,
 }

@@ -125,6 +125,9 @@ pub trait Platform {
     fn saved_store(&self) -> Option<Box<dyn Store>>;
     /// Where what was asked for arrives.
     fn inbox(&self) -> &Inbox;
+    /// Where the CPU engine trains off the painting thread: workers and what they are called
+    /// ("a Web Worker", "a thread"); `None` trains in the app's thread, sliced per frame.
+    fn training_workers(&self) -> Option<crate::train::worker::Workers>;
 }
 
 /// The platform this build runs on, with its defaults (natively: no saved store; the window

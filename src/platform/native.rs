@@ -32,6 +32,9 @@ pub struct NativePlatform {
     pub export_dir: Option<PathBuf>,
     /// Where the running experiment is saved (`None`: it is not, as in tests).
     pub saved_dir: Option<PathBuf>,
+    /// Train the CPU engine in a thread (the window); off, it trains in the frame's slice
+    /// (the UI tests, whose frames then see the same progress every time).
+    pub training_threads: bool,
     inbox: Inbox,
 }
 
@@ -42,9 +45,22 @@ impl NativePlatform {
             ..Self::default()
         }
     }
+
+    /// The window's platform: the CPU engine trains in a thread while the window paints.
+    pub fn training_in_threads() -> Self {
+        Self {
+            training_threads: true,
+            ..Self::default()
+        }
+    }
 }
 
 impl Platform for NativePlatform {
+    fn training_workers(&self) -> Option<crate::train::worker::Workers> {
+        self.training_threads
+            .then(crate::train::worker::thread::workers)
+    }
+
     fn address(&self) -> Option<String> {
         None
     }

@@ -13,6 +13,10 @@ pub struct WebPlatform {
 }
 
 impl Platform for WebPlatform {
+    fn training_workers(&self) -> Option<crate::train::worker::Workers> {
+        crate::train::worker::web::workers()
+    }
+
     fn address(&self) -> Option<String> {
         Some(location_hash())
     }

@@ -8,6 +8,7 @@ pub mod gpu;
 pub use crate::model::metrics;
 pub use crate::model::ops::matmul;
 pub mod throughput;
+pub mod worker;
 
 use crate::model::{Mask, Network};
 use serde::{Deserialize, Serialize};
@@ -108,7 +109,7 @@ impl EvalPoint {
 }
 
 /// Work for an engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Job {
     /// Train `steps` iterations (0 is allowed), then, if `evaluate`, measure the validation
     /// and test sets.
@@ -120,7 +121,7 @@ pub enum Job {
     Gradients { start: usize, len: usize },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum JobResult {
     /// Trained without evaluating; the engine's iteration count now.
     Trained {
@@ -132,7 +133,7 @@ pub enum JobResult {
     Gradients(Vec<crate::model::Layer>),
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub enum EngineError {
     #[error("the engine has no network loaded")]
     NotLoaded,
@@ -220,6 +221,12 @@ pub trait Engine {
 
     /// Never blocks for long: `Ok(None)` while the result is not ready yet.
     fn poll(&mut self) -> Result<Option<JobResult>, EngineError>;
+
+    /// Whether a job runs elsewhere (a GPU, a worker) while the caller goes on: `submit` then
+    /// costs almost nothing, so a caller pacing itself by time asks for more per job.
+    fn answers_later(&self) -> bool {
+        false
+    }
 }
 
 /// The engine that `preference` and the available GPU call for, and why, in words.

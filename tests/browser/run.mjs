@@ -369,6 +369,7 @@ async function webgpu(page) {
   );
   console.log(`  probe during the lecture run: ${fmt(lecture.frames)}`);
   check("lecture run: the debug overlay is on", lecture.status.overlay === true, `overlay: ${lecture.status.overlay}`);
+  check("lecture run: training runs in Web Workers, off the thread that draws", lecture.status.backend?.name?.includes("Web Worker"), JSON.stringify(lecture.status.backend));
   await screenshot(page, "lecture-run-overlay.png", "the default preset's run with the debug overlay");
   await page.evaluate(() => window.lotteryLab.handle.show_overlay(false));
 
@@ -475,8 +476,51 @@ async function fallback(page, browser) {
     `${sf.rounds.length} rounds, ${collapses.length} collapse notes, ${synflow.seconds.toFixed(1)} s`,
   );
 
-  // The sparsity slider's budget: prune the trained LeNet and re-evaluate 2,000 test digits.
-  await runToEnd(page, { preset: "digits-quick", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 100 } }, 180_000);
+  // Training in Web Workers: the default preset's first round (the dense net, then the ticket
+  // and its controls), one run at a time and two at a time; the record must be the same.
+  const round = { preset: "digits-quick", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 100 } };
+  const one = await runToEnd(page, { ...round, parallel_runs: 1 }, 180_000);
+  const two = await runToEnd(page, { ...round, parallel_runs: 2 }, 180_000);
+  check(
+    "workers: the CPU engine trains in Web Workers",
+    one.status.backend?.name?.includes("in a Web Worker") && one.status.backend?.parallel_runs === 1,
+    JSON.stringify(one.status.backend),
+  );
+  check(
+    "workers: two runs at a time give the record one at a time gives",
+    two.status.backend?.parallel_runs === 2 && two.status.rounds.length === 2 &&
+      JSON.stringify(two.status.rounds) === JSON.stringify(one.status.rounds),
+    `${JSON.stringify(two.status.rounds)} vs ${JSON.stringify(one.status.rounds)}`,
+  );
+  report.workers = { one_at_a_time_s: one.seconds, two_at_a_time_s: two.seconds, one_frames: one.frames, two_frames: two.frames };
+  console.log(
+    `  digits-quick, dense + 1 round of 100 iterations in Web Workers: one run at a time ${one.seconds.toFixed(1)} s, ` +
+      `two at a time ${two.seconds.toFixed(1)} s (${(one.seconds / two.seconds).toFixed(2)}x)`,
+  );
+  console.log(`  probe, one at a time: ${fmt(one.frames)}`);
+  console.log(`  probe, two at a time: ${fmt(two.frames)}`);
+
+  // Fault drill: every training worker crashes mid-round; each is replaced and replays its
+  // run, and the record is the one an undisturbed run gives.
+  await withTimeout("lotteryLab.run", 10_000, page.evaluate((r) => window.lotteryLab.run(r), { ...round, parallel_runs: 2 }));
+  await waitFor("the pruned round to start", 60_000 * PATIENCE, async () => {
+    const st = await status(page);
+    return st.running && st.current_round >= 1 ? st : null;
+  }, 100);
+  const crashed = await page.evaluate(() => window.lotteryLab.handle.crash_workers());
+  const after = await waitFor("the run after the crash to finish", 120_000 * PATIENCE, async () => {
+    const st = await status(page);
+    if (st.status?.state === "stopped") throw new Error(`stopped: ${JSON.stringify(st.status)}`);
+    return st.finished ? st : null;
+  }, 250);
+  check(
+    "worker crash: the crashed workers are replaced and the record is unchanged",
+    crashed >= 1 && JSON.stringify(after.rounds) === JSON.stringify(one.status.rounds),
+    `${crashed} workers crashed; ${JSON.stringify(after.rounds)}`,
+  );
+
+  // The sparsity slider's budget: prune the trained LeNet and re-evaluate 2,000 test digits
+  // (on the record just trained).
   const timings = [];
   for (const sparsity of [50, 80, 90, 95, 99]) {
     await page.evaluate((p) => window.lotteryLab.handle.set_sparsity(p), sparsity);

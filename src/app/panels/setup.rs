@@ -283,6 +283,26 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
         ui.selectable_value(&mut app.backend, BackendPreference::Gpu, "GPU");
         ui.selectable_value(&mut app.backend, BackendPreference::Cpu, "CPU");
     });
+    if let Some(workers) = app.platform.training_workers() {
+        let mut runs = app.parallel_runs(Some(&workers));
+        let changed = ui
+            .add(
+                egui::DragValue::new(&mut runs)
+                    .range(1..=crate::train::worker::MAX_PARALLEL_RUNS)
+                    .prefix("runs at a time: "),
+            )
+            .on_hover_text(format!(
+                "The CPU engine trains in {}s, off the thread that draws. A round's ticket and \
+                 controls can train side by side, one per worker (this machine reports {} \
+                 cores); the results are the same as one at a time.",
+                workers.place.trim_start_matches("a "),
+                workers.cores
+            ))
+            .changed();
+        if changed {
+            app.parallel_runs = Some(runs);
+        }
+    }
     if let Err(e) = app.config.validate() {
         ui.colored_label(egui::Color32::from_rgb(230, 80, 60), e.to_string());
     }

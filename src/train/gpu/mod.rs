@@ -470,6 +470,10 @@ impl GpuEngine {
 }
 
 impl Engine for GpuEngine {
+    fn answers_later(&self) -> bool {
+        true
+    }
+
     fn info(&self) -> EngineInfo {
         EngineInfo {
             kind: "gpu".into(),

@@ -1,0 +1,142 @@
+//! The page's worker: a module Web Worker (`web/worker.js`) that loads this same wasm module
+//! and answers through [`EngineHost`] (`WorkerHost` in `src/web.rs`). Messages are
+//! transferred `Uint8Array`s; a panic in the worker reaches us as its `error` event.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+
+use wasm_bindgen::JsCast as _;
+use wasm_bindgen::prelude::*;
+
+use super::{Spawner, Transport, Workers};
+
+/// The worker script, beside the page's other scripts (copied into `dist/web/`).
+const WORKER_URL: &str = "web/worker.js";
+
+#[derive(Default)]
+struct Inbox {
+    replies: VecDeque<Vec<u8>>,
+    died: Option<String>,
+}
+
+pub struct WebWorker {
+    worker: Rc<web_sys::Worker>,
+    inbox: Rc<RefCell<Inbox>>,
+    _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+thread_local! {
+    /// The live workers, for the page's fault drill (`crash_workers`).
+    static LIVE: RefCell<Vec<Weak<web_sys::Worker>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn js_error(value: JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}
+
+impl WebWorker {
+    pub fn start() -> Result<Self, String> {
+        let options = web_sys::WorkerOptions::new();
+        options.set_type(web_sys::WorkerType::Module);
+        let worker = web_sys::Worker::new_with_options(WORKER_URL, &options)
+            .map_err(|e| format!("no Web Worker: {}", js_error(e)))?;
+        let inbox = Rc::new(RefCell::new(Inbox::default()));
+        let arrived = inbox.clone();
+        let on_message = Closure::<dyn FnMut(_)>::new(move |event: web_sys::MessageEvent| {
+            let bytes = js_sys::Uint8Array::new(&event.data()).to_vec();
+            arrived.borrow_mut().replies.push_back(bytes);
+        });
+        let died = inbox.clone();
+        let on_error = Closure::<dyn FnMut(_)>::new(move |event: web_sys::Event| {
+            let why = event
+                .dyn_ref::<web_sys::ErrorEvent>()
+                .map(|e| e.message())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "the worker failed to load".into());
+            died.borrow_mut().died = Some(format!("the training worker stopped: {why}"));
+            // Handled here: the page's console keeps the worker's own report.
+            event.prevent_default();
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        worker.set_onmessageerror(Some(on_error.as_ref().unchecked_ref()));
+        let worker = Rc::new(worker);
+        LIVE.with(|live| {
+            let mut live = live.borrow_mut();
+            live.retain(|w| w.strong_count() > 0);
+            live.push(Rc::downgrade(&worker));
+        });
+        Ok(Self {
+            worker,
+            inbox,
+            _on_message: on_message,
+            _on_error: on_error,
+        })
+    }
+}
+
+impl Transport for WebWorker {
+    fn send(&mut self, message: Vec<u8>) -> Result<(), String> {
+        let array = js_sys::Uint8Array::from(&message[..]);
+        let transfer = js_sys::Array::of1(&array.buffer());
+        self.worker
+            .post_message_with_transfer(&array, &transfer)
+            .map_err(|e| format!("the training worker refused a message: {}", js_error(e)))
+    }
+
+    fn try_recv(&mut self) -> Result<Option<Vec<u8>>, String> {
+        let mut inbox = self.inbox.borrow_mut();
+        if let Some(bytes) = inbox.replies.pop_front() {
+            return Ok(Some(bytes));
+        }
+        match &inbox.died {
+            Some(why) => Err(why.clone()),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Drop for WebWorker {
+    fn drop(&mut self) {
+        self.worker.terminate();
+    }
+}
+
+/// Module workers where the page has them (every browser with WebGPU does); `None` leaves
+/// training in the page's thread.
+pub fn workers() -> Option<Workers> {
+    let has_worker =
+        js_sys::Reflect::has(&js_sys::global(), &JsValue::from_str("Worker")).unwrap_or(false);
+    let cores = web_sys::window()
+        .map(|w| w.navigator().hardware_concurrency())
+        .filter(|n| n.is_finite() && *n >= 1.0)
+        .map_or(1, |n| n as usize);
+    has_worker.then(|| Workers {
+        spawn: Rc::new(|| WebWorker::start().map(|worker| Box::new(worker) as Box<dyn Transport>))
+            as Spawner,
+        place: "a Web Worker",
+        cores,
+    })
+}
+
+/// Fault drill for the browser test: every live training worker is told to crash (its host
+/// panics). Returns how many were told.
+pub fn crash_workers() -> usize {
+    let crash = super::protocol::encode_request(u64::MAX, &super::protocol::Request::Crash);
+    LIVE.with(|live| {
+        live.borrow()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|worker| {
+                let array = js_sys::Uint8Array::from(&crash[..]);
+                worker.post_message(&array).is_ok()
+            })
+            .count()
+    })
+}
