@@ -76,6 +76,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             lottery_lab::train::throughput::synthetic_splits(&spec, 2_000),
         ))),
     )?;
+    parallel_runs_figure()?;
     lmc_figure()?;
     at_init_figure()?;
     let (ms, intervals) = lottery_lab::train::throughput::attribution_ms(9);
@@ -85,6 +86,45 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if !args.no_gpu {
         gpu_figures(&spec, &args)?;
     }
+    Ok(())
+}
+
+/// A round of the default preset (digits-quick's round 1: the ticket and its controls), one
+/// run at a time on the CPU engine in this thread against two at a time in two training
+/// threads, side by side in this run; the records must be the same.
+fn parallel_runs_figure() -> Result<()> {
+    use lottery_lab::experiment::{Experiment, Schedule, presets};
+    let mut config = (presets::find("digits-quick").expect("listed").config)();
+    config.schedule = Schedule::Iterative { rounds: 1 };
+    let digits = lottery_lab::data::mnist::decode(lottery_lab::data::mnist::BUNDLED)?;
+    let data = Arc::new(config.dataset.load(config.seed, Some(&digits))?);
+    // Seconds for round 1 alone (round 0, the dense run, is one run however many lanes).
+    let round_one = |mut experiment: Experiment| -> (f64, Experiment) {
+        let mut round_one_started = None;
+        experiment.run_to_end(|_, record| {
+            if record.rounds.len() == 1 && round_one_started.is_none() {
+                round_one_started = Some(Instant::now());
+            }
+        });
+        let seconds = round_one_started.map_or(f64::NAN, |t| t.elapsed().as_secs_f64());
+        (seconds, experiment)
+    };
+    let cpu = Box::new(lottery_lab::train::CpuEngine::new(data.clone()));
+    let (sequential, one) = round_one(Experiment::new(config.clone(), data.clone(), cpu)?);
+    let workers = lottery_lab::train::worker::thread::workers();
+    let lane = || Box::new(workers.engine(data.clone())) as Box<dyn lottery_lab::train::Engine>;
+    let two_lanes = Experiment::new(config, data.clone(), lane())?.with_lanes(vec![lane()]);
+    let (parallel, two) = round_one(two_lanes);
+    let same = one.record().rounds == two.record().rounds;
+    println!(
+        "A round of the default preset (digits-quick round 1: {} runs of {} iterations), CPU engine: \
+         one run at a time {sequential:.2} s, two at a time in two threads {parallel:.2} s \
+         ({:.2}x; records {})",
+        one.record().rounds.get(1).map_or(0, |r| r.runs.len()),
+        one.config().iterations,
+        sequential / parallel,
+        if same { "identical" } else { "DIFFERENT" }
+    );
     Ok(())
 }
 
