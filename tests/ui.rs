@@ -1366,3 +1366,38 @@ fn pruning_at_init_compares_the_methods_with_the_rounds_tickets() {
     harness.run_steps(2);
     harness.get_by_label_contains("compares another experiment's tickets");
 }
+
+/// The window trains in threads: with 3 "runs at a time" set, Run trains the round's
+/// runs side by side off the thread that draws, and the record is the one a single engine in
+/// this thread gives.
+#[test]
+fn runs_at_a_time_train_in_threads_with_the_sequential_record() {
+    let mut harness = app_harness(|cc| {
+        let mut app = LabApp::from_creation_context(cc);
+        app.platform = Box::new(lottery_lab::platform::NativePlatform::training_in_threads());
+        app
+    });
+    harness.state_mut().select_preset("tiny");
+    harness.state_mut().parallel_runs = Some(3);
+    harness.run_steps(2);
+    harness.get_by_label("Run").click();
+    let mut frames = 0;
+    while !finished(harness.state()) {
+        harness.step();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        frames += 1;
+        assert!(frames < 20_000, "not done: {}", harness.state().status());
+    }
+    let record = record_of(&harness);
+    assert_eq!(
+        record.engine.name,
+        "CPU engine (ndarray) in a thread, 3 runs at a time"
+    );
+    let config = record.config.clone();
+    let data = std::sync::Arc::new(config.dataset.load(config.seed, None).unwrap());
+    let engine = Box::new(lottery_lab::train::CpuEngine::new(data.clone()));
+    let mut here = lottery_lab::experiment::Experiment::new(config, data, engine).unwrap();
+    here.run_to_end(|_, _| {});
+    assert_eq!(record.rounds, here.record().rounds);
+    assert!(record.rounds.iter().any(|r| r.runs.len() >= 3));
+}
