@@ -159,6 +159,32 @@ impl WebHandle {
         Ok(())
     }
 
+    /// Fault drill: the GPU engine's device reports itself lost (as a driver reset or a
+    /// `device.destroy()` would; the app's painting goes on). The experiment finishes on the
+    /// CPU engine. Whether there was a device to lose.
+    pub fn simulate_gpu_loss(&self) -> Result<bool, JsValue> {
+        let app = self.app()?;
+        let Ok(gpu) = &app.gpu else {
+            return Ok(false);
+        };
+        gpu.faults
+            .simulate_device_loss("fault drill: the WebGPU device was lost");
+        drop(app);
+        self.wake();
+        Ok(true)
+    }
+
+    /// The wasm module's memory in bytes (the soak test's figure; it grows, never shrinks).
+    pub fn memory_bytes(&self) -> f64 {
+        wasm_bindgen::memory()
+            .dyn_into::<js_sys::WebAssembly::Memory>()
+            .map_or(0.0, |m| {
+                m.buffer()
+                    .dyn_into::<js_sys::ArrayBuffer>()
+                    .map_or(0.0, |b| b.byte_length() as f64)
+            })
+    }
+
     /// Move the sparsity slider (percent), as a user dragging it would.
     pub fn set_sparsity(&self, percent: f32) -> Result<(), JsValue> {
         let mut app = self.app()?;

@@ -1401,3 +1401,36 @@ fn runs_at_a_time_train_in_threads_with_the_sequential_record() {
     assert_eq!(record.rounds, here.record().rounds);
     assert!(record.rounds.iter().any(|r| r.runs.len() >= 3));
 }
+
+/// A GPU that fails mid-run: the experiment finishes on the CPU engine with its finished
+/// rounds, and a notice tells the user once.
+#[test]
+fn a_lost_gpu_mid_run_is_told_in_a_notice_and_the_experiment_finishes_on_the_cpu() {
+    let mut harness = harness();
+    let gpu = harness.state().gpu.clone().expect("lavapipe runs compute");
+    harness.state_mut().backend = lottery_lab::train::gpu::BackendPreference::Gpu;
+    harness.run_steps(2);
+    harness.get_by_label("Run").click();
+    run_until(&mut harness, |app| {
+        app.session
+            .as_ref()
+            .is_some_and(|s| !s.experiment.record().rounds.is_empty())
+    });
+    assert_eq!(record_of(&harness).engine.kind, "gpu");
+    let kept = record_of(&harness).rounds;
+    gpu.faults.simulate_device_loss("test drill");
+    run_until(&mut harness, finished);
+    let record = record_of(&harness);
+    assert_eq!(record.engine.kind, "cpu");
+    assert_eq!(record.status, lottery_lab::experiment::Status::Finished);
+    assert_eq!(record.rounds[..kept.len()], kept[..]);
+    let told: Vec<_> = harness
+        .state()
+        .notices
+        .iter()
+        .filter(|n| {
+            n.starts_with("The experiment switched to CPU engine") && n.contains("test drill")
+        })
+        .collect();
+    assert_eq!(told.len(), 1, "{:?}", harness.state().notices);
+}

@@ -563,6 +563,15 @@ impl LabApp {
                     let opened_with = self.opened_with.take();
                     self.restore(|key| pieces.get(key).cloned(), opened_with.as_deref());
                 }
+                Delivery::StoreFailed(why) => {
+                    // Once, however many writes fail after it.
+                    if !self.notices.iter().any(|n| n.starts_with(STORE_FAILED)) {
+                        self.notices.push(format!(
+                            "{STORE_FAILED} ({why}). The experiment goes on in memory; a \
+                             reload would lose it, so export it from the File menu to keep it."
+                        ));
+                    }
+                }
             }
         }
     }
@@ -619,6 +628,9 @@ impl LabApp {
             };
             if session.tick(other_s) {
                 ctx.request_repaint();
+            }
+            if let Some(notice) = session.new_engine_switch() {
+                self.notices.push(notice);
             }
             let finished_rounds = session.experiment.record().rounds.len();
             if self.view.follow_latest && finished_rounds > 0 {
@@ -780,6 +792,9 @@ impl LabApp {
         Ok(())
     }
 }
+
+/// How the notice begins when the browser's storage refuses to keep the experiment.
+const STORE_FAILED: &str = "This browser's storage refused to save the experiment for a reload";
 
 /// Where eframe keeps the view settings (local storage on the web).
 const VIEW_SETTINGS: &str = "view-settings";

@@ -123,6 +123,8 @@ pub struct Session {
     row_cost_s: f64,
     /// How the session's engine was made, for its seeds and studies.
     engines: Engines,
+    /// The record's engine switches (a lost GPU) already told as a notice.
+    switches_told: usize,
 }
 
 #[derive(Default)]
@@ -187,6 +189,7 @@ impl Session {
         engines: Engines,
     ) -> Self {
         let last_progress = experiment.advance(0);
+        let switches_told = engine_switches(&experiment);
         Self {
             experiment,
             choice,
@@ -210,6 +213,7 @@ impl Session {
             seed_data: None,
             seed_notice: None,
             row_cost_s: 1e-4,
+            switches_told,
             engines,
         }
     }
@@ -229,6 +233,27 @@ impl Session {
                 self.start_at_init(densities, methods.clone())
             }
         }
+    }
+
+    /// The record's latest engine switch (a GPU that failed mid-run), once: what the app
+    /// tells the user in a notice.
+    pub fn new_engine_switch(&mut self) -> Option<String> {
+        let switches = engine_switches(&self.experiment);
+        if switches == self.switches_told {
+            return None;
+        }
+        self.switches_told = switches;
+        let note = self
+            .experiment
+            .record()
+            .notes
+            .iter()
+            .rev()
+            .find(|n| n.starts_with(SWITCHED))?;
+        Some(format!(
+            "The experiment {note}; its finished rounds are kept and the run in flight \
+             started again."
+        ))
     }
 
     /// Engines for the studies, as the session's own was chosen (its preference, its device).
@@ -560,4 +585,16 @@ fn slice(budget_s: f64, step_cost_s: &mut f64, mut advance: impl FnMut(usize) ->
             break;
         }
     }
+}
+
+/// How the record's notes begin an engine switch (`Experiment::replace_engine`).
+const SWITCHED: &str = "switched to ";
+
+fn engine_switches(experiment: &Experiment) -> usize {
+    experiment
+        .record()
+        .notes
+        .iter()
+        .filter(|n| n.starts_with(SWITCHED))
+        .count()
 }

@@ -33,6 +33,8 @@ pub enum Delivery {
     },
     /// The saved experiment's pieces, by key (empty when nothing was saved).
     Saved(HashMap<String, String>),
+    /// The saved-experiment store refused a write or a clear (a full quota, blocked storage).
+    StoreFailed(String),
 }
 
 /// Where deliveries wait for the app's next frame; a delivery asks egui for that frame.

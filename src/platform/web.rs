@@ -82,7 +82,9 @@ impl Platform for WebPlatform {
     }
 
     fn saved_store(&self) -> Option<Box<dyn Store>> {
-        Some(Box::new(WebStore))
+        Some(Box::new(WebStore {
+            inbox: self.inbox.clone(),
+        }))
     }
 
     fn inbox(&self) -> &Inbox {
@@ -198,7 +200,10 @@ extern "C" {
 }
 
 /// The saved experiment's pieces in the browser's IndexedDB (see web/store.js).
-pub struct WebStore;
+pub struct WebStore {
+    /// Where a refused write is reported (the app says so once, in a notice).
+    inbox: Inbox,
+}
 
 impl WebStore {
     async fn get(key: &str) -> Option<String> {
@@ -234,15 +239,24 @@ impl WebStore {
         pieces
     }
 
-    fn settle(what: &'static str, promise: Result<js_sys::Promise, JsValue>) {
+    fn settle(&self, what: &'static str, promise: Result<js_sys::Promise, JsValue>) {
+        use wasm_bindgen::JsCast as _;
+        let inbox = self.inbox.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let result = match promise {
                 Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await.map(|_| ()),
                 Err(e) => Err(e),
             };
-            // Saving is a convenience: a full or blocked storage loses only the reload.
+            // Saving is a convenience: a full or blocked storage loses only the reload, and
+            // the app says so.
             if let Err(e) = result {
                 log::warn!("could not {what} the saved experiment: {e:?}");
+                let why = e
+                    .dyn_ref::<js_sys::Error>()
+                    .map(|e| String::from(e.message()))
+                    .or_else(|| e.as_string())
+                    .unwrap_or_else(|| format!("{e:?}"));
+                inbox.deliver(Delivery::StoreFailed(format!("could not {what}: {why}")));
             }
         });
     }
@@ -250,10 +264,10 @@ impl WebStore {
 
 impl Store for WebStore {
     fn put(&self, key: &str, value: String) {
-        Self::settle("write", store_put(key, &value));
+        self.settle("write", store_put(key, &value));
     }
 
     fn clear(&self) {
-        Self::settle("clear", store_clear());
+        self.settle("clear", store_clear());
     }
 }

@@ -236,6 +236,50 @@ function ticketAccuracies(s) {
   return s.rounds.map((r) => r.accuracy?.ticket);
 }
 
+/// Soak: `n` experiments in a row in one page (SOAK, default 10 in CI; `SOAK=100` by hand).
+/// After each: the wasm memory, the JS heap and the notices. From the second experiment on
+/// (the first allocates what every later one reuses) neither memory may grow by more than
+/// 16 MB, and no notice may pile up.
+const SOAK = Number(process.env.SOAK ?? 10);
+async function soak(page, label, request) {
+  const after = [];
+  const started = Date.now();
+  for (let i = 0; i < SOAK; i++) {
+    const r = await runToEnd(page, request, 60_000);
+    after.push(await page.evaluate(() => ({
+      wasm: window.lotteryLab.handle.memory_bytes(),
+      heap: performance.memory?.usedJSHeapSize ?? 0,
+      notices: window.lotteryLab.status().notices.length,
+      rounds: window.lotteryLab.status().rounds.length,
+    })));
+    after.at(-1).seconds = r.seconds;
+  }
+  const mb = (x) => x / 2 ** 20;
+  const base = after[Math.min(1, after.length - 1)];
+  const last = after.at(-1);
+  const growth = { wasm: mb(last.wasm - base.wasm), heap: mb(last.heap - base.heap) };
+  (report.soak ??= {})[label] = { experiments: SOAK, after, growth_mb: growth };
+  console.log(
+    `  soak (${label}): ${SOAK} experiments in ${((Date.now() - started) / 1000).toFixed(0)} s; wasm memory ` +
+      `${after.map((a) => mb(a.wasm).toFixed(0)).join(", ")} MB; JS heap ${after.map((a) => mb(a.heap).toFixed(0)).join(", ")} MB`,
+  );
+  check(
+    `soak (${label}): every experiment finishes with its rounds`,
+    after.every((a) => a.rounds === after[0].rounds && a.rounds > 0),
+    JSON.stringify(after.map((a) => a.rounds)),
+  );
+  check(
+    `soak (${label}): memory grows by at most 16 MB after the first experiment`,
+    growth.wasm <= 16 && growth.heap <= 16,
+    `wasm ${growth.wasm.toFixed(1)} MB, JS heap ${growth.heap.toFixed(1)} MB`,
+  );
+  check(
+    `soak (${label}): no notice piles up`,
+    last.notices <= after[0].notices,
+    `${after[0].notices} notices after the first, ${last.notices} after the last`,
+  );
+}
+
 // ---- one launch ---------------------------------------------------------------------------
 
 async function launch(name, args, body, startUrl = () => baseUrl) {
@@ -262,6 +306,10 @@ async function launch(name, args, body, startUrl = () => baseUrl) {
     page.on("response", (r) => {
       if (r.status() >= 400) console_.push(`[http ${r.status()}] ${r.url()}`);
     });
+    // Every request of every page of this launch (workers and the service worker included):
+    // none may leave the page's own origin.
+    const requests = [];
+    page.context().on("request", (r) => requests.push(r.url()));
 
     const started = Date.now();
     await page.goto(startUrl(), { waitUntil: "load", timeout: 30_000 });
@@ -293,6 +341,21 @@ async function launch(name, args, body, startUrl = () => baseUrl) {
     await body(page, browser);
     check("no panic", !(await page.evaluate(() => window.lotteryLab.handle.has_panicked())));
     check("no error box", await page.locator("#error").isHidden());
+    const origin = new URL(baseUrl).origin;
+    const foreign = requests.filter((u) => !u.startsWith(`${origin}/`) && !/^(data|blob):/.test(u));
+    check(
+      "network: every request is for the page's own files",
+      requests.length > 5 && foreign.length === 0,
+      foreign.length ? `foreign: ${foreign.slice(0, 5).join(", ")}` : `${requests.length} requests, all to ${origin}`,
+    );
+    // The Content-Security-Policy: an inline script injected into the page does not run.
+    const inlineRan = await page.evaluate(() => {
+      const script = document.createElement("script");
+      script.textContent = "window.__inlineScriptRan = true;";
+      document.head.appendChild(script);
+      return window.__inlineScriptRan === true;
+    });
+    check("CSP: the page runs no inline script", !inlineRan && (await page.locator('meta[http-equiv="Content-Security-Policy"]').count()) === 1);
   } catch (e) {
     check(`launch ${name} completes`, false, e.message);
   } finally {
@@ -443,6 +506,30 @@ async function webgpu(page) {
   check("gpu conv net: ticket accuracies beat chance (10%)", gcacc.length === 2 && gcacc.every((a) => a > 0.15 && a <= 1), JSON.stringify(gcacc));
   console.log(`  MNIST-1D CNN, 1 round of 60 iterations on the WebGPU engine: ${gconv.seconds.toFixed(1)} s, ticket ${gcacc.map((a) => (100 * a).toFixed(1)).join(" / ")}%`);
 
+  await soak(page, "WebGPU engine", { preset: "tiny", backend: "gpu", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 40, eval_every: 20 } });
+
+  // Fault drill: the GPU engine's device is lost mid-run. The experiment finishes on the CPU
+  // engine with its finished rounds kept, and a notice says so.
+  const lossRun = { preset: "tiny", backend: "gpu", config: { schedule: { kind: "iterative", rounds: 3 }, iterations: 200, eval_every: 50 } };
+  await withTimeout("lotteryLab.run", 10_000, page.evaluate((r) => window.lotteryLab.run(r), lossRun));
+  const beforeLoss = await waitFor("a finished round on the GPU engine", 120_000 * PATIENCE, async () => {
+    const st = await status(page);
+    return st.rounds.length >= 1 && !st.finished ? st : null;
+  }, 100);
+  const lost = await page.evaluate(() => window.lotteryLab.handle.simulate_gpu_loss());
+  const afterLoss = await waitFor("the experiment to finish after the loss", 180_000 * PATIENCE, async () => {
+    const st = await status(page);
+    if (st.status?.state === "stopped") throw new Error(`stopped: ${JSON.stringify(st.status)}`);
+    return st.finished ? st : null;
+  });
+  check(
+    "lost GPU device: the experiment finishes on the CPU engine, finished rounds kept, a notice",
+    lost && beforeLoss.backend?.kind === "gpu" && afterLoss.backend?.kind === "cpu" && afterLoss.rounds.length === 4 &&
+      JSON.stringify(afterLoss.rounds.slice(0, beforeLoss.rounds.length)) === JSON.stringify(beforeLoss.rounds) &&
+      afterLoss.notices.some((n) => n.startsWith("The experiment switched to CPU engine") && n.includes("fault drill")),
+    `${afterLoss.rounds.length} rounds; ${JSON.stringify(afterLoss.backend)}; ${afterLoss.notices.join(" | ")}`,
+  );
+
 }
 
 async function fallback(page, browser) {
@@ -460,6 +547,8 @@ async function fallback(page, browser) {
   const acc = ticketAccuracies(s);
   check("fallback run: every round's ticket accuracy > 0.5", acc.length > 0 && acc.every((a) => a > 0.5), JSON.stringify(acc));
   await screenshot(page, "cpu-fallback.png", "no WebGPU");
+
+  await soak(page, "CPU engine in Web Workers", { preset: "tiny", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 40, eval_every: 20 } });
 
   // SynFlow's 100 steps a round, two a frame, in wasm; 12 halvings leave 2 of the 320
   // weights, too few for three layers: the last rounds are marked collapsed, not trained.
@@ -549,6 +638,23 @@ async function fallback(page, browser) {
   check("conv net: every round's ticket accuracy > 0.3", convAcc.length === 3 && convAcc.every((a) => a > 0.3), JSON.stringify(convAcc));
   console.log(`  MNIST-1D CNN (2 rounds of 60 iterations) in the page: ${conv.seconds.toFixed(1)} s, ticket ${convAcc.map((a) => (100 * a).toFixed(1)).join(" / ")}%`);
   await screenshot(page, "conv-net.png", "MNIST-1D's CNN after two rounds");
+
+  // The error box when web/main.js itself is missing (web/boot.js reports it).
+  const noScript = await browser.newPage({ viewport: VIEWPORT });
+  try {
+    await noScript.route("**/web/main.js", (r) => r.fulfill({ status: 404, body: "gone" }));
+    await noScript.goto(baseUrl, { waitUntil: "load", timeout: 30_000 });
+    const why = await waitFor("window.lotteryLabError", 30_000, () =>
+      noScript.evaluate(() => window.lotteryLabError ?? null),
+    );
+    check(
+      "a main.js that fails to load ends in the error box",
+      (await noScript.locator("#error").isVisible()) && why.includes("web/main.js could not be loaded"),
+      why,
+    );
+  } finally {
+    await noScript.close();
+  }
 
   // The error box: the same page with the wasm missing.
   const broken = await browser.newPage({ viewport: VIEWPORT });
@@ -710,6 +816,45 @@ async function sharing(page, browser) {
   } finally {
     await page.context().setOffline(false);
   }
+
+  // 9. Fault drill: the browser's storage starts refusing writes (a full quota) while an
+  // experiment trains. A notice says so once, the experiment goes on in memory to its end,
+  // and what was saved before the refusals comes back after a reload.
+  await ready(page);
+  const drillRun = { preset: "tiny", config: { seed: 44, schedule: { kind: "iterative", rounds: 5 }, iterations: 600, eval_every: 100 } };
+  await withTimeout("lotteryLab.run", 10_000, page.evaluate((r) => window.lotteryLab.run(r), drillRun));
+  const before = await waitFor("two rounds to be saved", 120_000 * PATIENCE, async () => {
+    const st = await status(page);
+    return st.rounds.length >= 2 && !st.finished ? st : null;
+  }, 100);
+  await sleep(1500); // the saver writes a run per frame
+  await page.evaluate(() => {
+    IDBObjectStore.prototype.put = function () {
+      throw new DOMException("the quota is full (fault drill)", "QuotaExceededError");
+    };
+  });
+  const full = await waitFor("the experiment to finish in memory", 180_000 * PATIENCE, async () => {
+    const st = await status(page);
+    return st.finished ? st : null;
+  });
+  const storeNotices = full.notices.filter((n) => n.startsWith("This browser's storage refused"));
+  check(
+    "storage full: one notice, and the experiment finishes in memory",
+    storeNotices.length === 1 && full.rounds.length === 6 && full.status?.state === "finished",
+    `${full.rounds.length} rounds; ${storeNotices.join(" | ")}`,
+  );
+  await page.reload({ waitUntil: "load", timeout: 30_000 });
+  await ready(page);
+  const kept = await waitFor("the saved rounds to come back", 30_000, async () => {
+    const st = await status(page);
+    return st.rounds.length > 0 ? st : null;
+  });
+  check(
+    "storage full: the rounds saved before the refusals come back after a reload",
+    kept.rounds.length >= before.rounds.length && kept.rounds.length < full.rounds.length &&
+      JSON.stringify(kept.rounds) === JSON.stringify(full.rounds.slice(0, kept.rounds.length)),
+    `${kept.rounds.length} of ${full.rounds.length} rounds restored`,
+  );
 }
 
 // ---- main ---------------------------------------------------------------------------------
