@@ -44,6 +44,8 @@ const VIEWPORT = { width: 1280, height: 720 };
 
 let passed = 0;
 let failed = 0;
+// Launches that ran: a LAUNCHES filter that matches none must not pass as a green run.
+let launched = 0;
 
 function check(name, ok, detail = "") {
   if (ok) {
@@ -285,6 +287,7 @@ async function soak(page, label, request) {
 async function launch(name, args, body, startUrl = () => baseUrl) {
   // LAUNCHES=C runs only launch C (while working on it); CI runs them all.
   if (process.env.LAUNCHES && !process.env.LAUNCHES.includes(name[0])) return;
+  launched += 1;
   console.log(`\n=== launch ${name}`);
   const console_ = [];
   const failedBefore = failed;
@@ -881,6 +884,7 @@ await launch("B (no WebGPU: WebGL2 + CPU engine)", BASE_FLAGS, fallback);
 await launch("C (links, files, reload, offline)", BASE_FLAGS, sharing, () => `${baseUrl}#preset=spiral&lecture=1&seed=7`);
 
 server?.close();
+check("at least one launch ran", launched > 0, `LAUNCHES=${process.env.LAUNCHES ?? "(all)"} matched ${launched}`);
 fs.writeFileSync(path.join(out, "report.json"), JSON.stringify(report, null, 2));
 console.log(`\nbrowser test took ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${out}`);
 if (report.lectureFrames) {
