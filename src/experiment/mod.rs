@@ -272,7 +272,9 @@ impl Experiment {
         record.theta_rewind = saved.theta_rewind.clone();
         record.early_bird = saved.early_bird.clone();
         record.status = saved.status;
-        if saved.engine != record.engine && !record.rounds.is_empty() {
+        // Only another kind of engine is worth a note: the CPU engine in this thread, in a
+        // worker or several runs at a time gives the same record bit for bit.
+        if saved.engine.kind != record.engine.kind && !record.rounds.is_empty() {
             record.notes.push(format!(
                 "rounds 0-{} were trained on {}",
                 record.rounds.len() - 1,
