@@ -478,3 +478,58 @@ fn snip_and_grasp_choose_the_same_masks_on_the_gpu_as_on_the_cpu() {
         }
     }
 }
+
+/// A buffer larger than the device binds is refused before anything is allocated, with the
+/// reason: data too large, and the GPU engine does not start (`choose_engine` falls back to the
+/// CPU engine and says why); a layer too large, and the experiment moves to the CPU engine.
+#[test]
+fn buffers_beyond_the_devices_limits_are_refused_before_upload() {
+    use lottery_lab::train::gpu::{BackendPreference, GpuContext};
+    const LIMIT: u64 = 64 * 1024;
+    let small = Arc::new(
+        GpuContext::new_native_with(|limits| wgpu::Limits {
+            max_storage_buffer_binding_size: LIMIT,
+            ..limits
+        })
+        .expect("lavapipe"),
+    );
+    // MNIST-1D's training features: 640 KB, over the 64 KB this device binds.
+    let mnist1d = (presets::find("mnist1d").unwrap().config)();
+    let data = Arc::new(mnist1d.dataset.load(mnist1d.seed, None).unwrap());
+    let Err(refused) = GpuEngine::new(small.clone(), data.clone()) else {
+        panic!("the data fits a 64 KB binding?");
+    };
+    let why = refused.to_string();
+    assert!(
+        why.contains("the training data") && why.contains("0.1 MiB"),
+        "{why}"
+    );
+    let (engine, choice) =
+        lottery_lab::train::choose_engine(BackendPreference::Gpu, Ok(small.clone()), data);
+    assert_eq!(engine.info().kind, "cpu");
+    assert!(
+        choice.reason.contains("the training data"),
+        "{}",
+        choice.reason
+    );
+
+    // The tiny data fits; a 2-200-200-2 network's middle layer (160 KB) does not.
+    let mut config = (presets::find("tiny").unwrap().config)();
+    config.hidden = lottery_lab::model::dense_layers(&[200, 200]);
+    config.schedule = lottery_lab::experiment::Schedule::Iterative { rounds: 1 };
+    let data = Arc::new(config.dataset.load(config.seed, None).unwrap());
+    let engine = GpuEngine::new(small, data.clone()).unwrap();
+    let mut experiment = Experiment::new(config, data, Box::new(engine)).unwrap();
+    experiment.run_to_end(|_, _| {});
+    let record = experiment.record();
+    assert_eq!(record.status, Status::Finished, "{:?}", record.notes);
+    assert_eq!(record.engine.kind, "cpu");
+    assert!(
+        record
+            .notes
+            .iter()
+            .any(|n| n.contains("layer 2's weights") && n.contains("binds at most")),
+        "{:?}",
+        record.notes
+    );
+}

@@ -108,6 +108,15 @@ impl GpuContext {
     /// Natively: the best adapter wgpu finds (a hardware GPU before a software one).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new_native() -> Result<Self, EngineError> {
+        Self::new_native_with(|limits| limits)
+    }
+
+    /// [`GpuContext::new_native`] asking the device for `limits` of the adapter's (tests: a
+    /// device that binds less than the adapter could).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_native_with(
+        limits: impl FnOnce(wgpu::Limits) -> wgpu::Limits,
+    ) -> Result<Self, EngineError> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
@@ -118,7 +127,7 @@ impl GpuContext {
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("lottery-lab compute"),
-            required_limits: adapter.limits(),
+            required_limits: limits(adapter.limits()),
             ..Default::default()
         }))
         .map_err(|e| EngineError::Gpu(format!("the adapter refused a device: {e}")))?;

@@ -88,6 +88,24 @@ fn init_buffer(
     })
 }
 
+/// Refuse, before anything is allocated, a buffer larger than the device can bind (WebGPU's
+/// default is 128 MiB): the caller falls back to the CPU engine with this reason.
+fn check_binding(device: &wgpu::Device, what: &str, bytes: u64) -> Result<(), EngineError> {
+    let limits = device.limits();
+    let most = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    if bytes > most {
+        let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64);
+        return Err(EngineError::Unsupported(format!(
+            "{what} need a {} buffer; this GPU binds at most {}",
+            mib(bytes),
+            mib(most)
+        )));
+    }
+    Ok(())
+}
+
 fn zeros(device: &wgpu::Device, label: &str, floats: usize) -> wgpu::Buffer {
     // wgpu zero-initialises new buffers.
     device.create_buffer(&wgpu::BufferDescriptor {
@@ -196,6 +214,14 @@ impl GpuEngine {
         matmul: kernels::Matmul,
     ) -> Result<Self, EngineError> {
         let device = &ctx.device;
+        for (name, split) in [
+            ("training", &data.train),
+            ("validation", &data.val),
+            ("test", &data.test),
+        ] {
+            let bytes = (split.len() * data.input_dim() * 4) as u64;
+            check_binding(device, &format!("the {name} data"), bytes)?;
+        }
         let (kernels, train, val, test) = ctx.scoped(|| {
             (
                 Kernels::new(device, matmul),
@@ -486,6 +512,14 @@ impl Engine for GpuEngine {
             return Err(fault);
         }
         super::check_load(net, mask, cfg, &self.data)?;
+        for (i, layer) in net.layers.iter().enumerate() {
+            let bytes = (layer.weight.len() * 4) as u64;
+            check_binding(
+                &self.ctx.device,
+                &format!("layer {}'s weights", i + 1),
+                bytes,
+            )?;
+        }
         self.in_flight = None;
         let loaded = self
             .ctx
