@@ -642,39 +642,29 @@ async function fallback(page, browser) {
   console.log(`  MNIST-1D CNN (2 rounds of 60 iterations) in the page: ${conv.seconds.toFixed(1)} s, ticket ${convAcc.map((a) => (100 * a).toFixed(1)).join(" / ")}%`);
   await screenshot(page, "conv-net.png", "MNIST-1D's CNN after two rounds");
 
-  // The error box when web/main.js itself is missing (web/boot.js reports it).
-  const noScript = await browser.newPage({ viewport: VIEWPORT });
-  try {
-    await noScript.route("**/web/main.js", (r) => r.fulfill({ status: 404, body: "gone" }));
-    await noScript.goto(baseUrl, { waitUntil: "load", timeout: 30_000 });
-    const why = await waitFor("window.lotteryLabError", 30_000, () =>
-      noScript.evaluate(() => window.lotteryLabError ?? null),
-    );
-    check(
-      "a main.js that fails to load ends in the error box",
-      (await noScript.locator("#error").isVisible()) && why.includes("web/main.js could not be loaded"),
-      why,
-    );
-  } finally {
-    await noScript.close();
-  }
+  // The error box when web/main.js itself is missing (web/boot.js reports it), and when the
+  // wasm is.
+  await missingFileShowsTheErrorBox(browser, "**/web/main.js", "a main.js that fails to load", "web/main.js could not be loaded");
+  await missingFileShowsTheErrorBox(browser, "**/lottery_lab_bg.wasm", "a wasm that fails to load", "could not be loaded", "load-error.png");
+}
 
-  // The error box: the same page with the wasm missing.
+/// A fresh page whose `pattern` file answers 404 ends in the error box, saying `expected`.
+async function missingFileShowsTheErrorBox(browser, pattern, what, expected, screenshotFile) {
   const broken = await browser.newPage({ viewport: VIEWPORT });
   try {
-    await broken.route("**/lottery_lab_bg.wasm", (r) => r.fulfill({ status: 404, body: "gone" }));
+    await broken.route(pattern, (r) => r.fulfill({ status: 404, body: "gone" }));
     await broken.goto(baseUrl, { waitUntil: "load", timeout: 30_000 });
     const why = await waitFor("window.lotteryLabError", 30_000, () =>
       broken.evaluate(() => window.lotteryLabError ?? null),
     );
     check(
-      "a wasm that fails to load ends in the error box",
+      `${what} ends in the error box`,
       (await broken.locator("#error").isVisible()) &&
         (await broken.locator("#loading").isHidden()) &&
-        why.includes("could not be loaded"),
+        why.includes(expected),
       why.split("\n")[0],
     );
-    await broken.screenshot({ path: path.join(out, "load-error.png"), timeout: 30_000 });
+    if (screenshotFile) await broken.screenshot({ path: path.join(out, screenshotFile), timeout: 30_000 });
   } finally {
     await broken.close();
   }
