@@ -10,7 +10,9 @@ use lottery_lab::data::DataSplits;
 use lottery_lab::experiment::{Experiment, ExperimentConfig, ExperimentRecord, Status, presets};
 use lottery_lab::train::worker::protocol::{self, Request};
 use lottery_lab::train::worker::thread::{ThreadWorker, spawner};
-use lottery_lab::train::worker::{MAX_RESTARTS, Spawner, Transport, WorkerEngine};
+use lottery_lab::train::worker::{
+    EngineHost, MAX_RESTARTS, Spawner, Transport, WorkerEngine, Workers,
+};
 use lottery_lab::train::{CpuEngine, Engine, Job, JobResult};
 
 fn preset(id: &str) -> (ExperimentConfig, Arc<DataSplits>) {
@@ -258,4 +260,97 @@ fn a_rounds_runs_trained_side_by_side_give_the_sequential_record() {
             );
         }
     }
+}
+
+/// A worker on a thread that, like a Web Worker's message event, announces each reply as it
+/// arrives (a shared count the test's "event loop" watches).
+struct Announcing {
+    requests: std::sync::mpsc::Sender<Vec<u8>>,
+    replies: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+fn announcing_workers(announced: Arc<std::sync::atomic::AtomicUsize>) -> Workers {
+    let spawn: Spawner = Rc::new(move || {
+        let (requests, inbox) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (outbox, replies) = std::sync::mpsc::channel();
+        let announced = announced.clone();
+        std::thread::spawn(move || {
+            let mut host = EngineHost::new();
+            for message in inbox {
+                if outbox.send(host.handle(&message)).is_err() {
+                    break;
+                }
+                announced.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        Ok(Box::new(Announcing { requests, replies }) as Box<dyn Transport>)
+    });
+    Workers {
+        spawn,
+        place: "an announcing thread",
+        cores: 2,
+    }
+}
+
+impl Transport for Announcing {
+    fn send(&mut self, message: Vec<u8>) -> Result<(), String> {
+        self.requests.send(message).map_err(|e| e.to_string())
+    }
+
+    fn try_recv(&mut self) -> Result<Option<Vec<u8>>, String> {
+        match self.replies.try_recv() {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(std::sync::mpsc::TryRecvError::Empty) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn announces_replies(&self) -> bool {
+        true
+    }
+}
+
+/// The page drives workers from their answers, not from frames (`Session::answer_arrived`
+/// on each reply, and again at once when it says more is to hand out): driven only so —
+/// no frame at all — an experiment of several rounds, two runs at a time, reaches its end
+/// with the record of one engine in this thread. A lane left idle with no answer to come (a
+/// round's end not followed up) would stall it.
+#[test]
+fn workers_driven_by_their_answers_alone_finish_the_experiment() {
+    use lottery_lab::app::{Engines, Handed, Session};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (tiny, data) = preset("tiny");
+    let here = run(&tiny, &data, Box::new(CpuEngine::new(data.clone())));
+    let announced = Arc::new(AtomicUsize::new(0));
+    let engines = Engines {
+        preference: lottery_lab::train::gpu::BackendPreference::Cpu,
+        gpu: Err("not in this test".into()),
+        workers: Some(announcing_workers(announced.clone())),
+        parallel_runs: 2,
+    };
+    let mut session = Session::start(tiny.clone(), data.clone(), engines).unwrap();
+    assert!(session.driven_by_answers());
+    let (mut seen, mut again, mut follow_ups) = (0, true, 0);
+    let mut quiet_since = std::time::Instant::now();
+    while !session.experiment.is_done() {
+        let now = announced.load(Ordering::SeqCst);
+        if now == seen && !again {
+            assert!(
+                quiet_since.elapsed().as_secs() < 20,
+                "stalled: no answer to come and nothing handed out ({:?})",
+                session.last_progress
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            continue;
+        }
+        seen = now;
+        quiet_since = std::time::Instant::now();
+        let handed = session.answer_arrived();
+        assert_ne!(handed, Handed::Nothing);
+        again = handed == Handed::MoreToHand;
+        follow_ups += usize::from(again);
+    }
+    assert!(follow_ups > 0, "a round's end asks to be called again");
+    assert_eq!(figures(session.experiment.record()), figures(here.record()));
+    assert_eq!(session.experiment.lanes(), 2);
 }

@@ -14,7 +14,7 @@ mod view_work;
 
 use std::sync::Arc;
 
-pub use session::{Engines, Session};
+pub use session::{Engines, Handed, Session};
 pub use stats::FrameStats;
 
 use crate::data::csv::ImportedData;
@@ -106,6 +106,10 @@ const DIGITS_ASSET: &str = "assets/mnist-digits.bin.gz";
 /// What the page opens with: real digits, the first ticket in about a minute and a half on a
 /// 2-core CPU (dense run and ticket, ~40 s each), sooner on a GPU.
 pub const DEFAULT_PRESET: &str = "digits-quick";
+
+/// While workers train, frames come when they answer; this one at least, whatever happens (a
+/// missed wake-up must not stall the run).
+const ANSWER_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub struct LabApp {
     pub config: ExperimentConfig,
@@ -627,7 +631,13 @@ impl LabApp {
                 spent_s + self.stats.other_work_s()
             };
             if session.tick(other_s) {
-                ctx.request_repaint();
+                if session.driven_by_answers() {
+                    // Workers' answers ask for the frames that show them (`answer_arrived`);
+                    // painting between them would only take cores from the workers.
+                    ctx.request_repaint_after(ANSWER_HEARTBEAT);
+                } else {
+                    ctx.request_repaint();
+                }
             }
             if let Some(notice) = session.new_engine_switch() {
                 self.notices.push(notice);
@@ -670,6 +680,14 @@ impl LabApp {
             }
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
+    }
+
+    /// A training worker answered between frames (the page's hook, `worker::web::on_reply`):
+    /// its lane gets the next job now.
+    pub fn answer_arrived(&mut self) -> session::Handed {
+        self.session
+            .as_mut()
+            .map_or(session::Handed::Nothing, |s| s.answer_arrived())
     }
 
     /// An experiment is running (not paused, not finished).

@@ -523,7 +523,7 @@ impl Session {
             let steps = if self.steps_total + steps_done == 0 {
                 1
             } else {
-                (left / self.step_cost_s / 2.0).clamp(1.0, 20_000.0) as usize
+                (left / self.step_cost_s / 2.0).clamp(1.0, MAX_STEPS_PER_CALL as f64) as usize
             };
             let call = Instant::now();
             let progress = self.experiment.advance(steps);
@@ -557,15 +557,61 @@ impl Session {
                 (self.steps_total * self.experiment.config().batch_size) as f64 / self.active_s;
         }
         self.last_progress = progress;
+        self.pause_at_target();
+        !self.experiment.is_done()
+    }
+
+    /// "Next round" pauses once its round is recorded.
+    fn pause_at_target(&mut self) {
         if let Some(target) = self.pause_at_rounds
             && self.experiment.record().rounds.len() >= target
         {
             self.paused = true;
             self.pause_at_rounds = None;
         }
-        !self.experiment.is_done()
+    }
+
+    /// Whether the experiment is driven by its engines' answers ([`Self::answer_arrived`])
+    /// rather than by frames: then a frame is needed only to show what changed.
+    pub fn driven_by_answers(&self) -> bool {
+        !self.paused && !self.experiment.is_done() && self.experiment.engines_announce_answers()
+    }
+
+    /// A worker answered between frames: hand out the next jobs now, so that no worker idles
+    /// until the next frame. Only handing out: every lane trains elsewhere, so this costs
+    /// what a frame's tick does (and a round's end, its pruning).
+    pub fn answer_arrived(&mut self) -> Handed {
+        if !self.driven_by_answers() {
+            return Handed::Nothing;
+        }
+        let progress = self.experiment.advance(MAX_STEPS_PER_CALL);
+        self.steps_total += progress.steps_done;
+        let waiting = progress.waiting;
+        self.last_progress = progress;
+        self.pause_at_target();
+        if waiting || !self.driven_by_answers() {
+            Handed::AllBusy
+        } else {
+            // `advance` gave the call back early (a round's end, a run's start): a lane may
+            // still be idle, with no answer of its own to come.
+            Handed::MoreToHand
+        }
     }
 }
+
+/// What [`Session::answer_arrived`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handed {
+    /// The experiment is not driven by answers (paused, finished, trained in this thread).
+    Nothing,
+    /// Every lane has its job, or the experiment just ended.
+    AllBusy,
+    /// Call again soon: a lane may still wait for its next job.
+    MoreToHand,
+}
+
+/// The most steps one call of `advance` hands a lane (jobs end at evaluations anyway).
+const MAX_STEPS_PER_CALL: usize = 20_000;
 
 /// Calls of `advance(steps) -> (steps trained, stop)` for one frame's `budget_s`, each sized
 /// from the measured cost of a step (`step_cost_s`, updated from what the calls trained).

@@ -389,6 +389,14 @@ impl Experiment {
         self.lanes[0].engine.answers_later()
     }
 
+    /// Every lane's engine wakes the page when it answers (Web Workers): the experiment can
+    /// be driven from those wake-ups (`advance` on each answer) rather than every frame.
+    pub fn engines_announce_answers(&self) -> bool {
+        self.lanes
+            .iter()
+            .all(|lane| lane.engine.announces_answers())
+    }
+
     /// Swap in another engine (e.g. the CPU one after a lost GPU) for the experiment's own
     /// lane. Finished rounds and runs are kept; its run in flight restarts from its starting
     /// weights.

@@ -227,6 +227,12 @@ pub trait Engine {
     fn answers_later(&self) -> bool {
         false
     }
+
+    /// Whether an answer's arrival wakes the caller by itself (a Web Worker's message): then
+    /// nothing needs to poll this engine every frame.
+    fn announces_answers(&self) -> bool {
+        false
+    }
 }
 
 /// The engine that `preference` and the available GPU call for, and why, in words.

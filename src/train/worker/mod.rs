@@ -31,6 +31,12 @@ pub trait Transport {
     fn send(&mut self, message: Vec<u8>) -> Result<(), String>;
     /// The next reply, if one has arrived; `Err(why)` once the worker is gone.
     fn try_recv(&mut self) -> Result<Option<Vec<u8>>, String>;
+    /// Whether a reply's arrival calls the platform's hook at once (the page's workers:
+    /// `web::on_reply`), so that its caller hands out the next job then instead of at its
+    /// next frame.
+    fn announces_replies(&self) -> bool {
+        false
+    }
 }
 
 /// Starts a worker: a Web Worker in the page, a thread natively (see `thread::spawner`).
@@ -200,6 +206,10 @@ impl Engine for WorkerEngine {
 
     fn answers_later(&self) -> bool {
         self.local.is_none()
+    }
+
+    fn announces_answers(&self) -> bool {
+        self.local.is_none() && self.worker.as_ref().is_some_and(|w| w.announces_replies())
     }
 
     fn load(&mut self, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Result<(), EngineError> {

@@ -30,6 +30,51 @@ pub struct WebWorker {
 thread_local! {
     /// The live workers, for the page's fault drill (`crash_workers`).
     static LIVE: RefCell<Vec<Weak<web_sys::Worker>>> = const { RefCell::new(Vec::new()) };
+    /// Called after each reply or death (see [`on_reply`]).
+    static ON_REPLY: RefCell<Option<Rc<dyn Fn()>>> = const { RefCell::new(None) };
+    /// The timer callback of [`call_again_soon`], and whether it is set.
+    static AGAIN: RefCell<Option<Closure<dyn FnMut()>>> = const { RefCell::new(None) };
+    static AGAIN_SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Call the reply hook again from a zero-delay timer: the app had more to hand out than one
+/// call should do (a round's end, a run's start) and its lanes must not wait for a frame.
+pub fn call_again_soon() {
+    if AGAIN_SET.get() {
+        return;
+    }
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    AGAIN.with(|again| {
+        let mut again = again.borrow_mut();
+        let callback = again.get_or_insert_with(|| {
+            Closure::new(|| {
+                AGAIN_SET.set(false);
+                announce_reply();
+            })
+        });
+        let set = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+            callback.as_ref().unchecked_ref(),
+            0,
+        );
+        AGAIN_SET.set(set.is_ok());
+    });
+}
+
+/// Have `hook` called whenever a worker's reply arrives (or a worker dies), between the
+/// page's frames: the app hands that lane its next job at once. Driven only by frames, a
+/// worker would idle from its answer to the next frame — under a software rasteriser 60-300
+/// ms, as long as a job.
+pub fn on_reply(hook: Rc<dyn Fn()>) {
+    ON_REPLY.with(|slot| *slot.borrow_mut() = Some(hook));
+}
+
+fn announce_reply() {
+    // Taken out first: the hook reads the inboxes and may start workers.
+    if let Some(hook) = ON_REPLY.with(|slot| slot.borrow().clone()) {
+        hook();
+    }
 }
 
 fn js_error(value: JsValue) -> String {
@@ -51,6 +96,7 @@ impl WebWorker {
         let on_message = Closure::<dyn FnMut(_)>::new(move |event: web_sys::MessageEvent| {
             let bytes = js_sys::Uint8Array::new(&event.data()).to_vec();
             arrived.borrow_mut().replies.push_back(bytes);
+            announce_reply();
         });
         let died = inbox.clone();
         let on_error = Closure::<dyn FnMut(_)>::new(move |event: web_sys::Event| {
@@ -62,6 +108,7 @@ impl WebWorker {
             died.borrow_mut().died = Some(format!("the training worker stopped: {why}"));
             // Handled here: the page's console keeps the worker's own report.
             event.prevent_default();
+            announce_reply();
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
@@ -99,6 +146,10 @@ impl Transport for WebWorker {
             Some(why) => Err(why.clone()),
             None => Ok(None),
         }
+    }
+
+    fn announces_replies(&self) -> bool {
+        true
     }
 }
 
