@@ -70,8 +70,8 @@ pub fn cpu_samples_per_s(
     cpu_samples_per_s_on(spec, cfg, 2_000, seconds)
 }
 
-/// The same on `rows` training samples: a preset's data size (the digits' 7,000 rows are 22
-/// MB, past a core's cache, where the default 2,000 fit).
+/// The same on `rows` training samples, e.g. a preset's data size (the digits' 7,000 rows,
+/// 22 MB of features, against the default 2,000, 6 MB).
 pub fn cpu_samples_per_s_on(
     spec: &NetSpec,
     cfg: &TrainConfig,
