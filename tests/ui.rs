@@ -4,6 +4,7 @@
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use lottery_lab::app::LabApp;
+use lottery_lab::experiment::RunKind;
 
 /// The app with the tiny preset selected (seconds, not minutes).
 fn harness() -> Harness<'static, LabApp> {
@@ -32,7 +33,9 @@ fn pin_timings(harness: &mut Harness<'static, LabApp>) {
         .slider
         .as_mut()
         .expect("the slider has evaluated");
-    result.elapsed_ms = 5.0;
+    if result.elapsed_ms.is_some() {
+        result.elapsed_ms = Some(5.0);
+    }
     harness.run_steps(2);
 }
 
@@ -102,8 +105,44 @@ fn the_slider_prunes_the_selected_network_and_shows_its_accuracy() {
             .next()
             .is_some()
     );
-    // At 0% sparsity nothing is pruned: the run's own density.
+    // At 0% sparsity nothing is pruned: the run's own density, and its last evaluation is the
+    // figure (no evaluation in the frames that show a round) — the same number the test set
+    // gives these weights through the inference path, for every round and run.
     harness.get_by_label_contains("16.2% remaining, no retraining");
+    harness.get_by_label_contains("the run's last evaluation");
+    let rounds = record_of(&harness).rounds.len();
+    for round in 0..rounds {
+        let kinds: Vec<_> = record_of(&harness).rounds[round]
+            .runs
+            .iter()
+            .map(|r| r.kind)
+            .collect();
+        for (run, kind) in kinds.into_iter().enumerate() {
+            {
+                let view = &mut harness.state_mut().view;
+                (view.round, view.run, view.follow_latest) = (round, kind, false);
+            }
+            harness.run_steps(2);
+            let app = harness.state();
+            let session = app.session.as_ref().unwrap();
+            let shown = session.cache.slider.clone().expect("a figure");
+            let record = session.experiment.record();
+            let net = record.rounds[round].runs[run].trained.as_ref().unwrap();
+            let fresh =
+                lottery_lab::model::infer::evaluate(net, &session.experiment.data().test, None);
+            assert_eq!(shown.elapsed_ms, None);
+            assert_eq!(
+                shown.metric,
+                f64::from(fresh.accuracy),
+                "round {round} run {run}"
+            );
+        }
+    }
+    {
+        let view = &mut harness.state_mut().view;
+        (view.round, view.run, view.follow_latest) = (rounds - 1, RunKind::Ticket, true);
+    }
+    harness.run_steps(2);
     // Drag to 90% sparsity: the selected (last) round is at 16.2%, so it drops to 10%.
     harness.state_mut().view.sparsity_percent = 90.0;
     harness.run_steps(3);
@@ -405,10 +444,37 @@ fn app_with_store(dir: &std::path::Path) -> Harness<'static, LabApp> {
     app_harness(move |cc| {
         let mut app = LabApp::from_creation_context(cc);
         let store = lottery_lab::platform::DirStore { dir: dir.clone() };
-        app.restore(|key| store.read(key), None);
+        app.restore(&store, None);
         app.store = Some(Box::new(store));
         app
     })
+}
+
+/// A copy of the saved pieces in `dir` as the previous version wrote them: format 1, each
+/// run's weights inside its JSON.
+fn saved_as_version_1(dir: &std::path::Path) -> std::path::PathBuf {
+    let v1 = dir.with_extension("v1");
+    let _ = std::fs::remove_dir_all(&v1);
+    std::fs::create_dir_all(&v1).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(key) = name.strip_suffix(".json") else {
+            continue;
+        };
+        let mut text = std::fs::read_to_string(entry.path()).unwrap();
+        if key == "head" {
+            text = text.replace("lottery-lab-saved/2", "lottery-lab-saved/1");
+        } else if key.starts_with("run-") {
+            let mut run: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if let Ok(bytes) = std::fs::read(dir.join(format!("{key}-weights.bin"))) {
+                let net = lottery_lab::model::encoding::raw_network::from_bytes(&bytes).unwrap();
+                run["trained"] = serde_json::to_value(&net).unwrap();
+            }
+            text = run.to_string();
+        }
+        std::fs::write(v1.join(&name), text).unwrap();
+    }
+    v1
 }
 
 #[test]
@@ -457,6 +523,28 @@ fn reopening_the_app_keeps_the_experiment_and_it_continues_exactly() {
         .clone();
     first.run_steps(40);
     drop(first);
+    // The trained weights are kept as raw bytes beside each run's JSON, not inside it.
+    assert!(
+        rounds_then[1].runs[0].trained.is_some(),
+        "tiny keeps weights"
+    );
+    let run_json = std::fs::read_to_string(dir.join("run-1-0.json")).unwrap();
+    assert!(!run_json.contains("\"trained\""), "{}", &run_json[..200]);
+    assert!(dir.join("run-1-0-weights.bin").exists());
+    let v1 = saved_as_version_1(&dir);
+    let old = app_with_store(&v1);
+    assert_eq!(
+        old.state()
+            .session
+            .as_ref()
+            .expect("a version-1 state restored")
+            .experiment
+            .record()
+            .rounds,
+        rounds_then,
+        "a state saved by the previous version (weights inside the JSON) comes back"
+    );
+    let _ = std::fs::remove_dir_all(&v1);
 
     let mut second = app_with_store(&dir);
     second.run_steps(2);
@@ -491,14 +579,10 @@ fn reopening_the_app_keeps_the_experiment_and_it_continues_exactly() {
     // A different link than the saved one is a different experiment: nothing is restored.
     let store = lottery_lab::platform::DirStore { dir: dir.clone() };
     let mut other = harness();
-    other
-        .state_mut()
-        .restore(|key| store.read(key), Some("#preset=spiral"));
+    other.state_mut().restore(&store, Some("#preset=spiral"));
     assert!(other.state().session.is_none());
     let saved_link = store.read("link").unwrap();
-    other
-        .state_mut()
-        .restore(|key| store.read(key), Some(&saved_link));
+    other.state_mut().restore(&store, Some(&saved_link));
     assert!(other.state().session.as_ref().unwrap().experiment.is_done());
 
     // Reset forgets it: the next start of the app is empty.
@@ -507,6 +591,46 @@ fn reopening_the_app_keeps_the_experiment_and_it_continues_exactly() {
     drop(second);
     let third = app_with_store(&dir);
     assert!(third.state().session.is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_late_rewinding_experiment_comes_back_with_its_rewind_weights() {
+    let dir = scratch_dir("saved-rewind");
+    let mut first = app_with_store(&dir);
+    first.state_mut().apply_link("#preset=tiny&reset=rewind:5");
+    first.state_mut().start();
+    run_until(&mut first, finished);
+    first.run_steps(40);
+    let record = record_of(&first);
+    drop(first);
+    let rewind = record.theta_rewind.clone().expect("θ_5 kept");
+    assert!(dir.join("theta_rewind.bin").exists());
+    let head = std::fs::read_to_string(dir.join("head.json")).unwrap();
+    assert!(
+        !head.contains("theta_rewind\":{"),
+        "θ_k is not inside the head"
+    );
+
+    let second = app_with_store(&dir);
+    let restored = record_of(&second);
+    assert_eq!(restored.theta_rewind.as_ref(), Some(&rewind));
+    assert_eq!(restored.rounds, record.rounds);
+    drop(second);
+    // Torn rewind weights: not restored, and said so (never a half experiment).
+    let bytes = std::fs::read(dir.join("theta_rewind.bin")).unwrap();
+    std::fs::write(dir.join("theta_rewind.bin"), &bytes[..bytes.len() / 2]).unwrap();
+    let third = app_with_store(&dir);
+    assert!(third.state().session.is_none());
+    assert!(
+        third
+            .state()
+            .notices
+            .iter()
+            .any(|n| n.contains("rewind weights are unreadable")),
+        "{:?}",
+        third.state().notices
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

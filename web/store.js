@@ -31,6 +31,14 @@ export function store_put(key, value) {
   return transaction("readwrite", (store) => store.put(value, key));
 }
 
+// `value` is a view into the wasm module's memory, valid only during this call: copied out
+// now (not when the database is open, by which time the memory holds other things), and so
+// that IndexedDB does not clone the whole memory behind the view.
+export function store_put_bytes(key, value) {
+  const bytes = value.slice();
+  return transaction("readwrite", (store) => store.put(bytes, key));
+}
+
 export function store_get(key) {
   return transaction("readonly", (store) => store.get(key));
 }

@@ -565,7 +565,7 @@ impl LabApp {
                 }
                 Delivery::Saved(pieces) => {
                     let opened_with = self.opened_with.take();
-                    self.restore(|key| pieces.get(key).cloned(), opened_with.as_deref());
+                    self.restore(&pieces, opened_with.as_deref());
                 }
                 Delivery::StoreFailed(why) => {
                     // Once, however many writes fail after it.
@@ -610,6 +610,7 @@ impl LabApp {
         }
         // The views' work goes first (new heatmaps left for this frame, the slider's
         // evaluation, a few chunks now); a frame with such work trains only its least slice.
+        let view_started = web_time::Instant::now();
         let view_busy = self.session.as_mut().is_some_and(|s| {
             let slider_busy = view_work::advance_slider(s, &self.view);
             std::mem::take(&mut s.cache.view_work_pending) || slider_busy
@@ -624,6 +625,10 @@ impl LabApp {
             }
         }
         let spent_s = saving_started.elapsed().as_secs_f64();
+        self.stats.tick_parts(stats::TickParts {
+            view_ms: (saving_started - view_started).as_secs_f32() * 1000.0,
+            save_ms: spent_s as f32 * 1000.0,
+        });
         if let Some(session) = &mut self.session {
             let other_s = if view_busy {
                 f64::INFINITY // training's least slice (`MIN_TRAINING_S`)

@@ -1,17 +1,23 @@
 //! Reloading keeps the experiment. Its record is saved piece by piece as it grows: each run of
-//! each finished round once (`run/<round>/<run>`, at most one per frame: a LeNet run with its
-//! weights is ~1.4 MB of JSON), and a small `head` (config, status, notes, which rounds are
-//! complete) whenever it changes — never the whole record in one frame. On the web the pieces go to IndexedDB
+//! each finished round once, at most one per frame (`run/<round>/<run>`, JSON without the
+//! weights, and its trained weights as raw bytes, `run/<round>/<run>/weights`: a LeNet run's
+//! 1 MB is a copy, where its JSON took 10-25 ms of a frame in wasm), and a small `head`
+//! (config, status, notes, which rounds are complete) whenever it changes — never the whole
+//! record in one frame. On the web the pieces go to IndexedDB
 //! (web/store.js), natively to files in the app's data folder. A fresh start or Reset clears
 //! them. Restoring goes through the same checks as opening a results file.
 
 use serde::{Deserialize, Serialize};
 
 use super::LabApp;
-use crate::experiment::{ExperimentRecord, RoundRecord, Status};
+use crate::experiment::{ExperimentRecord, RoundRecord, RunRecord, Status};
+use crate::model::encoding::raw_network;
 use crate::train::gpu::BackendPreference;
 
-pub const SAVED_FORMAT: &str = "lottery-lab-saved/1";
+pub const SAVED_FORMAT: &str = "lottery-lab-saved/2";
+/// The format before a run's weights became a bytes piece (they were inside its JSON): still
+/// restored.
+const SAVED_FORMAT_1: &str = "lottery-lab-saved/1";
 
 /// The record without its rounds, and what else the app needs to show it again.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -21,14 +27,15 @@ pub struct Head {
     pub backend: BackendPreference,
     /// How many runs each saved round has (`run/<i>/<j>` for `j < runs[i]`).
     pub runs: Vec<usize>,
-    /// `rounds` empty; theta_0 left out (the seed gives it again).
+    /// `rounds` empty; θ₀ left out (the seed gives it again), θ_k in the `theta_rewind`
+    /// piece (format 1 kept it here).
     pub record: ExperimentRecord,
     /// The imported CSV's file name, when the experiment trains on one (its text is `csv`).
     #[serde(default)]
     pub csv_name: Option<String>,
 }
 
-pub use crate::platform::Store;
+pub use crate::platform::{SavedPieces, Store};
 
 /// What has been written for the current session.
 #[derive(Default)]
@@ -41,7 +48,11 @@ pub struct Saver {
     notes: usize,
     wrote_anything: bool,
     link: String,
+    rewind_written: bool,
 }
+
+/// The bytes piece holding θ_k, the weights late rewinding resets to.
+const REWIND_KEY: &str = "theta_rewind";
 
 impl Saver {
     /// The state just restored is already saved.
@@ -54,6 +65,7 @@ impl Saver {
             notes: record.notes.len(),
             wrote_anything: true,
             link: String::new(),
+            rewind_written: record.theta_rewind.is_some(),
         }
     }
 }
@@ -93,9 +105,13 @@ impl LabApp {
         if let Some(round) = record.rounds.get(saver.rounds)
             && let Some(run) = round.runs.get(saver.runs)
         {
-            match serde_json::to_string(run) {
-                Ok(json) => store.put(&format!("run/{}/{}", saver.rounds, saver.runs), json),
+            let key = format!("run/{}/{}", saver.rounds, saver.runs);
+            match serde_json::to_string(&run.without_weights()) {
+                Ok(json) => store.put(&key, json),
                 Err(e) => log::warn!("a run was not saved: {e}"),
+            }
+            if let Some(trained) = &run.trained {
+                store.put_bytes(&format!("{key}/weights"), raw_network::to_bytes(trained));
             }
             saver.runs += 1;
             saver.wrote_anything = true;
@@ -120,8 +136,14 @@ impl LabApp {
         if !changed {
             return false;
         }
-        let mut head_record = record.clone_without_rounds();
-        head_record.theta_init = None;
+        // θ_k (late rewinding) is a bytes piece of its own, written once.
+        if !saver.rewind_written
+            && let Some(rewind) = &record.theta_rewind
+        {
+            store.put_bytes(REWIND_KEY, raw_network::to_bytes(rewind));
+            saver.rewind_written = true;
+        }
+        let mut head_record = record.head_without_weights();
         head_record.status = status.clone();
         let head = Head {
             format: SAVED_FORMAT.into(),
@@ -159,7 +181,8 @@ impl LabApp {
 
     /// Pieces read back (by key): reassemble, check and show them, paused. `opened_with` is
     /// the link the page or window was opened with, if any.
-    pub fn restore(&mut self, read: impl Fn(&str) -> Option<String>, opened_with: Option<&str>) {
+    pub fn restore(&mut self, pieces: &impl SavedPieces, opened_with: Option<&str>) {
+        let read = |key: &str| pieces.text(key);
         if self.session.is_some() {
             // The user started something before the saved state was read: theirs wins.
             return;
@@ -172,7 +195,7 @@ impl LabApp {
         }
         let Some(head) = read("head") else { return };
         let head = match serde_json::from_str::<Head>(&head) {
-            Ok(head) if head.format == SAVED_FORMAT => head,
+            Ok(head) if head.format == SAVED_FORMAT || head.format == SAVED_FORMAT_1 => head,
             Ok(_) | Err(_) => {
                 self.notices
                     .push("The experiment saved before the reload was made by another version and was not restored.".into());
@@ -183,8 +206,20 @@ impl LabApp {
         'rounds: for (i, &n) in head.runs.iter().enumerate().take(1_000) {
             let mut runs = Vec::new();
             for j in 0..n.min(16) {
-                match read(&format!("run/{i}/{j}")).map(|json| serde_json::from_str(&json)) {
-                    Some(Ok(run)) => runs.push(run),
+                let key = format!("run/{i}/{j}");
+                match read(&key).map(|json| serde_json::from_str::<RunRecord>(&json)) {
+                    Some(Ok(mut run)) => {
+                        if let Some(bytes) = pieces.bytes(&format!("{key}/weights")) {
+                            match raw_network::from_bytes(&bytes) {
+                                Ok(trained) => run.trained = Some(trained),
+                                Err(e) => {
+                                    log::warn!("{key}'s weights were not restored: {e}");
+                                    break 'rounds;
+                                }
+                            }
+                        }
+                        runs.push(run);
+                    }
                     // A piece missing or torn (the page closed while writing): keep the rounds
                     // before it; the experiment continues from there.
                     _ => break 'rounds,
@@ -196,6 +231,18 @@ impl LabApp {
             self.import_csv(&name, &text);
         }
         let mut record = head.record;
+        if let Some(bytes) = pieces.bytes(REWIND_KEY) {
+            match raw_network::from_bytes(&bytes) {
+                Ok(rewind) => record.theta_rewind = Some(rewind),
+                // Without θ_k the experiment cannot continue as it began: not restored.
+                Err(e) => {
+                    self.notices.push(format!(
+                        "The experiment saved before the reload was not restored: its rewind weights are unreadable ({e})."
+                    ));
+                    return;
+                }
+            }
+        }
         if rounds.len() < head.runs.len() && record.status != Status::Running {
             record.status = Status::Running;
         }

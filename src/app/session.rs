@@ -138,6 +138,10 @@ pub struct ViewCache {
     /// them room (a round's end otherwise piles its saving, new heatmaps and training into a
     /// few frames over budget).
     pub view_work_pending: bool,
+    /// A dense layer's picture half built (the heatmaps build it a band of rows per frame).
+    pub pending_image: Option<crate::app::panels::heatmaps::PendingImage>,
+    /// Measured seconds per test row of the slider's evaluation (its chunks are sized from it).
+    pub slider_row_cost_s: Option<f64>,
 }
 
 /// The pruned network being evaluated for the slider, chunk by chunk across frames.
@@ -158,7 +162,9 @@ pub struct SliderResult {
     pub density: f64,
     /// Accuracy in [0, 1], or AUC for binary imbalanced data.
     pub metric: f64,
-    pub elapsed_ms: f64,
+    /// Time to prune and evaluate; `None` when nothing was pruned and the run's own last
+    /// evaluation is the result.
+    pub elapsed_ms: Option<f64>,
 }
 
 impl Session {

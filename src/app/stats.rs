@@ -31,6 +31,16 @@ pub struct FrameStats {
     other_ms: Option<f32>,
     /// The last frames over budget (16 ms of frame time), with where the time went.
     pub slow: VecDeque<SlowFrame>,
+    /// The current frame's tick, in parts (`tick_parts`), until `work` files them.
+    parts: TickParts,
+}
+
+/// Where a frame's tick went besides training: the views' work (the slider's pruning and
+/// evaluation, new heatmaps) and saving the record.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct TickParts {
+    pub view_ms: f32,
+    pub save_ms: f32,
 }
 
 #[derive(Clone, Copy)]
@@ -38,15 +48,19 @@ struct Previous {
     frame: usize,
     tick_ms: f32,
     draw_ms: f32,
+    parts: TickParts,
     measured: bool,
 }
 
-/// A frame whose frame time was over 16 ms: the training slice (`tick`, saving included),
-/// the panels (`draw`) and the whole frame as eframe measured it (`cpu`, with tessellation).
+/// A frame whose frame time was over 16 ms: the tick (views' work, saving, training), its
+/// parts, the panels (`draw`) and the whole frame as eframe measured it (`cpu`, with
+/// tessellation).
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct SlowFrame {
     pub frame: usize,
     pub tick_ms: f32,
+    #[serde(flatten)]
+    pub parts: TickParts,
     pub draw_ms: f32,
     pub cpu_ms: f32,
 }
@@ -92,6 +106,7 @@ impl FrameStats {
                     self.slow.push_back(SlowFrame {
                         frame: previous.frame,
                         tick_ms: previous.tick_ms,
+                        parts: previous.parts,
                         draw_ms: previous.draw_ms,
                         cpu_ms,
                     });
@@ -108,7 +123,12 @@ impl FrameStats {
         self.last = Some(now);
     }
 
-    /// Time our code spent in the frame just drawn: the training slice and the panels.
+    /// The current frame's tick, in parts (filed with the frame by `work`).
+    pub fn tick_parts(&mut self, parts: TickParts) {
+        self.parts = parts;
+    }
+
+    /// Time our code spent in the frame just drawn: the tick and the panels.
     pub fn work(&mut self, tick_ms: f32, draw_ms: f32, measured: bool) {
         if measured {
             push(&mut self.work_ms, tick_ms + draw_ms);
@@ -117,6 +137,7 @@ impl FrameStats {
             frame: self.frames,
             tick_ms,
             draw_ms,
+            parts: std::mem::take(&mut self.parts),
             measured,
         });
     }

@@ -198,7 +198,7 @@ fn open_window(link: Option<String>) -> Result<()> {
                 let store = lottery_lab::platform::DirStore {
                     dir: dir.join("experiment"),
                 };
-                app.restore(|key| store.read(key), link.as_deref());
+                app.restore(&store, link.as_deref());
                 app.store = Some(Box::new(store));
             }
             Ok(Box::new(app))

@@ -112,6 +112,21 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// This run without its trained weights (copying everything else, never the weights).
+    pub fn without_weights(&self) -> RunRecord {
+        RunRecord {
+            kind: self.kind,
+            density: self.density,
+            layer_density: self.layer_density.clone(),
+            collapsed_layers: self.collapsed_layers.clone(),
+            curve: self.curve.clone(),
+            early_stop: self.early_stop.clone(),
+            mask: self.mask.clone(),
+            trained: None,
+            stopped: self.stopped.clone(),
+        }
+    }
+
     pub fn final_point(&self) -> Option<&EvalPoint> {
         self.curve.last()
     }
@@ -238,15 +253,16 @@ impl RecordError {
 
 impl ExperimentRecord {
     /// Everything but the rounds (without copying them: they hold the weights).
-    pub fn clone_without_rounds(&self) -> Self {
+    /// The record's head: everything but its rounds and its weights (θ₀, θ_k).
+    pub fn head_without_weights(&self) -> Self {
         Self {
             format: self.format.clone(),
             config: self.config.clone(),
             spec: self.spec.clone(),
             data: self.data.clone(),
             engine: self.engine.clone(),
-            theta_init: self.theta_init.clone(),
-            theta_rewind: self.theta_rewind.clone(),
+            theta_init: None,
+            theta_rewind: None,
             rounds: Vec::new(),
             status: self.status.clone(),
             notes: self.notes.clone(),

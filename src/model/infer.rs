@@ -90,7 +90,21 @@ pub fn evaluate_chunk(
     buf: &mut EvalBuffers,
     partial: &mut Partial,
 ) -> Option<Evaluation> {
-    let rows = EVAL_CHUNK.min(data.len()).max(1);
+    evaluate_rows(net, data, positive, EVAL_CHUNK, buf, partial)
+}
+
+/// [`evaluate_chunk`] with the chunk's size chosen by the caller (at most [`EVAL_CHUNK`]): a
+/// view that must stay inside a few milliseconds of a frame sizes its chunks from their
+/// measured cost (one LeNet chunk of 256 rows is 10-25 ms of wasm under a software painter).
+pub fn evaluate_rows(
+    net: &Network,
+    data: &Dataset,
+    positive: Option<u8>,
+    rows: usize,
+    buf: &mut EvalBuffers,
+    partial: &mut Partial,
+) -> Option<Evaluation> {
+    let rows = rows.clamp(1, EVAL_CHUNK).min(data.len()).max(1);
     buf.probs.resize(net.spec.output, 0.0);
     if partial.start == 0 {
         buf.scores.clear();

@@ -4,7 +4,7 @@
 //! product `x · W` needs no transpose.
 
 pub mod attribution;
-mod encoding;
+pub mod encoding;
 pub mod footprint;
 pub mod infer;
 mod layers;

@@ -1,10 +1,9 @@
 //! A native window: exports go to a folder, files come by path or drop, assets are bundled
 //! in the binary, the saved experiment lives in files.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::{Arrival, Delivery, Inbox, Picking, Platform, SaveError, Store};
+use super::{Arrival, Delivery, Inbox, Picking, Pieces, Platform, SaveError, SavedPieces, Store};
 
 /// The assets the web build fetches next to the page, bundled here.
 fn bundled(path: &str) -> Option<&'static [u8]> {
@@ -127,7 +126,7 @@ impl Platform for NativePlatform {
     fn read_saved(&self) {
         let pieces = match &self.saved_dir {
             Some(dir) => DirStore { dir: dir.clone() }.read_all(),
-            None => HashMap::new(),
+            None => Pieces::default(),
         };
         self.inbox.deliver(Delivery::Saved(pieces));
     }
@@ -149,34 +148,39 @@ pub struct DirStore {
 }
 
 impl DirStore {
-    fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{}.json", key.replace('/', "-")))
+    /// A text piece is `<key>.json`, a bytes piece `<key>.bin` (`/` written as `-`).
+    fn path(&self, key: &str, extension: &str) -> PathBuf {
+        self.dir
+            .join(format!("{}.{extension}", key.replace('/', "-")))
     }
 
     pub fn read(&self, key: &str) -> Option<String> {
-        std::fs::read_to_string(self.path(key)).ok()
+        std::fs::read_to_string(self.path(key, "json")).ok()
     }
 
     /// Every piece there is, by key (`run-1-0.json` is `run/1/0`).
-    pub fn read_all(&self) -> HashMap<String, String> {
+    pub fn read_all(&self) -> Pieces {
+        let mut pieces = Pieces::default();
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return HashMap::new();
+            return pieces;
         };
-        entries
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let key = name.strip_suffix(".json")?.replace('-', "/");
-                Some((key, std::fs::read_to_string(entry.path()).ok()?))
-            })
-            .collect()
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(key) = name.strip_suffix(".json") {
+                if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                    pieces.text.insert(key.replace('-', "/"), text);
+                }
+            } else if let Some(key) = name.strip_suffix(".bin")
+                && let Ok(bytes) = std::fs::read(entry.path())
+            {
+                pieces.bytes.insert(key.replace('-', "/"), bytes);
+            }
+        }
+        pieces
     }
-}
 
-impl Store for DirStore {
-    fn put(&self, key: &str, value: String) {
-        // Write then rename: a crash mid-write leaves the previous piece, not a torn one.
-        let path = self.path(key);
+    /// Write then rename: a crash mid-write leaves the previous piece, not a torn one.
+    fn write(&self, path: PathBuf, value: &[u8]) {
         let tmp = path.with_extension("tmp");
         let result = std::fs::create_dir_all(&self.dir)
             .and_then(|_| std::fs::write(&tmp, value))
@@ -184,6 +188,26 @@ impl Store for DirStore {
         if let Err(e) = result {
             log::warn!("could not save {}: {e}", path.display());
         }
+    }
+}
+
+impl SavedPieces for DirStore {
+    fn text(&self, key: &str) -> Option<String> {
+        self.read(key)
+    }
+
+    fn bytes(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.path(key, "bin")).ok()
+    }
+}
+
+impl Store for DirStore {
+    fn put(&self, key: &str, value: String) {
+        self.write(self.path(key, "json"), value.as_bytes());
+    }
+
+    fn put_bytes(&self, key: &str, value: Vec<u8>) {
+        self.write(self.path(key, "bin"), &value);
     }
 
     fn clear(&self) {
@@ -245,6 +269,7 @@ mod tests {
         let store = platform.saved_store().unwrap();
         store.put("head", "{}".into());
         store.put("run/0/1", "[]".into());
+        store.put_bytes("run/0/1/weights", vec![1, 2, 255]);
         platform.read_saved();
         std::fs::write(dir.join("dropped.csv"), "a,b\n").unwrap();
         platform.read_dropped(std::sync::Arc::new(PathDrop(dir.join("dropped.csv"))));
@@ -259,8 +284,9 @@ mod tests {
         );
         match &deliveries[2] {
             Delivery::Saved(pieces) => {
-                assert_eq!(pieces.get("head").map(String::as_str), Some("{}"));
-                assert_eq!(pieces.get("run/0/1").map(String::as_str), Some("[]"));
+                assert_eq!(pieces.text("head").as_deref(), Some("{}"));
+                assert_eq!(pieces.text("run/0/1").as_deref(), Some("[]"));
+                assert_eq!(pieces.bytes("run/0/1/weights"), Some(vec![1, 2, 255]));
             }
             other => panic!("{other:?}"),
         }

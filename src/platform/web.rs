@@ -1,11 +1,9 @@
 //! The browser: the address bar, downloads, the file picker, fetches next to the page and
 //! IndexedDB (web/store.js) for the saved experiment.
 
-use std::collections::HashMap;
-
 use wasm_bindgen::prelude::*;
 
-use super::{Arrival, Delivery, Inbox, Picking, Platform, SaveError, Store};
+use super::{Arrival, Delivery, Inbox, Picking, Pieces, Platform, SaveError, Store};
 
 #[derive(Default)]
 pub struct WebPlatform {
@@ -194,6 +192,8 @@ extern "C" {
     #[wasm_bindgen(catch)]
     fn store_put(key: &str, value: &str) -> Result<js_sys::Promise, JsValue>;
     #[wasm_bindgen(catch)]
+    fn store_put_bytes(key: &str, value: &[u8]) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(catch)]
     fn store_get(key: &str) -> Result<js_sys::Promise, JsValue>;
     #[wasm_bindgen(catch)]
     fn store_clear() -> Result<js_sys::Promise, JsValue>;
@@ -206,23 +206,39 @@ pub struct WebStore {
 }
 
 impl WebStore {
-    async fn get(key: &str) -> Option<String> {
+    async fn get(key: &str) -> Option<JsValue> {
         let promise = store_get(key).ok()?;
         wasm_bindgen_futures::JsFuture::from(promise)
             .await
-            .ok()?
-            .as_string()
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null())
     }
 
-    /// Every piece there is: `link`, `head`, `csv` and the runs of the rounds the head counts.
-    pub async fn read_all() -> HashMap<String, String> {
-        let mut pieces = HashMap::new();
+    async fn get_text(key: &str) -> Option<String> {
+        Self::get(key).await?.as_string()
+    }
+
+    async fn get_bytes(key: &str) -> Option<Vec<u8>> {
+        use wasm_bindgen::JsCast as _;
+        let value = Self::get(key).await?;
+        let bytes = value.dyn_ref::<js_sys::Uint8Array>()?;
+        Some(bytes.to_vec())
+    }
+
+    /// Every piece there is: `link`, `head`, `csv`, `theta_rewind` and the runs of the rounds
+    /// the head counts (each with its weights, when it has them).
+    pub async fn read_all() -> Pieces {
+        let mut pieces = Pieces::default();
         for key in ["link", "head", "csv"] {
-            if let Some(value) = Self::get(key).await {
-                pieces.insert(key.to_string(), value);
+            if let Some(value) = Self::get_text(key).await {
+                pieces.text.insert(key.to_string(), value);
             }
         }
+        if let Some(bytes) = Self::get_bytes("theta_rewind").await {
+            pieces.bytes.insert("theta_rewind".into(), bytes);
+        }
         let runs: Vec<u64> = pieces
+            .text
             .get("head")
             .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
             .and_then(|h| serde_json::from_value(h["runs"].clone()).ok())
@@ -230,10 +246,14 @@ impl WebStore {
         for (i, &n) in runs.iter().enumerate().take(1_000) {
             for j in 0..n.min(16) {
                 let key = format!("run/{i}/{j}");
-                match Self::get(&key).await {
-                    Some(value) => pieces.insert(key, value),
-                    None => return pieces,
+                let Some(value) = Self::get_text(&key).await else {
+                    return pieces;
                 };
+                pieces.text.insert(key.clone(), value);
+                let key = format!("{key}/weights");
+                if let Some(bytes) = Self::get_bytes(&key).await {
+                    pieces.bytes.insert(key, bytes);
+                }
             }
         }
         pieces
@@ -265,6 +285,10 @@ impl WebStore {
 impl Store for WebStore {
     fn put(&self, key: &str, value: String) {
         self.settle("write", store_put(key, &value));
+    }
+
+    fn put_bytes(&self, key: &str, value: Vec<u8>) {
+        self.settle("write", store_put_bytes(key, &value));
     }
 
     fn clear(&self) {

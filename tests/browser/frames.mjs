@@ -8,7 +8,8 @@
 // then the same for the finished screen drawn continuously with nothing training
 // (handle.measure_frames), which shows what the browser's painting costs by itself.
 // Usage: node tests/browser/frames.mjs   (CHROMIUM=/path overrides the browser; LAUNCH=webgpu or
-// webgl runs one launch; SLOW=1 lists the frames over 16 ms with their parts)
+// webgl runs one launch; SLOW=1 lists the frames over 16 ms with their parts; PARALLEL=N sets
+// the runs trained at a time)
 
 import { chromium } from "playwright-core";
 import http from "node:http";
@@ -35,6 +36,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const BASE = ["--headless=new", "--no-sandbox"];
 const WEBGPU = ["--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-vulkan=swiftshader", "--use-angle=swiftshader"];
 const RUN = { preset: "digits-quick", config: { schedule: { kind: "iterative", rounds: 2 }, iterations: 300 } };
+// PARALLEL=N trains N runs at a time (default: the page's own choice, one per core).
+if (process.env.PARALLEL) RUN.parallel_runs = Number(process.env.PARALLEL);
 
 const fmt = (f) =>
   `frame time (CPU) p50 ${f.cpu_p50.toFixed(1)} ms, p95 ${f.cpu_p95.toFixed(1)} ms ` +

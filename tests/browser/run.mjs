@@ -756,6 +756,15 @@ async function sharing(page, browser) {
     return st.rounds.length > 0 ? st : null;
   });
   check("reload: the finished rounds come back", s.finished && JSON.stringify(s.rounds) === JSON.stringify(rounds), `${s.rounds.length} rounds; ${s.notices.join(" | ")}`);
+  // Their trained weights too (saved as raw bytes beside each run's JSON): the rounds exported
+  // after the reload are the rounds exported before it, weights and masks bit for bit.
+  const again = JSON.parse((await downloaded(page, "json", () => page.evaluate(() => window.lotteryLab.handle.export("json")))).bytes.toString());
+  const trainedRuns = (r) => r.rounds.flatMap((round) => round.runs).filter((run) => run.trained).length;
+  check(
+    "reload: every run's trained weights come back bit for bit",
+    trainedRuns(again) > 0 && trainedRuns(again) === trainedRuns(record) && JSON.stringify(again.rounds) === JSON.stringify(record.rounds),
+    `${trainedRuns(again)} of ${trainedRuns(record)} runs with weights`,
+  );
 
   // 7. Import: the exported JSON in a fresh page shows the same rounds; a bad file changes nothing.
   const fresh = await browser.newPage({ viewport: VIEWPORT });

@@ -10,6 +10,27 @@ use crate::app::session::ViewCache;
 use crate::data::DataShape;
 use crate::model::{ConvGeometry, Mask, Network};
 
+/// What a frame does about a picture: show the cached one, build it (its turn), or wait.
+enum Turn {
+    Cached(egui::TextureHandle),
+    Build,
+    Wait,
+}
+
+/// One picture is built per frame; a picture waiting for its turn asks for the next frame.
+fn turn(cache: &mut ViewCache, builds_left: &mut usize, ui: &egui::Ui, key: &str) -> Turn {
+    if let Some(tex) = cache.textures.get(key) {
+        return Turn::Cached(tex.clone());
+    }
+    if *builds_left == 0 {
+        cache.view_work_pending = true;
+        ui.ctx().request_repaint();
+        return Turn::Wait;
+    }
+    *builds_left -= 1;
+    Turn::Build
+}
+
 /// The cached texture for `key`, or a new one if this frame may still build one. A round
 /// change needs a texture per layer (LeNet's first is 235,200 pixels): one is built per frame,
 /// and until its turn a layer shows the previous round's.
@@ -20,18 +41,80 @@ fn texture(
     key: String,
     make: impl FnOnce() -> egui::ColorImage,
 ) -> Option<egui::TextureHandle> {
-    if let Some(tex) = cache.textures.get(&key) {
-        return Some(tex.clone());
+    match turn(cache, builds_left, ui, &key) {
+        Turn::Cached(tex) => return Some(tex),
+        Turn::Wait => return None,
+        Turn::Build => {}
     }
-    if *builds_left == 0 {
+    let tex = ui
+        .ctx()
+        .load_texture(key.clone(), make(), egui::TextureOptions::NEAREST);
+    cache.textures.insert(key, tex.clone());
+    Some(tex)
+}
+
+/// How long a frame may spend building a dense layer's picture: LeNet's first layer (235,200
+/// pixels) took a whole frame of 30-50 ms under a software painter; in bands of rows it is
+/// ready a few frames later, the previous round's picture shown meanwhile.
+const IMAGE_SLICE_S: f64 = 0.003;
+
+/// Rows of a picture filled per call between looks at the clock.
+const BAND_ROWS: usize = 8;
+
+/// A dense layer's picture being built over frames, a band of rows at a time.
+pub struct PendingImage {
+    key: String,
+    image: egui::ColorImage,
+    /// The colour scale (the layer's largest |w|), found once.
+    scale: f32,
+    next_row: usize,
+}
+
+/// [`texture`] for a dense layer's weights, built in bands over frames.
+fn layer_texture(
+    cache: &mut ViewCache,
+    builds_left: &mut usize,
+    ui: &egui::Ui,
+    key: String,
+    weight: &ndarray::Array2<f32>,
+    keep: &ndarray::Array2<bool>,
+) -> Option<egui::TextureHandle> {
+    match turn(cache, builds_left, ui, &key) {
+        Turn::Cached(tex) => return Some(tex),
+        Turn::Wait => return None,
+        Turn::Build => {}
+    }
+    let (fan_in, fan_out) = weight.dim();
+    let mut pending = match cache.pending_image.take() {
+        Some(p) if p.key == key => p,
+        _ => PendingImage {
+            key: key.clone(),
+            image: egui::ColorImage::new([fan_in, fan_out], vec![PRUNED; fan_in * fan_out]),
+            scale: weight.iter().fold(1e-12f32, |m, w| m.max(w.abs())),
+            next_row: 0,
+        },
+    };
+    let started = web_time::Instant::now();
+    while pending.next_row < fan_out && started.elapsed().as_secs_f64() < IMAGE_SLICE_S {
+        let rows = pending.next_row..(pending.next_row + BAND_ROWS).min(fan_out);
+        fill_layer_rows(
+            weight,
+            keep,
+            pending.scale,
+            &mut pending.image.pixels,
+            rows.clone(),
+        );
+        pending.next_row = rows.end;
+    }
+    if pending.next_row < fan_out {
+        cache.pending_image = Some(pending);
         cache.view_work_pending = true;
         ui.ctx().request_repaint();
         return None;
     }
-    *builds_left -= 1;
     let tex = ui
         .ctx()
-        .load_texture(key.clone(), make(), egui::TextureOptions::NEAREST);
+        .load_texture(key.clone(), pending.image, egui::TextureOptions::NEAREST);
     cache.textures.insert(key, tex.clone());
     Some(tex)
 }
@@ -169,10 +252,12 @@ fn show(
         let (fan_in, fan_out) = layer.weight.dim();
         let conv = params.get(l).and_then(|p| p.conv);
         let key = format!("layer {l} {round_index} {kind:?}");
-        let tex = texture(cache, &mut builds_left, ui, key, || match &conv {
-            Some(g) => filter_tiles(&layer.weight, keep, g),
-            None => layer_image(&layer.weight, keep),
-        });
+        let tex = match &conv {
+            Some(g) => texture(cache, &mut builds_left, ui, key, || {
+                filter_tiles(&layer.weight, keep, g)
+            }),
+            None => layer_texture(cache, &mut builds_left, ui, key, &layer.weight, keep),
+        };
         let previous = cache
             .textures
             .get(&format!("layer {l} {} {kind:?}", view.previous_round))
@@ -235,17 +320,31 @@ fn show(
     }
 }
 
-/// `[fan_out rows, fan_in columns]`: one pixel per weight.
-fn layer_image(weight: &ndarray::Array2<f32>, keep: &ndarray::Array2<bool>) -> egui::ColorImage {
-    let (fan_in, fan_out) = weight.dim();
-    let scale = weight.iter().fold(1e-12f32, |m, w| m.max(w.abs()));
-    let mut pixels = vec![PRUNED; fan_in * fan_out];
-    for ((i, o), &w) in weight.indexed_iter() {
-        if keep[(i, o)] {
-            pixels[o * fan_in + i] = diverging(w / scale);
+/// Rows `rows` (output units) of a dense layer's picture, `[fan_out rows, fan_in columns]`:
+/// one pixel per weight, coloured by `w / scale`, pruned ones left as the background.
+fn fill_layer_rows(
+    weight: &ndarray::Array2<f32>,
+    keep: &ndarray::Array2<bool>,
+    scale: f32,
+    pixels: &mut [egui::Color32],
+    rows: std::ops::Range<usize>,
+) {
+    let fan_in = weight.nrows();
+    let band = ndarray::s![.., rows.clone()];
+    // Input by input, with the mask's row beside it: no 2-D index per weight.
+    for (i, (weights, kept)) in weight
+        .slice(band)
+        .rows()
+        .into_iter()
+        .zip(keep.slice(band).rows())
+        .enumerate()
+    {
+        for (o, (&w, &k)) in (rows.start..).zip(weights.iter().zip(kept.iter())) {
+            if k {
+                pixels[o * fan_in + i] = diverging(w / scale);
+            }
         }
     }
-    egui::ColorImage::new([fan_in, fan_out], pixels)
 }
 
 /// Weights the magnifier shows around the pointer: inputs across, outputs down.
@@ -433,5 +532,37 @@ fn diagram(net: &Network, mask: &Mask, ui: &mut egui::Ui) {
             };
             painter.circle_filled(node(layer, i), 2.5, color);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PRUNED, diverging, fill_layer_rows};
+    use ndarray::Array2;
+
+    #[test]
+    fn a_layer_picture_built_in_bands_is_the_picture_built_at_once() {
+        let (fan_in, fan_out) = (7, 13);
+        let weight = Array2::from_shape_fn((fan_in, fan_out), |(i, o)| {
+            (i as f32 - 3.0) * 0.1 + o as f32 * 0.01
+        });
+        let keep = Array2::from_shape_fn((fan_in, fan_out), |(i, o)| (i + o) % 3 != 0);
+        let scale = 0.5;
+        let mut at_once = vec![PRUNED; fan_in * fan_out];
+        fill_layer_rows(&weight, &keep, scale, &mut at_once, 0..fan_out);
+        // Output unit o is image row o, input i its column i.
+        for ((i, o), &w) in weight.indexed_iter() {
+            let expected = if keep[(i, o)] {
+                diverging(w / scale)
+            } else {
+                PRUNED
+            };
+            assert_eq!(at_once[o * fan_in + i], expected, "weight ({i}, {o})");
+        }
+        let mut banded = vec![PRUNED; fan_in * fan_out];
+        for rows in [0..5, 5..6, 6..13] {
+            fill_layer_rows(&weight, &keep, scale, &mut banded, rows);
+        }
+        assert_eq!(banded, at_once);
     }
 }

@@ -10,7 +10,7 @@ mod curves;
 mod early_bird;
 mod explanations;
 mod file_menu;
-mod heatmaps;
+pub mod heatmaps;
 mod lecture;
 mod overlay;
 mod rewinding;

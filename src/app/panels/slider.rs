@@ -98,7 +98,10 @@ fn show(input: &mut PlotInput<'_>, ui: &mut egui::Ui) -> Option<Action> {
                 .color(crate::app::colors::run_color(RunKind::Ticket)),
             );
         }
-        ui.weak(format!("({:.0} ms)", result.elapsed_ms));
+        match result.elapsed_ms {
+            Some(ms) => ui.weak(format!("({ms:.0} ms)")),
+            None => ui.weak("(the run's last evaluation)"),
+        };
     });
     action
 }
