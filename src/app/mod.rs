@@ -116,7 +116,7 @@ pub struct LabApp {
     pub preset: String,
     pub backend: BackendPreference,
     /// A round's runs trained at once where training runs in workers; `None`: the
-    /// platform's default (one per core, up to four).
+    /// platform's default (one per core but the page's, at least one, up to four).
     pub parallel_runs: Option<usize>,
     pub digits: Digits,
     /// eframe's device when it can run compute shaders, or why not.
@@ -732,6 +732,7 @@ impl LabApp {
             "gpu": match &self.gpu { Ok(_) => "available".to_string(), Err(why) => format!("unavailable: {why}") },
             "running": session.is_some_and(|s| !s.experiment.is_done() && !s.paused),
             "paused": session.is_some_and(|s| s.paused),
+            "saving": self.saving(),
             "finished": session.is_some_and(|s| s.experiment.is_done()),
             "status": record.map(|r| serde_json::to_value(&r.status).unwrap_or_default()),
             "preset": self.preset,

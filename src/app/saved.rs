@@ -1,6 +1,6 @@
 //! Reloading keeps the experiment. Its record is saved piece by piece as it grows: each run of
-//! each finished round once, at most one per frame (`run/<round>/<run>`, JSON without the
-//! weights, and its trained weights as raw bytes, `run/<round>/<run>/weights`: a LeNet run's
+//! each finished round once, one piece per frame (`run/<round>/<run>`, JSON without the
+//! weights, then its trained weights as raw bytes, `run/<round>/<run>/weights`: a LeNet run's
 //! 1 MB is a copy, where its JSON took 10-25 ms of a frame in wasm), and a small `head`
 //! (config, status, notes, which rounds are complete) whenever it changes — never the whole
 //! record in one frame. On the web the pieces go to IndexedDB
@@ -49,6 +49,10 @@ pub struct Saver {
     wrote_anything: bool,
     link: String,
     rewind_written: bool,
+    /// The next run's JSON is written, its weights not yet.
+    run_json_written: bool,
+    /// The last save left pieces to write.
+    pieces_left: bool,
 }
 
 /// The bytes piece holding θ_k, the weights late rewinding resets to.
@@ -66,6 +70,8 @@ impl Saver {
             wrote_anything: true,
             link: String::new(),
             rewind_written: record.theta_rewind.is_some(),
+            run_json_written: false,
+            pieces_left: false,
         }
     }
 }
@@ -74,6 +80,17 @@ impl LabApp {
     /// Per frame: write what changed since the last save (usually nothing). True while
     /// pieces are left to write (the caller asks for another frame, even when idle).
     pub(super) fn save_progress(&mut self) -> bool {
+        let left = self.save_next_piece();
+        self.saver.pieces_left = left;
+        left
+    }
+
+    /// Pieces are still to be written (the page's status says so: a test reloads once saved).
+    pub fn saving(&self) -> bool {
+        self.saver.pieces_left
+    }
+
+    fn save_next_piece(&mut self) -> bool {
         let Some(store) = &self.store else {
             return false;
         };
@@ -101,18 +118,26 @@ impl LabApp {
             }
         }
         let saver = &mut self.saver;
-        // One run per frame, then the head that counts its round as saved.
+        // One piece per frame, then the head that counts its round as saved.
         if let Some(round) = record.rounds.get(saver.rounds)
             && let Some(run) = round.runs.get(saver.runs)
         {
             let key = format!("run/{}/{}", saver.rounds, saver.runs);
-            match serde_json::to_string(&run.without_weights()) {
-                Ok(json) => store.put(&key, json),
-                Err(e) => log::warn!("a run was not saved: {e}"),
-            }
-            if let Some(trained) = &run.trained {
+            // The run's JSON in one frame, its weights in the next.
+            if !saver.run_json_written {
+                match serde_json::to_string(&run.without_weights()) {
+                    Ok(json) => store.put(&key, json),
+                    Err(e) => log::warn!("a run was not saved: {e}"),
+                }
+                saver.run_json_written = true;
+                if run.trained.is_some() {
+                    saver.wrote_anything = true;
+                    return true;
+                }
+            } else if let Some(trained) = &run.trained {
                 store.put_bytes(&format!("{key}/weights"), raw_network::to_bytes(trained));
             }
+            saver.run_json_written = false;
             saver.runs += 1;
             saver.wrote_anything = true;
             return true;

@@ -33,6 +33,28 @@ pub struct FrameStats {
     pub slow: VecDeque<SlowFrame>,
     /// The current frame's tick, in parts (`tick_parts`), until `work` files them.
     parts: TickParts,
+    /// The current frame's slowest panel, until `work` files it.
+    slowest: SlowestPanel,
+}
+
+/// The panel that took longest to draw in a frame, and how long (for the slow frames' list).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct SlowestPanel {
+    pub panel: &'static str,
+    pub panel_ms: f32,
+}
+
+impl SlowestPanel {
+    /// `panel` was drawn from `started` until now: kept if it is the slowest so far.
+    pub fn keep(&mut self, panel: &'static str, started: web_time::Instant) {
+        let ms = started.elapsed().as_secs_f32() * 1000.0;
+        if ms > self.panel_ms {
+            *self = Self {
+                panel,
+                panel_ms: ms,
+            };
+        }
+    }
 }
 
 /// Where a frame's tick went besides training: the views' work (the slider's pruning and
@@ -49,6 +71,7 @@ struct Previous {
     tick_ms: f32,
     draw_ms: f32,
     parts: TickParts,
+    slowest: SlowestPanel,
     measured: bool,
 }
 
@@ -62,6 +85,8 @@ pub struct SlowFrame {
     #[serde(flatten)]
     pub parts: TickParts,
     pub draw_ms: f32,
+    #[serde(flatten)]
+    pub slowest: SlowestPanel,
     pub cpu_ms: f32,
 }
 
@@ -108,6 +133,7 @@ impl FrameStats {
                         tick_ms: previous.tick_ms,
                         parts: previous.parts,
                         draw_ms: previous.draw_ms,
+                        slowest: previous.slowest,
                         cpu_ms,
                     });
                 }
@@ -128,6 +154,11 @@ impl FrameStats {
         self.parts = parts;
     }
 
+    /// The current frame's slowest panel (filed with the frame by `work`).
+    pub fn slowest_panel(&mut self, slowest: SlowestPanel) {
+        self.slowest = slowest;
+    }
+
     /// Time our code spent in the frame just drawn: the tick and the panels.
     pub fn work(&mut self, tick_ms: f32, draw_ms: f32, measured: bool) {
         if measured {
@@ -138,6 +169,7 @@ impl FrameStats {
             tick_ms,
             draw_ms,
             parts: std::mem::take(&mut self.parts),
+            slowest: std::mem::take(&mut self.slowest),
             measured,
         });
     }

@@ -747,8 +747,9 @@ async function sharing(page, browser) {
   const png = await downloaded(page, "plots", () => page.evaluate(() => window.lotteryLab.handle.export("plots")));
   check("export: plots download as PNG", png.name.endsWith(".png") && png.bytes.subarray(1, 4).toString() === "PNG" && png.bytes.length > 2000, `${png.name}, ${png.bytes.length} bytes`);
 
-  // 6. A reload keeps the experiment (IndexedDB).
-  await sleep(1500);
+  // 6. A reload keeps the experiment (IndexedDB), once every piece is written (one a frame).
+  await waitFor("the experiment to be saved", 30_000, async () => ((await status(page)).saving ? null : true));
+  await sleep(500);
   await page.reload({ waitUntil: "load", timeout: 30_000 });
   await ready(page);
   s = await waitFor("the saved experiment to come back", 30_000, async () => {

@@ -56,7 +56,7 @@ fn texture(
 /// How long a frame may spend building a dense layer's picture: LeNet's first layer (235,200
 /// pixels) took a whole frame of 30-50 ms under a software painter; in bands of rows it is
 /// ready a few frames later, the previous round's picture shown meanwhile.
-const IMAGE_SLICE_S: f64 = 0.003;
+const IMAGE_SLICE_S: f64 = 0.002;
 
 /// Rows of a picture filled per call between looks at the clock.
 const BAND_ROWS: usize = 8;

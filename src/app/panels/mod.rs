@@ -233,6 +233,7 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
     };
     let mut actions = Vec::new();
     let mut rects = Vec::new();
+    let mut slowest = crate::app::stats::SlowestPanel::default();
     // Two columns when there is room (a projector), one on a narrow screen.
     let wide = ui.available_width() > 900.0;
     let mut plots = PLOTS.iter().peekable();
@@ -247,18 +248,23 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
             let both: [&dyn PlotPanel; 2] = [*plot, next];
             ui.columns(2, |cols| {
                 for (col, plot) in cols.iter_mut().zip(both) {
+                    let started = web_time::Instant::now();
                     let r = col.scope(|ui| plot.ui(&mut input, ui));
+                    slowest.keep(plot.name(), started);
                     actions.extend(r.inner);
                     rects.push((plot.name(), r.response.rect));
                 }
             });
             plots.next();
         } else {
+            let started = web_time::Instant::now();
             let r = ui.scope(|ui| plot.ui(&mut input, ui));
+            slowest.keep(plot.name(), started);
             actions.extend(r.inner);
             rects.push((plot.name(), r.response.rect));
         }
     }
+    app.stats.slowest_panel(slowest);
     // Only what is visible can be cut out of a screenshot.
     let visible = ui.clip_rect();
     view.plot_rects = rects
