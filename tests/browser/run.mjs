@@ -416,12 +416,14 @@ async function webgpu(page) {
 
   // The frame budget, over what a lecture looks like: the default preset (LeNet-300-100 on
   // the digits) training the dense round and one pruned round, the round end included.
-  // Reported, not asserted: speed is a benchmark figure (`cargo xtask bench` has more).
+  // The budget (frame time p95 under 16 ms) is reported; asserted is twice it, a guard against
+  // a regression (the round's end once took 36 ms frames here) that this machine's noise
+  // (p95 12.7-17.6 ms over runs of the same build) does not trip. `cargo xtask bench` has more.
   // The debug overlay is on, as a lecturer checking the numbers would have it.
   await page.evaluate(() => window.lotteryLab.handle.show_overlay(true));
   const lecture = await runToEnd(
     page,
-    { preset: "digits-quick", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 100 } },
+    { preset: "digits-quick", config: { schedule: { kind: "iterative", rounds: 1 }, iterations: 300 } },
     300_000,
   );
   const lf = lecture.status.frame_ms;
@@ -434,6 +436,11 @@ async function webgpu(page) {
       `${lf.slow.length} of the last frames over 16 ms, worst ${Math.max(0, ...lf.slow.map((f) => f.cpu_ms)).toFixed(1)} ms`,
   );
   console.log(`  probe during the lecture run: ${fmt(lecture.frames)}`);
+  check(
+    "lecture run: frame time p95 within twice the 16 ms budget",
+    lf.samples >= 20 && lf.cpu_p95 < 32,
+    `p95 ${lf.cpu_p95.toFixed(1)} ms over ${lf.samples} frames; slowest: ${JSON.stringify(lf.slow.slice(-3))}`,
+  );
   check("lecture run: the debug overlay is on", lecture.status.overlay === true, `overlay: ${lecture.status.overlay}`);
   check("lecture run: training runs in Web Workers, off the thread that draws", lecture.status.backend?.name?.includes("Web Worker"), JSON.stringify(lecture.status.backend));
   await screenshot(page, "lecture-run-overlay.png", "the default preset's run with the debug overlay");
