@@ -221,6 +221,55 @@ impl PruneTarget {
 /// survive in `current` are candidates, so masks only ever shrink. Ties go to the earlier
 /// (layer, index), so the result is deterministic.
 pub fn magnitude_prune(net: &Network, current: &Mask, target: &PruneTarget) -> Mask {
+    // Each candidate is one u64 that sorts as the order below: |w| descending (the bits of a
+    // non-negative f32 order as the float does, NaN last, as `total_cmp`), then its place in
+    // the network ascending, (layer, index) flattened. One integer selection instead of tuples
+    // under a comparator: a LeNet round's pruning takes about half the time on the thread that
+    // draws (4.1-4.4 → 2.2-3.2 ms natively).
+    let offsets: Vec<usize> = net
+        .layers
+        .iter()
+        .scan(0, |start, layer| {
+            let here = *start;
+            *start += layer.weight.len();
+            Some(here)
+        })
+        .collect();
+    let mut mask = current.clone();
+    for group in &target.groups {
+        let mut keys: Vec<u64> = Vec::new();
+        for &l in &group.layers {
+            let weights = net.layers[l].weight.iter();
+            for (i, (&w, &k)) in weights.zip(current.layers[l].iter()).enumerate() {
+                if k {
+                    let smaller_first = u64::from(0x7fff_ffff - w.abs().to_bits());
+                    keys.push(smaller_first << PLACE_BITS | (offsets[l] + i) as u64);
+                }
+            }
+        }
+        if group.keep >= keys.len() {
+            continue;
+        }
+        if group.keep > 0 {
+            keys.select_nth_unstable(group.keep - 1);
+        }
+        for &key in &keys[group.keep..] {
+            let place = (key & ((1 << PLACE_BITS) - 1)) as usize;
+            let l = offsets.partition_point(|&start| start <= place) - 1;
+            set(&mut mask.layers[l], place - offsets[l], false);
+        }
+    }
+    mask
+}
+
+/// Bits for a weight's place in the network in [`magnitude_prune`]'s keys (8.6 billion
+/// weights; the footprint guard stops networks far smaller).
+const PLACE_BITS: u32 = 33;
+
+/// [`magnitude_prune`] as first written, with tuples under a comparator: the reference the
+/// fast one is tested against.
+#[cfg(test)]
+fn magnitude_prune_reference(net: &Network, current: &Mask, target: &PruneTarget) -> Mask {
     let mut mask = current.clone();
     for group in &target.groups {
         let mut survivors: Vec<(f32, u32, u32)> = Vec::new();
@@ -288,6 +337,47 @@ fn set(layer: &mut Array2<bool>, flat_index: usize, value: bool) {
 mod tests {
     use super::*;
     use crate::model::Init;
+
+    #[test]
+    fn magnitude_pruning_by_integer_keys_is_the_reference_exactly() {
+        let spec = NetSpec::mlp(20, &[16, 12], 5);
+        let mut rng = crate::rng::rng(9, "keys");
+        for trial in 0..40 {
+            let mut net = Network::init(&spec, Init::GlorotNormal, &mut rng);
+            // Ties across layers and signs, zeros, and (once) a NaN and infinities.
+            for layer in &mut net.layers {
+                for (i, w) in layer.weight.iter_mut().enumerate() {
+                    if i % 5 == 0 {
+                        *w = if i % 2 == 0 { 0.25 } else { -0.25 };
+                    } else if i % 7 == 0 {
+                        *w = 0.0;
+                    }
+                }
+            }
+            if trial == 0 {
+                net.layers[1].weight[(0, 0)] = f32::NAN;
+                net.layers[2].weight[(1, 1)] = f32::NEG_INFINITY;
+            }
+            let current = random_prune(
+                &Mask::dense(&spec),
+                &PruneTarget::uniform(&spec, 0.8),
+                &mut rng,
+            );
+            let global = PruneTarget {
+                groups: vec![Group {
+                    layers: vec![2, 0, 1],
+                    keep: 40 + trial * 5,
+                }],
+            };
+            for target in [global, PruneTarget::uniform(&spec, 0.3)] {
+                assert_eq!(
+                    magnitude_prune(&net, &current, &target),
+                    magnitude_prune_reference(&net, &current, &target),
+                    "trial {trial}"
+                );
+            }
+        }
+    }
 
     fn lenet() -> NetSpec {
         NetSpec::mlp(784, &[300, 100], 10)

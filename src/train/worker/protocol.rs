@@ -3,15 +3,18 @@
 //! the same encoding crosses a Web Worker's `postMessage` (a transferred `Uint8Array`) and a
 //! native channel, and the native tests exercise exactly what the page sends.
 //!
-//! A message is `[u32 LE: header length][header: JSON][payload]`. Only the data message has a
-//! payload (every split's features as little-endian f32, then the labels); networks and masks
-//! travel in their compact serde encodings (base64 of the f32 bytes, bit-packed masks), so
-//! everything round-trips bit for bit.
+//! A message is `[u32 LE: header length][header: JSON][payload]`. The data message's payload
+//! is every split's features as little-endian f32, then the labels; a load's and a weights
+//! reply's is the network's raw bytes (`model::encoding::raw_network`: a copy, where its
+//! base64 in the JSON took ~3 ms natively and several times that in wasm, on the thread that
+//! draws, each time a run started or finished). Masks travel bit-packed in the header. Everything
+//! round-trips bit for bit.
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DataShape, DataSplits, Dataset};
+use crate::model::encoding::raw_network;
 use crate::model::{Mask, Network};
 use crate::train::{EngineError, Job, JobResult, TrainConfig};
 
@@ -22,6 +25,8 @@ pub enum Request {
     /// The data the host's engine trains on (its arrays follow in the payload).
     Data(DataHeader),
     Load {
+        /// In the payload, not the header.
+        #[serde(skip_serializing, default = "in_the_payload")]
         net: Network,
         mask: Mask,
         cfg: TrainConfig,
@@ -85,8 +90,24 @@ fn unframe<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<(T, &[u8]), Pro
     Ok((header, &bytes[4 + len..]))
 }
 
+/// The network a header stands in for until its payload is read.
+fn in_the_payload() -> Network {
+    Network {
+        spec: crate::model::NetSpec::mlp(0, &[], 0),
+        layers: Vec::new(),
+    }
+}
+
+fn network_payload(payload: &[u8]) -> Result<Network, ProtocolError> {
+    raw_network::from_bytes(payload).map_err(|e| ProtocolError::Malformed(e.to_string()))
+}
+
 pub fn encode_request(id: u64, request: &Request) -> Vec<u8> {
-    frame(&Envelope { id, body: request }, &[])
+    let payload = match request {
+        Request::Load { net, .. } => raw_network::to_bytes(net),
+        _ => Vec::new(),
+    };
+    frame(&Envelope { id, body: request }, &payload)
 }
 
 /// The data message: the splits' arrays after the header.
@@ -125,9 +146,13 @@ pub fn encode_data(id: u64, data: &DataSplits) -> Vec<u8> {
 
 /// A request and, for the data message, the splits it carries.
 pub fn decode_request(bytes: &[u8]) -> Result<(u64, Request, Option<DataSplits>), ProtocolError> {
-    let (envelope, payload): (Envelope<Request>, _) = unframe(bytes)?;
-    let data = match &envelope.body {
+    let (mut envelope, payload): (Envelope<Request>, _) = unframe(bytes)?;
+    let data = match &mut envelope.body {
         Request::Data(header) => Some(read_splits(header, payload)?),
+        Request::Load { net, .. } => {
+            *net = network_payload(payload)?;
+            None
+        }
         _ => None,
     };
     Ok((envelope.id, envelope.body, data))
@@ -178,11 +203,20 @@ fn read_splits(header: &DataHeader, payload: &[u8]) -> Result<DataSplits, Protoc
 }
 
 pub fn encode_reply(id: u64, reply: &Reply) -> Vec<u8> {
-    frame(&Envelope { id, body: reply }, &[])
+    match reply {
+        Reply::Done(JobResult::Weights(net)) => {
+            let header = Reply::Done(JobResult::Weights(in_the_payload()));
+            frame(&Envelope { id, body: header }, &raw_network::to_bytes(net))
+        }
+        _ => frame(&Envelope { id, body: reply }, &[]),
+    }
 }
 
 pub fn decode_reply(bytes: &[u8]) -> Result<(u64, Reply), ProtocolError> {
-    let (envelope, _): (Envelope<Reply>, _) = unframe(bytes)?;
+    let (mut envelope, payload): (Envelope<Reply>, _) = unframe(bytes)?;
+    if let Reply::Done(JobResult::Weights(net)) = &mut envelope.body {
+        *net = network_payload(payload)?;
+    }
     Ok((envelope.id, envelope.body))
 }
 
@@ -211,6 +245,44 @@ mod tests {
         }
         assert_eq!(splits.shape, data.shape);
         assert_eq!(splits.n_classes, data.n_classes);
+    }
+
+    #[test]
+    fn networks_cross_as_raw_payloads_bit_for_bit() {
+        use crate::model::{Init, NetSpec};
+        let spec = NetSpec::mlp(6, &[5], 3);
+        let net = Network::init(&spec, Init::GlorotNormal, &mut crate::rng::rng(2, "net"));
+        let mask = Mask::dense(&spec);
+        let cfg = TrainConfig {
+            optimizer: crate::train::Optimizer::Sgd {
+                lr: 0.1,
+                momentum: 0.0,
+            },
+            batch_size: 4,
+            order_seed: 1,
+        };
+        let load = Request::Load {
+            net: net.clone(),
+            mask,
+            cfg,
+        };
+        let bytes = encode_request(5, &load);
+        let (id, back, _) = decode_request(&bytes).unwrap();
+        assert_eq!((id, &back), (5, &load));
+        // The weights are the payload, not base64 in the header.
+        let header_len = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+        assert_eq!(
+            &bytes[4 + header_len..],
+            &crate::model::encoding::raw_network::to_bytes(&net)[..]
+        );
+        let reply = Reply::Done(JobResult::Weights(net));
+        assert_eq!(
+            decode_reply(&encode_reply(6, &reply)).unwrap(),
+            (6, reply.clone())
+        );
+        // A weights reply cut short is refused, not read as other weights.
+        let bytes = encode_reply(6, &reply);
+        assert!(decode_reply(&bytes[..bytes.len() - 4]).is_err());
     }
 
     #[test]
