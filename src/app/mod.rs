@@ -10,6 +10,7 @@ mod panels;
 pub mod saved;
 mod session;
 pub mod stats;
+pub mod textures;
 mod view_work;
 
 use std::sync::Arc;

@@ -129,7 +129,7 @@ pub struct Session {
 
 #[derive(Default)]
 pub struct ViewCache {
-    pub textures: std::collections::HashMap<String, egui::TextureHandle>,
+    pub textures: crate::app::textures::Textures,
     pub slider: Option<SliderResult>,
     /// The slider's evaluation in progress (a few hundred test rows per frame).
     pub slider_job: Option<SliderJob>,

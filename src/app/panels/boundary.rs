@@ -45,18 +45,18 @@ fn show(input: &mut PlotInput<'_>, ui: &mut egui::Ui) {
         round.round,
         kind.name(record.config.method)
     ));
-    let tex = input
-        .cache
-        .textures
-        .entry(key.clone())
-        .or_insert_with(|| {
-            ui.ctx().load_texture(
-                key,
+    let tex = match input.cache.textures.get(&key) {
+        Some(tex) => tex,
+        None => {
+            let tex = ui.ctx().load_texture(
+                key.clone(),
                 boundary_image(net, lo, hi),
                 egui::TextureOptions::LINEAR,
-            )
-        })
-        .clone();
+            );
+            input.cache.textures.insert(key, tex.clone());
+            tex
+        }
+    };
     let side = ui.available_width().min(360.0);
     let (rect, _) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
     let painter = ui.painter_at(rect);

@@ -197,7 +197,7 @@ fn texture(
     make: impl FnOnce() -> egui::ColorImage,
 ) -> egui::TextureHandle {
     if let Some(tex) = input.cache.textures.get(&key) {
-        return tex.clone();
+        return tex;
     }
     let tex = ui
         .ctx()

@@ -20,7 +20,7 @@ enum Turn {
 /// One picture is built per frame; a picture waiting for its turn asks for the next frame.
 fn turn(cache: &mut ViewCache, builds_left: &mut usize, ui: &egui::Ui, key: &str) -> Turn {
     if let Some(tex) = cache.textures.get(key) {
-        return Turn::Cached(tex.clone());
+        return Turn::Cached(tex);
     }
     if *builds_left == 0 {
         cache.view_work_pending = true;
@@ -239,8 +239,7 @@ fn show(
         });
         let previous = cache
             .textures
-            .get(&format!("pixels {} {kind:?}", view.previous_round))
-            .cloned();
+            .get(&format!("pixels {} {kind:?}", view.previous_round));
         ui.horizontal(|ui| {
             let (rect, _) = ui.allocate_exact_size(egui::vec2(width as f32 * 6.0, height as f32 * 6.0), egui::Sense::hover());
             cross_fade(ui, rect, previous.as_ref(), tex.as_ref(), fade);
@@ -260,8 +259,7 @@ fn show(
         };
         let previous = cache
             .textures
-            .get(&format!("layer {l} {} {kind:?}", view.previous_round))
-            .cloned();
+            .get(&format!("layer {l} {} {kind:?}", view.previous_round));
         let kept = keep.iter().filter(|&&k| k).count();
         let what = match &conv {
             Some(g) => format!(
