@@ -164,8 +164,8 @@ mod tests {
                 .map(|i| if t <= 5 { 0.01 * (i as f32 + 1.0) } else { 0.0 })
                 .collect();
             adam_update(&s, &mut w, &g, &mut m, &mut v, None);
-            for i in 0..n {
-                adam_unflushed(&s, &mut w_ref[i], g[i], &mut m_ref[i], &mut v_ref[i]);
+            for (((w, &g), m), v) in w_ref.iter_mut().zip(&g).zip(&mut m_ref).zip(&mut v_ref) {
+                adam_unflushed(&s, w, g, m, v);
             }
             saw_subnormal |= m_ref.iter().any(|x| x.is_subnormal());
             assert!(m.iter().chain(&v).all(|x| !x.is_subnormal()), "step {t}");
