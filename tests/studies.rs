@@ -149,14 +149,16 @@ fn bad_requests_are_refused_with_their_reason() {
     assert!(reason.contains("not finite"), "{reason}");
 }
 
-/// The GPU engine answers later (the study waits on it across calls) and trains the same
-/// copies within float tolerance: the path's errors agree with the CPU engine's.
+/// The GPU engine answers later (the study waits on it across calls: `Late` holds each
+/// answer back one poll, as a busy GPU would) and trains the same copies within float
+/// tolerance: the path's errors agree with the CPU engine's.
 #[test]
 fn the_gpu_engine_gives_the_cpu_engines_path() {
     let ctx = std::sync::Arc::new(common::gpu_context());
     let config = LmcConfig::dense(tiny(), vec![0, 50]);
     let data = common::data_for(&config.base);
     let gpu = lottery_lab::train::gpu::GpuEngine::new(ctx, data.clone()).unwrap();
+    let gpu = common::Late::new(gpu);
     let mut on_gpu = LmcStudy::new(config.clone(), data.clone(), Box::new(gpu), None).unwrap();
     let mut waited = 0;
     while !on_gpu.is_done() {

@@ -2,8 +2,8 @@
 //! [`NetSpec::plan`] (every layer's input and output shape, worked out once).
 //!
 //! Activations are stored channels-last (`[height, width, channels]` per sample, row-major),
-//! so that a convolution is one matrix product of the im2col patches with the weights
-//! `[taps · in_channels, out_channels]`, and its output rows are already channels-last.
+//! so that an output position's channels are contiguous (one vector in the CPU kernels) and
+//! a conv layer's weights are one matrix `[taps · in_channels, out_channels]`.
 //! Every parametric layer (dense or conv) therefore keeps its weights as a matrix
 //! `[fan_in, fan_out]`, and masks, pruning, encodings and heatmaps need no per-kind code.
 //!

@@ -101,3 +101,39 @@ impl Engine for Spy {
         self.inner.poll()
     }
 }
+
+/// An engine that answers each job one poll later than `inner` does: the caller must wait
+/// across calls whatever the adapter's speed (lavapipe on a fast CPU may answer at once).
+pub struct Late<E> {
+    pub inner: E,
+    held: bool,
+}
+
+impl<E> Late<E> {
+    pub fn new(inner: E) -> Self {
+        Self { inner, held: false }
+    }
+}
+
+impl<E: Engine> Engine for Late<E> {
+    fn info(&self) -> EngineInfo {
+        self.inner.info()
+    }
+    fn load(&mut self, net: &Network, mask: &Mask, cfg: &TrainConfig) -> Result<(), EngineError> {
+        self.held = false;
+        self.inner.load(net, mask, cfg)
+    }
+    fn submit(&mut self, job: Job) -> Result<(), EngineError> {
+        self.held = true;
+        self.inner.submit(job)
+    }
+    fn poll(&mut self) -> Result<Option<JobResult>, EngineError> {
+        if std::mem::take(&mut self.held) {
+            return Ok(None);
+        }
+        self.inner.poll()
+    }
+    fn answers_later(&self) -> bool {
+        true
+    }
+}

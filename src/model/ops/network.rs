@@ -163,11 +163,8 @@ impl Backward {
                 // relu'(z) = [a > 0]: from dL/d(output) to dL/d(pre-activation).
                 ndarray::Zip::from(&mut *delta)
                     .and(&outs[l])
-                    .for_each(|d, &a| {
-                        if a <= 0.0 {
-                            *d = 0.0;
-                        }
-                    });
+                    // A select, not a branch: half the units are off, unpredictably.
+                    .for_each(|d, &a| *d = if a <= 0.0 { 0.0 } else { *d });
             }
             let input = if l == 0 { x } else { outs[l - 1].view() };
             // The first layer's input gradient only when asked for (attributions).

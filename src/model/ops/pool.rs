@@ -44,10 +44,11 @@ pub fn forward(
                             .zip(&sample[i..i + c])
                             .enumerate()
                         {
-                            if v > *b {
-                                *b = v;
-                                *a = (i + k) as u32;
-                            }
+                            // Selects, not branches: which input wins is data, and a
+                            // mispredicted branch per channel cost more than the max.
+                            let wins = v > *b;
+                            *b = if wins { v } else { *b };
+                            *a = if wins { (i + k) as u32 } else { *a };
                         }
                     }
                 }

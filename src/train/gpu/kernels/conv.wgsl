@@ -1,6 +1,6 @@
 // Convolution on channels-last activations ([batch, H, W, C] rows), one invocation per output
 // element, no workgroup memory. CPU reference: `model::ops::conv::{forward, backward}` (the
-// im2col formulation: weights [(ky·kw + kx)·C + c, o]). 1-D convolutions have k_h = 1.
+// weights laid out [(ky·kw + kx)·C + c, o]). 1-D convolutions have k_h = 1.
 //
 // Bindings as linear.wgsl's (uniform dims, lhs, rhs, aux, out):
 //   forward      lhs = x,     rhs = weights, aux = bias,                 out = y (ReLU if flagged)
