@@ -16,8 +16,8 @@ pub const MAX_KEPT_BYTES: u64 = 3 << 29;
 pub struct Footprint {
     /// Weights and biases with their gradients, moments and mask (the layers' sizes).
     pub parameters: u64,
-    /// A batch's activations, their gradients and the convolutions' unfolded inputs (the
-    /// batch size times the layers' outputs).
+    /// A batch's activations and their gradients (the batch size times the layers'
+    /// outputs).
     pub activations: u64,
 }
 
@@ -37,14 +37,10 @@ impl Footprint {
             .sum();
         let per_sample: u64 = plan
             .iter()
-            .map(|l| {
-                let unfolded = match l.op {
-                    PlannedOp::Conv(g) => g.positions() * g.taps(),
-                    _ => 0,
-                };
-                // The output and its gradient, the input's gradient, the unfolded input.
-                (3 * l.output.len() + unfolded) as u64
-            })
+            // The output and its gradient, the input's gradient. Convolutions unfold
+            // nothing: both engines compute them directly (a padded sample per task on the
+            // CPU, one invocation per output on the GPU).
+            .map(|l| (3 * l.output.len()) as u64)
             .sum();
         let floats = 4u64;
         Self {
@@ -80,7 +76,7 @@ mod tests {
         assert!(f.total() < 8 << 20, "{f:?}");
         let huge = NetSpec::new(Shape::flat(784), &dense_layers(&[4096; 8]), 10);
         assert!(Footprint::training(&huge, 60).total() > MAX_TRAINING_BYTES);
-        // A conv layer's unfolded input counts: 28×28 positions × 9 taps per sample.
+        // A conv layer's output counts with its gradients: 28×28 positions × 8 channels × 3.
         let conv = NetSpec::new(
             Shape {
                 height: 28,
@@ -91,6 +87,6 @@ mod tests {
             10,
         );
         let one = Footprint::training(&conv, 1).activations;
-        assert!(one >= (28 * 28 * 9 * 4) as u64, "{one}");
+        assert!(one >= (28 * 28 * 8 * 3 * 4) as u64, "{one}");
     }
 }
