@@ -758,6 +758,7 @@ impl LabApp {
                 "cpu_p95": self.stats.cpu_p95_ms(),
                 "work_p50": self.stats.work_p50_ms(),
                 "work_p95": self.stats.work_p95_ms(),
+                "tick_max": self.stats.tick_max_ms(),
                 "frames": self.stats.count(),
                 "samples": self.stats.samples(),
                 "slow": self.stats.slow,

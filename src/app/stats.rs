@@ -23,6 +23,9 @@ pub struct FrameStats {
     last: Option<f64>,
     intervals_ms: VecDeque<f32>,
     work_ms: VecDeque<f32>,
+    /// The tick alone (our main-thread work besides drawing: messages from the workers, the
+    /// views' work, saving), the part a round's end loads.
+    tick_ms: VecDeque<f32>,
     cpu_ms: VecDeque<f32>,
     frames: usize,
     /// The frame just drawn, waiting for eframe's measure of it (reported one frame later).
@@ -163,6 +166,7 @@ impl FrameStats {
     pub fn work(&mut self, tick_ms: f32, draw_ms: f32, measured: bool) {
         if measured {
             push(&mut self.work_ms, tick_ms + draw_ms);
+            push(&mut self.tick_ms, tick_ms);
         }
         self.previous = Some(Previous {
             frame: self.frames,
@@ -215,6 +219,11 @@ impl FrameStats {
         percentile(&self.work_ms, 0.95)
     }
 
+    /// The slowest tick in the window: a round's end handled on the main thread shows here.
+    pub fn tick_max_ms(&self) -> f32 {
+        self.tick_ms.iter().copied().fold(0.0, f32::max)
+    }
+
     /// Frame time (eframe's CPU time per frame).
     pub fn cpu_p50_ms(&self) -> f32 {
         percentile(&self.cpu_ms, 0.5)
@@ -265,6 +274,7 @@ mod tests {
         assert_eq!(stats.slow.len(), 1);
         assert_eq!(stats.slow[0].cpu_ms, 35.0);
         assert_eq!(stats.slow[0].tick_ms, 30.0);
+        assert_eq!(stats.tick_max_ms(), 30.0);
         // An idle frame counts toward the drawing cost but not toward frame times.
         stats.work(0.0, 1.0, false);
         stats.frame(9.0, false, Some(0.002));

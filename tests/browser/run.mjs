@@ -416,9 +416,13 @@ async function webgpu(page) {
 
   // The frame budget, over what a lecture looks like: the default preset (LeNet-300-100 on
   // the digits) training the dense round and one pruned round, the round end included.
-  // The budget (frame time p95 under 16 ms) is reported; asserted is twice it, a guard against
-  // a regression (the round's end once took 36 ms frames here) that this machine's noise
-  // (p95 12.7-17.6 ms over runs of the same build) does not trip. `cargo xtask bench` has more.
+  // The budget (frame time p95 under 16 ms) is a figure, reported here and measured by
+  // `cargo xtask bench` (frames.mjs): on two shared cores, with SwiftShader painting and a worker
+  // training, a whole frame's wall time is noise (p95 12.7-17.6 ms over runs of the same build
+  // here, 34 ms once in CI with our code's tick at 0.2 ms). Asserted is what is ours and far from
+  // the noise: no frame's tick (the workers' messages, the views' work, saving — what a round's
+  // end loads, once 36 ms here) takes a frame's budget, and the page never freezes (frame time
+  // p95 under 100 ms; training on the main thread would be seconds).
   // The debug overlay is on, as a lecturer checking the numbers would have it.
   await page.evaluate(() => window.lotteryLab.handle.show_overlay(true));
   const lecture = await runToEnd(
@@ -432,14 +436,19 @@ async function webgpu(page) {
   console.log(
     `  frames while the default preset trains (${lecture.seconds.toFixed(0)} s, last ${lf.samples} frames): ` +
       `frame time (CPU, the overlay's) p50 ${lf.cpu_p50.toFixed(1)} ms, p95 ${lf.cpu_p95.toFixed(1)} ms; ` +
-      `our code p95 ${lf.work_p95.toFixed(1)} ms; interval p95 ${lf.p95.toFixed(1)} ms (mean ${lf.mean.toFixed(1)}); ` +
+      `our code p95 ${lf.work_p95.toFixed(1)} ms, slowest tick ${lf.tick_max.toFixed(1)} ms; interval p95 ${lf.p95.toFixed(1)} ms (mean ${lf.mean.toFixed(1)}); ` +
       `${lf.slow.length} of the last frames over 16 ms, worst ${Math.max(0, ...lf.slow.map((f) => f.cpu_ms)).toFixed(1)} ms`,
   );
   console.log(`  probe during the lecture run: ${fmt(lecture.frames)}`);
   check(
-    "lecture run: frame time p95 within twice the 16 ms budget",
-    lf.samples >= 20 && lf.cpu_p95 < 32,
-    `p95 ${lf.cpu_p95.toFixed(1)} ms over ${lf.samples} frames; slowest: ${JSON.stringify(lf.slow.slice(-3))}`,
+    "lecture run: no frame's tick (a round's end included) takes the 16 ms budget",
+    lf.samples >= 20 && lf.tick_max < 16,
+    `slowest tick ${lf.tick_max.toFixed(1)} ms over ${lf.samples} frames; slowest frames: ${JSON.stringify(lf.slow.slice(-3))}`,
+  );
+  check(
+    "lecture run: the page never freezes (frame time p95 under 100 ms)",
+    lf.samples >= 20 && lf.cpu_p95 < 100,
+    `p95 ${lf.cpu_p95.toFixed(1)} ms over ${lf.samples} frames`,
   );
   check("lecture run: the debug overlay is on", lecture.status.overlay === true, `overlay: ${lecture.status.overlay}`);
   check("lecture run: training runs in Web Workers, off the thread that draws", lecture.status.backend?.name?.includes("Web Worker"), JSON.stringify(lecture.status.backend));
