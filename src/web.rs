@@ -103,6 +103,14 @@ impl WebHandle {
             .map_err(|e| JsValue::from_str(&e.to_string()))
     }
 
+    /// CPU engine samples/s on the "Conv-2 on the digits" net at `batch` (blocks for
+    /// `seconds`): the conv figure the bench holds against TF.js's wasm backend.
+    pub fn bench_cpu_conv(&self, batch: usize, seconds: f64) -> Result<f64, JsValue> {
+        let (spec, cfg) = crate::train::throughput::conv_digits_config(batch.max(1));
+        crate::train::throughput::cpu_samples_per_s(&spec, &cfg, seconds)
+            .map_err(|e| JsValue::from_str(&e.to_string()))
+    }
+
     /// One digit's explanation (integrated gradients to completeness + gradient × input) on
     /// LeNet-300-100: median milliseconds of `repeats`, and the intervals it needed.
     pub fn bench_attributions(&self, repeats: usize) -> Vec<f64> {
