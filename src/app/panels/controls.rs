@@ -1,56 +1,47 @@
 //! Run / Pause / Step one round / Reset, progress, and the backend in use.
 
-use crate::app::LabApp;
+use super::{Action, SideInput};
 use crate::experiment::Status;
 
-pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
+pub fn ui(input: SideInput<'_>, ui: &mut egui::Ui) -> Option<Action> {
+    let SideInput {
+        session, gpu, view, ..
+    } = input;
+    let mut action = None;
     ui.horizontal_wrapped(|ui| {
         ui.heading("Lottery Lab");
         ui.separator();
-        let running = app
-            .session
-            .as_ref()
-            .is_some_and(|s| !s.experiment.is_done());
-        let paused = app.session.as_ref().is_some_and(|s| s.paused);
+        let running = session.as_ref().is_some_and(|s| s.running);
+        let paused = session.as_ref().is_some_and(|s| s.paused);
         if !running {
             if ui
                 .button("Run")
                 .on_hover_text("Start the experiment set up on the left")
                 .clicked()
             {
-                app.start();
+                action = Some(Action::Start);
             }
         } else if paused {
-            if ui.button("Resume").clicked()
-                && let Some(s) = &mut app.session
-            {
-                s.paused = false;
+            if ui.button("Resume").clicked() {
+                action = Some(Action::SetPaused(false));
             }
-        } else if ui.button("Pause").clicked()
-            && let Some(s) = &mut app.session
-        {
-            s.paused = true;
+        } else if ui.button("Pause").clicked() {
+            action = Some(Action::SetPaused(true));
         }
         if ui
             .button("Step one round")
             .on_hover_text("Run until one more round is finished, then pause")
             .clicked()
         {
-            if app.session.as_ref().is_none_or(|s| s.experiment.is_done()) {
-                app.start();
-            }
-            if let Some(s) = &mut app.session {
-                s.pause_at_rounds = Some(s.experiment.record().rounds.len() + 1);
-                s.paused = false;
-            }
+            action = Some(Action::StepOneRound);
         }
         if ui.button("Reset").clicked() {
-            app.reset();
+            action = Some(Action::Reset);
         }
         ui.separator();
-        if let Some(session) = &app.session {
-            let progress = &session.last_progress;
-            let label = match &session.experiment.record().status {
+        if let Some(session) = &session {
+            let progress = session.progress;
+            let label = match &session.record.status {
                 Status::Finished => "finished".to_string(),
                 Status::Stopped { .. } => "stopped".to_string(),
                 Status::Running => format!(
@@ -59,7 +50,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
                     progress.rounds,
                     progress
                         .run
-                        .map_or("", |k| k.name(session.experiment.config().method)),
+                        .map_or("", |k| k.name(session.record.config.method)),
                     progress.iteration,
                     progress.iterations
                 ),
@@ -70,15 +61,15 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
                     .text(label),
             );
             // The engine in a word, the reason on hover (it can be long).
-            let engine = session.choice.reason.split(':').next().unwrap_or("engine");
+            let engine = session.engine_reason.split(':').next().unwrap_or("engine");
             let engine = if engine.len() > 40 {
                 &engine[..engine.floor_char_boundary(40)]
             } else {
                 engine
             };
-            ui.label(engine).on_hover_text(&session.choice.reason);
+            ui.label(engine).on_hover_text(session.engine_reason);
         } else {
-            match &app.gpu {
+            match gpu {
                 Ok(gpu) => ui
                     .label("GPU available")
                     .on_hover_text(gpu.adapter.describe()),
@@ -86,7 +77,8 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
             };
         }
         ui.separator();
-        ui.toggle_value(&mut app.view.show_setup, "Setup");
-        ui.toggle_value(&mut app.view.show_overlay, "Debug overlay");
+        ui.toggle_value(&mut view.show_setup, "Setup");
+        ui.toggle_value(&mut view.show_overlay, "Debug overlay");
     });
+    action
 }

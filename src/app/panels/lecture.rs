@@ -1,42 +1,44 @@
 //! For the hall: keyboard control (space, arrows, R, F, ?), the help overlay that lists it,
 //! and the view settings (UI scale, light / dark, high contrast) readable from the back row.
 
-use crate::app::LabApp;
+use super::{Action, SideInput};
+use crate::app::ViewState;
 
-/// Keys, read once per frame (never while a text field has the keyboard).
-pub fn keys(app: &mut LabApp, ctx: &egui::Context) {
+/// Keys, read once per frame (never while a text field has the keyboard): the view state's
+/// changes made here, the rest returned.
+pub fn keys(input: &mut SideInput<'_>, ctx: &egui::Context) -> Vec<Action> {
+    let mut actions = Vec::new();
     if ctx.text_edit_focused() {
-        return;
+        return actions;
     }
     use egui::Key;
     let pressed = |key| ctx.input(|i| i.key_pressed(key));
+    let view = &mut *input.view;
     if pressed(Key::Space) {
-        match &mut app.session {
-            Some(s) if !s.experiment.is_done() => s.paused = !s.paused,
-            _ => app.start(),
-        }
+        actions.push(match &input.session {
+            Some(s) if s.running => Action::SetPaused(!s.paused),
+            _ => Action::Start,
+        });
     }
-    let rounds = app
-        .session
-        .as_ref()
-        .map_or(0, |s| s.experiment.record().rounds.len());
+    let rounds = input.session.as_ref().map_or(0, |s| s.record.rounds.len());
     if rounds > 0 && pressed(Key::ArrowLeft) {
-        app.view.round = app.view.round.saturating_sub(1);
-        app.view.follow_latest = false;
+        view.round = view.round.saturating_sub(1);
+        view.follow_latest = false;
     }
     if rounds > 0 && pressed(Key::ArrowRight) {
-        app.view.round = (app.view.round + 1).min(rounds - 1);
-        app.view.follow_latest = false;
+        view.round = (view.round + 1).min(rounds - 1);
+        view.follow_latest = false;
     }
     if pressed(Key::R) {
-        app.reset();
+        actions.push(Action::Reset);
     }
     if pressed(Key::F) {
-        app.view.plots_only = !app.view.plots_only;
+        view.plots_only = !view.plots_only;
     }
     if pressed(Key::Questionmark) {
-        app.view.show_help = !app.view.show_help;
+        view.show_help = !view.show_help;
     }
+    actions
 }
 
 pub const SHORTCUTS: [(&str, &str); 5] = [
@@ -47,8 +49,8 @@ pub const SHORTCUTS: [(&str, &str); 5] = [
     ("?", "this help"),
 ];
 
-pub fn help(app: &mut LabApp, ctx: &egui::Context) {
-    let mut open = app.view.show_help;
+pub fn help(view: &mut ViewState, ctx: &egui::Context) {
+    let mut open = view.show_help;
     egui::Window::new("Keyboard")
         .open(&mut open)
         .collapsible(false)
@@ -62,42 +64,42 @@ pub fn help(app: &mut LabApp, ctx: &egui::Context) {
                 }
             });
         });
-    app.view.show_help = open;
+    view.show_help = open;
 }
 
 /// UI scale, theme and contrast, applied every frame from the view state.
-pub fn view_menu(app: &mut LabApp, ui: &mut egui::Ui) {
+pub fn view_menu(view: &mut ViewState, ui: &mut egui::Ui) {
     ui.menu_button("View", |ui| {
-        ui.add(egui::Slider::new(&mut app.view.ui_scale, 0.75..=2.5).text("UI scale"));
+        ui.add(egui::Slider::new(&mut view.ui_scale, 0.75..=2.5).text("UI scale"));
         ui.horizontal(|ui| {
-            ui.selectable_value(&mut app.view.dark, true, "dark");
-            ui.selectable_value(&mut app.view.dark, false, "light");
+            ui.selectable_value(&mut view.dark, true, "dark");
+            ui.selectable_value(&mut view.dark, false, "light");
         });
-        ui.checkbox(&mut app.view.high_contrast, "high contrast");
+        ui.checkbox(&mut view.high_contrast, "high contrast");
         if ui.button("keyboard shortcuts (?)").clicked() {
-            app.view.show_help = true;
+            view.show_help = true;
         }
     });
 }
 
-pub fn apply_view(app: &mut LabApp, ctx: &egui::Context) {
-    let scale = app.view.ui_scale.clamp(0.5, 3.0);
+pub fn apply_view(view: &mut ViewState, ctx: &egui::Context) {
+    let scale = view.ui_scale.clamp(0.5, 3.0);
     if (ctx.zoom_factor() - scale).abs() > 1e-3 {
         ctx.set_zoom_factor(scale);
     }
-    let look = (app.view.dark, app.view.high_contrast);
-    if app.view.applied_look == Some(look) {
+    let look = (view.dark, view.high_contrast);
+    if view.applied_look == Some(look) {
         return;
     }
-    app.view.applied_look = Some(look);
-    let mut visuals = if app.view.dark {
+    view.applied_look = Some(look);
+    let mut visuals = if view.dark {
         egui::Visuals::dark()
     } else {
         egui::Visuals::light()
     };
-    if app.view.high_contrast {
+    if view.high_contrast {
         // Pure text colour, heavier lines: readable from the back of a hall on a projector.
-        let (text, background) = if app.view.dark {
+        let (text, background) = if view.dark {
             (egui::Color32::WHITE, egui::Color32::BLACK)
         } else {
             (egui::Color32::BLACK, egui::Color32::WHITE)

@@ -1,7 +1,10 @@
 //! Screen layout: the top bar (run controls), the setup panel, the timeline at the bottom,
-//! and the plots in the middle. One file per panel.
+//! and the plots in the middle. One file per panel; a panel reads what it is given (the
+//! record, the view state) and returns what it wants changed as an [`Action`], which
+//! `actions::apply` carries out once every panel is drawn. Only this file sees the app.
 
 mod accuracy;
+mod actions;
 mod at_init;
 mod boundary;
 mod claims;
@@ -20,8 +23,10 @@ mod stability;
 mod timeline;
 mod transfer;
 
+pub use actions::Action;
+
 use super::session::ViewCache;
-use super::{LabApp, ViewState};
+use super::{FrameStats, LabApp, ViewState};
 use crate::data::Dataset;
 use crate::experiment::studies::{
     AtInitProgress, AtInitRecord, ExplainProgress, ExplainRecord, LmcProgress, LmcRecord,
@@ -60,23 +65,92 @@ pub struct PlotInput<'a> {
     pub brought_ticket: Option<&'a crate::experiment::io::TicketFile>,
 }
 
-/// What a panel wants changed; applied once every panel is drawn.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    SetSparsity(f32),
-    /// Start a study of the finished experiment (as a link's `study=` does).
-    Study(crate::experiment::studies::StudyRequest),
-    ExportStability,
-    ExportRewinding,
-    ExportExplanation,
-    /// Train the ticket file the user opened on `task`'s B.
-    TransferOpenedTicket {
-        task: crate::data::tasks::TransferTask,
-    },
-    ExportTransfer,
-    ExportAtInit,
-    /// Tell the user something (bad input in a panel).
-    Notice(String),
+/// What the side panels (the top bar, the timeline, the File menu, the keys, the overlay and
+/// the windows) read. They change the view state's settings themselves and return the rest
+/// as actions.
+pub struct SideInput<'a> {
+    pub session: Option<SessionSummary<'a>>,
+    /// eframe's device when it can run compute shaders, or why not.
+    pub gpu: &'a Result<std::sync::Arc<crate::train::gpu::GpuContext>, String>,
+    pub stats: &'a FrameStats,
+    pub view: &'a mut ViewState,
+}
+
+/// The experiment on screen, in the figures the side panels show.
+pub struct SessionSummary<'a> {
+    pub record: &'a ExperimentRecord,
+    pub progress: &'a crate::experiment::Progress,
+    /// Not finished or stopped yet.
+    pub running: bool,
+    pub paused: bool,
+    /// Why this engine trains it (long: shown on hover).
+    pub engine_reason: &'a str,
+    pub samples_per_s: f64,
+}
+
+/// What the setup panel reads, and the settings it edits for the next Run.
+pub struct SetupInput<'a> {
+    pub preset: &'a str,
+    /// The experiment on screen (the preset's claims are checked against it).
+    pub record: Option<&'a ExperimentRecord>,
+    pub imported: Option<&'a crate::data::csv::ImportedData>,
+    pub config: &'a mut crate::experiment::ExperimentConfig,
+    pub seeds: &'a mut usize,
+    pub backend: &'a mut crate::train::gpu::BackendPreference,
+    /// Where training runs in workers: what they are called, the cores the platform
+    /// reports, and the runs trained at once now.
+    pub workers: Option<(&'static str, usize, usize)>,
+    pub view: &'a mut ViewState,
+}
+
+fn side(app: &mut LabApp) -> SideInput<'_> {
+    let LabApp {
+        session,
+        gpu,
+        stats,
+        view,
+        ..
+    } = app;
+    SideInput {
+        session: session.as_ref().map(|s| SessionSummary {
+            record: s.experiment.record(),
+            progress: &s.last_progress,
+            running: !s.experiment.is_done(),
+            paused: s.paused,
+            engine_reason: &s.choice.reason,
+            samples_per_s: s.samples_per_s,
+        }),
+        gpu,
+        stats,
+        view,
+    }
+}
+
+fn setup_input(app: &mut LabApp) -> SetupInput<'_> {
+    let workers = app.platform.training_workers().map(|w| {
+        let runs = app.parallel_runs(Some(&w));
+        (w.place, w.cores, runs)
+    });
+    let LabApp {
+        preset,
+        session,
+        imported,
+        config,
+        seeds,
+        backend,
+        view,
+        ..
+    } = app;
+    SetupInput {
+        preset,
+        record: session.as_ref().map(|s| s.experiment.record()),
+        imported: imported.as_deref(),
+        config,
+        seeds,
+        backend,
+        workers,
+        view,
+    }
 }
 
 /// A plot in the middle of the screen.
@@ -111,44 +185,49 @@ static PLOTS: &[&dyn PlotPanel] = &[
 
 pub fn show(app: &mut LabApp, ui: &mut egui::Ui) {
     let ctx = ui.ctx().clone();
-    lecture::keys(app, &ctx);
-    lecture::apply_view(app, &ctx);
+    let mut actions = lecture::keys(&mut side(app), &ctx);
+    lecture::apply_view(&mut app.view, &ctx);
     app.view.plot_rects.clear();
-    let side = background(egui::Frame::side_top_panel(ui.style()));
+    let side_frame = background(egui::Frame::side_top_panel(ui.style()));
     let middle = background(egui::Frame::central_panel(ui.style()));
-    egui::Panel::top("controls").frame(side).show(ui, |ui| {
-        ui.horizontal(|ui| {
-            file_menu::menu(app, ui);
-            lecture::view_menu(app, ui);
-            controls::ui(app, ui);
+    egui::Panel::top("controls")
+        .frame(side_frame)
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let input = side(app);
+                actions.extend(file_menu::menu(&input, ui));
+                lecture::view_menu(&mut *input.view, ui);
+                actions.extend(controls::ui(input, ui));
+            });
         });
-    });
     if app.view.show_setup && !app.view.plots_only {
         egui::Panel::left("setup")
             .resizable(true)
             .default_size(330.0)
-            .frame(side)
+            .frame(side_frame)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| setup::ui(app, ui));
+                egui::ScrollArea::vertical()
+                    .show(ui, |ui| actions.extend(setup::ui(setup_input(app), ui)));
             });
     }
     if !app.view.plots_only {
         egui::Panel::bottom("timeline")
-            .frame(side)
-            .show(ui, |ui| timeline::ui(app, ui));
+            .frame(side_frame)
+            .show(ui, |ui| timeline::ui(side(app), ui));
     }
     egui::CentralPanel::default().frame(middle).show(ui, |ui| {
-        egui::ScrollArea::vertical().show(ui, |ui| central(app, ui));
+        egui::ScrollArea::vertical().show(ui, |ui| actions.extend(central(app, ui)));
     });
     if app.view.show_overlay {
-        overlay::ui(app, ui.ctx());
+        overlay::ui(&side(app), &ctx);
     }
     if app.view.show_open {
-        file_menu::open_window(app, &ctx);
+        actions.extend(file_menu::open_window(&mut app.view, &ctx));
     }
     if app.view.show_help {
-        lecture::help(app, &ctx);
+        lecture::help(&mut app.view, &ctx);
     }
+    actions::apply(app, actions, &ctx);
 }
 
 /// A panel's frame, without its background fill on the web: there the clear colour
@@ -164,8 +243,8 @@ fn background(frame: egui::Frame) -> egui::Frame {
     }
 }
 
-fn central(app: &mut LabApp, ui: &mut egui::Ui) {
-    notices(app, ui);
+fn central(app: &mut LabApp, ui: &mut egui::Ui) -> Vec<Action> {
+    let mut actions = notices(app, ui);
     if !app.view.show_setup || app.view.plots_only {
         // The setup panel (and its explanation) is hidden: say what the hall is watching.
         if let Some(preset) = crate::experiment::presets::find(&app.preset) {
@@ -188,7 +267,7 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
              initial values and trains again — round by round — while the controls \
              (random re-initialisation, random pruning, one-shot pruning) train beside it.",
         );
-        return;
+        return actions;
     };
     let LabApp {
         session,
@@ -196,7 +275,9 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
         brought_ticket,
         ..
     } = app;
-    let Some(session) = session else { return };
+    let Some(session) = session else {
+        return actions;
+    };
     let seeds = session.seeds_done();
     let record = session.experiment.record();
     let mut input = PlotInput {
@@ -231,7 +312,6 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
         seed_records: &session.seed_records,
         seeds,
     };
-    let mut actions = Vec::new();
     let mut rects = Vec::new();
     let mut slowest = crate::app::stats::SlowestPanel::default();
     // Two columns when there is room (a projector), one on a narrow screen.
@@ -272,29 +352,10 @@ fn central(app: &mut LabApp, ui: &mut egui::Ui) {
         .map(|(name, rect)| (name, rect.intersect(visible)))
         .filter(|(_, rect)| rect.width() > 1.0 && rect.height() > 1.0)
         .collect();
-    for action in actions {
-        match action {
-            Action::SetSparsity(percent) => app.view.sparsity_percent = percent,
-            Action::Study(request) => app.start_study(request),
-            Action::ExportStability => app.export_stability(),
-            Action::ExportRewinding => app.export_rewinding(),
-            Action::ExportExplanation => app.export_explanation(),
-            Action::TransferOpenedTicket { task } => {
-                let file = app.brought_ticket.clone();
-                let round = file.as_ref().map_or(0, |t| t.round);
-                app.start_study_with("Transfer", |s| s.start_transfer(task, round, file));
-            }
-            Action::ExportTransfer => app.export_transfer(),
-            Action::ExportAtInit => app.export_at_init(),
-            Action::Notice(text) => {
-                app.notices.retain(|n| *n != text);
-                app.notices.push(text);
-            }
-        }
-    }
+    actions
 }
 
-fn notices(app: &mut LabApp, ui: &mut egui::Ui) {
+fn notices(app: &LabApp, ui: &mut egui::Ui) -> Vec<Action> {
     let mut dismiss = None;
     for (i, notice) in app.notices.iter().enumerate() {
         ui.horizontal(|ui| {
@@ -304,9 +365,7 @@ fn notices(app: &mut LabApp, ui: &mut egui::Ui) {
             }
         });
     }
-    if let Some(i) = dismiss {
-        app.notices.remove(i);
-    }
+    let actions = dismiss.map(Action::DismissNotice).into_iter().collect();
     if let Some(session) = &app.session {
         if let Some(why) = &session.seed_notice {
             ui.colored_label(
@@ -326,5 +385,63 @@ fn notices(app: &mut LabApp, ui: &mut egui::Ui) {
                 format!("Stopped: {reason}"),
             );
         }
+    }
+    actions
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable as _;
+
+    use super::{Action, FrameStats, SideInput, ViewState, controls, timeline};
+
+    /// A panel is drawn from what it is given and answers with actions: no app, no engine.
+    #[test]
+    fn the_top_bar_asks_for_a_run_and_changes_only_the_view_itself() {
+        let gpu = Err("no device in this test".to_string());
+        let stats = FrameStats::default();
+        let mut view = ViewState::default();
+        let mut asked = Vec::new();
+        {
+            let mut harness = Harness::new_ui(|ui| {
+                let input = SideInput {
+                    session: None,
+                    gpu: &gpu,
+                    stats: &stats,
+                    view: &mut view,
+                };
+                asked.extend(controls::ui(input, ui));
+            });
+            harness.get_by_label("Run").click();
+            harness.run();
+            harness.get_by_label("Debug overlay").click();
+            harness.run();
+            harness.get_by_label("CPU engine");
+        }
+        assert_eq!(asked, vec![Action::Start]);
+        assert!(
+            view.show_overlay,
+            "the overlay's toggle is the view's own setting"
+        );
+    }
+
+    #[test]
+    fn the_timeline_waits_for_rounds_without_a_session() {
+        let gpu = Err("none".to_string());
+        let stats = FrameStats::default();
+        let mut view = ViewState::default();
+        let harness = Harness::new_ui(|ui| {
+            timeline::ui(
+                SideInput {
+                    session: None,
+                    gpu: &gpu,
+                    stats: &stats,
+                    view: &mut view,
+                },
+                ui,
+            );
+        });
+        harness.get_by_label("Rounds will appear here.");
     }
 }

@@ -1,13 +1,13 @@
 //! The debug overlay: frame times and training throughput, for the budgets we report.
 
-use crate::app::LabApp;
+use super::SideInput;
 
-pub fn ui(app: &LabApp, ctx: &egui::Context) {
+pub fn ui(input: &SideInput<'_>, ctx: &egui::Context) {
     egui::Window::new("Debug")
         .anchor(egui::Align2::RIGHT_BOTTOM, [-8.0, -48.0])
         .resizable(false)
         .show(ctx, |ui| {
-            let stats = &app.stats;
+            let stats = input.stats;
             ui.label(format!(
                 "frame time: p50 {:.1} ms, p95 {:.1} ms (budget {:.0})",
                 stats.cpu_p50_ms(),
@@ -30,9 +30,9 @@ pub fn ui(app: &LabApp, ctx: &egui::Context) {
                 stats.p95_ms()
             ))
             .on_hover_text("Time between frames: the browser's painting too (slow without a GPU)");
-            if let Some(s) = &app.session {
+            if let Some(s) = &input.session {
                 ui.label(format!("training: {:.0} samples/s", s.samples_per_s));
-                ui.label(format!("engine: {}", s.experiment.record().engine.name));
+                ui.label(format!("engine: {}", s.record.engine.name));
             }
         });
 }

@@ -1,7 +1,7 @@
 //! The experiment's setup: preset, data, network, pruning, reset, rounds, controls, seed,
 //! backend. Every field edits the config the next Run uses.
 
-use crate::app::LabApp;
+use super::{Action, SetupInput};
 use crate::data::DatasetConfig;
 use crate::data::toy2d::Toy2d;
 use crate::experiment::{ResetMode, Schedule, presets};
@@ -9,35 +9,33 @@ use crate::model::LayerSpec;
 use crate::prune::{Granularity, PruneMethod, Scope};
 use crate::train::gpu::BackendPreference;
 
-pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
+/// The config the next Run uses is edited in place; choosing a preset and copying the link
+/// are returned.
+pub fn ui(input: SetupInput<'_>, ui: &mut egui::Ui) -> Vec<Action> {
+    let mut actions = Vec::new();
     ui.heading("Setup");
-    let mut chosen = None;
     egui::ComboBox::from_label("Preset")
         .width(210.0)
-        .selected_text(presets::find(&app.preset).map_or(app.preset.as_str(), |p| p.title))
+        .selected_text(presets::find(input.preset).map_or(input.preset, |p| p.title))
         .show_ui(ui, |ui| {
             for preset in presets::ALL {
                 if ui
-                    .selectable_label(app.preset == preset.id, preset.title)
+                    .selectable_label(input.preset == preset.id, preset.title)
                     .clicked()
                 {
-                    chosen = Some(preset.id);
+                    actions.push(Action::SelectPreset(preset.id));
                 }
             }
         });
-    if let Some(id) = chosen {
-        app.select_preset(id);
-    }
-    if let Some(preset) = presets::find(&app.preset) {
+    if let Some(preset) = presets::find(input.preset) {
         ui.label(egui::RichText::new(preset.explanation).small());
-        let record = app.session.as_ref().map(|s| s.experiment.record());
-        super::claims::show(ui, preset, record);
+        super::claims::show(ui, preset, input.record);
     }
-    share(app, ui);
+    actions.extend(share(input.view, ui));
     ui.separator();
 
-    let imported = app.imported.clone();
-    let c = &mut app.config;
+    let imported = input.imported;
+    let c = input.config;
     let mut kind = dataset_kind(&c.dataset);
     egui::ComboBox::from_label("Data")
         .selected_text(kind)
@@ -191,7 +189,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
         c.schedule = Schedule::Iterative { rounds };
     }
     // Each layer kind at its own rate, counted on the network this data gives.
-    if let Some(layout) = c.dataset.layout(imported.as_deref()) {
+    if let Some(layout) = c.dataset.layout(imported) {
         let spec = c.spec_for(&layout);
         if spec.check().is_ok() {
             let final_density = c.final_density(&spec) * 100.0;
@@ -266,7 +264,7 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         ui.add(egui::DragValue::new(&mut c.seed).prefix("seed "));
         ui.add(
-            egui::DragValue::new(&mut app.seeds)
+            egui::DragValue::new(input.seeds)
                 .range(1..=crate::experiment::seeds::MAX_SEEDS)
                 .prefix("seeds: "),
         )
@@ -279,12 +277,11 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
     ui.separator();
     ui.label("Engine");
     ui.horizontal(|ui| {
-        ui.selectable_value(&mut app.backend, BackendPreference::Auto, "auto");
-        ui.selectable_value(&mut app.backend, BackendPreference::Gpu, "GPU");
-        ui.selectable_value(&mut app.backend, BackendPreference::Cpu, "CPU");
+        ui.selectable_value(input.backend, BackendPreference::Auto, "auto");
+        ui.selectable_value(input.backend, BackendPreference::Gpu, "GPU");
+        ui.selectable_value(input.backend, BackendPreference::Cpu, "CPU");
     });
-    if let Some(workers) = app.platform.training_workers() {
-        let mut runs = app.parallel_runs(Some(&workers));
+    if let Some((place, cores, mut runs)) = input.workers {
         let changed = ui
             .add(
                 egui::DragValue::new(&mut runs)
@@ -295,17 +292,18 @@ pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
                 "The CPU engine trains in {}s, off the thread that draws. A round's ticket and \
                  controls can train side by side, one per worker (this machine reports {} \
                  cores); the results are the same as one at a time.",
-                workers.place.trim_start_matches("a "),
-                workers.cores
+                place.trim_start_matches("a "),
+                cores
             ))
             .changed();
         if changed {
-            app.parallel_runs = Some(runs);
+            actions.push(Action::SetParallelRuns(runs));
         }
     }
-    if let Err(e) = app.config.validate() {
+    if let Err(e) = c.validate() {
         ui.colored_label(egui::Color32::from_rgb(230, 80, 60), e.to_string());
     }
+    actions
 }
 
 fn dataset_kind(d: &DatasetConfig) -> &'static str {
@@ -319,16 +317,17 @@ fn dataset_kind(d: &DatasetConfig) -> &'static str {
 }
 
 /// The link that reproduces this setup (the address bar carries it too, on the web).
-fn share(app: &mut LabApp, ui: &mut egui::Ui) {
+fn share(view: &mut crate::app::ViewState, ui: &mut egui::Ui) -> Option<Action> {
+    let mut action = None;
     ui.horizontal(|ui| {
         if ui
             .button("Copy link")
             .on_hover_text("A link that opens exactly this experiment (config and seed)")
             .clicked()
         {
-            app.copy_link(ui.ctx());
+            action = Some(Action::CopyLink);
         }
-        let mut lecture = !app.view.show_setup;
+        let mut lecture = !view.show_setup;
         if ui
             .checkbox(&mut lecture, "lecture view")
             .on_hover_text(
@@ -336,9 +335,10 @@ fn share(app: &mut LabApp, ui: &mut egui::Ui) {
             )
             .changed()
         {
-            app.view.show_setup = !lecture;
+            view.show_setup = !lecture;
         }
     });
+    action
 }
 
 /// The hidden layers, each with its kind and sizes; conv and pooling layers go before the

@@ -1,16 +1,17 @@
 //! The timeline of finished rounds: play / pause / scrub; everything else follows the
 //! selected round.
 
-use crate::app::LabApp;
+use super::SideInput;
 use crate::app::colors::run_color;
 
-pub fn ui(app: &mut LabApp, ui: &mut egui::Ui) {
-    let Some(session) = &app.session else {
+/// Only the view state changes here (the round shown, playback).
+pub fn ui(input: SideInput<'_>, ui: &mut egui::Ui) {
+    let Some(session) = &input.session else {
         ui.label("Rounds will appear here.");
         return;
     };
-    let record = session.experiment.record();
-    let view = &mut app.view;
+    let record = session.record;
+    let view = input.view;
     ui.horizontal(|ui| {
         let label = if view.playing { "Pause" } else { "Play rounds" };
         if ui.button(label).clicked() {
