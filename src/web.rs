@@ -211,6 +211,15 @@ impl WebHandle {
             })
     }
 
+    /// Each live training worker's wasm memory in bytes, as it reported it after its last
+    /// answer (the soak's figure for the workers; their count shows none is left behind).
+    pub fn workers_memory_bytes(&self) -> Vec<f64> {
+        crate::train::worker::web::live_workers_memory()
+            .into_iter()
+            .map(|b| b as f64)
+            .collect()
+    }
+
     /// Move the sparsity slider (percent), as a user dragging it would.
     pub fn set_sparsity(&self, percent: f32) -> Result<(), JsValue> {
         let mut app = self.app()?;

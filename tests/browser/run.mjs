@@ -239,9 +239,10 @@ function ticketAccuracies(s) {
 }
 
 /// Soak: `n` experiments in a row in one page (SOAK, default 10 in CI; `SOAK=100` by hand).
-/// After each: the wasm memory, the JS heap and the notices. From the second experiment on
-/// (the first allocates what every later one reuses) neither memory may grow by more than
-/// 16 MB, and no notice may pile up.
+/// After each: the wasm memory, the JS heap, the training workers' wasm memory (each as it
+/// reported after its last answer) and the notices. From the second experiment on (the first
+/// allocates what every later one reuses) no memory may grow by more than 16 MB, no more
+/// workers may be alive than after the first (none left behind), and no notice may pile up.
 const SOAK = Number(process.env.SOAK ?? 10);
 async function soak(page, label, request) {
   const after = [];
@@ -251,6 +252,7 @@ async function soak(page, label, request) {
     after.push(await page.evaluate(() => ({
       wasm: window.lotteryLab.handle.memory_bytes(),
       heap: performance.memory?.usedJSHeapSize ?? 0,
+      workers: Array.from(window.lotteryLab.handle.workers_memory_bytes()),
       notices: window.lotteryLab.status().notices.length,
       rounds: window.lotteryLab.status().rounds.length,
     })));
@@ -259,11 +261,17 @@ async function soak(page, label, request) {
   const mb = (x) => x / 2 ** 20;
   const base = after[Math.min(1, after.length - 1)];
   const last = after.at(-1);
-  const growth = { wasm: mb(last.wasm - base.wasm), heap: mb(last.heap - base.heap) };
+  const workersMax = (a) => Math.max(0, ...a.workers);
+  const growth = {
+    wasm: mb(last.wasm - base.wasm),
+    heap: mb(last.heap - base.heap),
+    workers: mb(workersMax(last) - workersMax(base)),
+  };
   (report.soak ??= {})[label] = { experiments: SOAK, after, growth_mb: growth };
   console.log(
     `  soak (${label}): ${SOAK} experiments in ${((Date.now() - started) / 1000).toFixed(0)} s; wasm memory ` +
-      `${after.map((a) => mb(a.wasm).toFixed(0)).join(", ")} MB; JS heap ${after.map((a) => mb(a.heap).toFixed(0)).join(", ")} MB`,
+      `${after.map((a) => mb(a.wasm).toFixed(0)).join(", ")} MB; JS heap ${after.map((a) => mb(a.heap).toFixed(0)).join(", ")} MB; ` +
+      `training workers (count: largest wasm memory) ${after.map((a) => `${a.workers.length}: ${mb(workersMax(a)).toFixed(0)}`).join(", ")} MB`,
   );
   check(
     `soak (${label}): every experiment finishes with its rounds`,
@@ -272,8 +280,20 @@ async function soak(page, label, request) {
   );
   check(
     `soak (${label}): memory grows by at most 16 MB after the first experiment`,
-    growth.wasm <= 16 && growth.heap <= 16,
-    `wasm ${growth.wasm.toFixed(1)} MB, JS heap ${growth.heap.toFixed(1)} MB`,
+    growth.wasm <= 16 && growth.heap <= 16 && growth.workers <= 16,
+    `wasm ${growth.wasm.toFixed(1)} MB, JS heap ${growth.heap.toFixed(1)} MB, a worker's wasm ${growth.workers.toFixed(1)} MB`,
+  );
+  if (label.includes("Web Workers")) {
+    check(
+      `soak (${label}): the training workers report their memory`,
+      after.every((a) => a.workers.length > 0 && a.workers.every((b) => b > 0)),
+      JSON.stringify(after.map((a) => a.workers)),
+    );
+  }
+  check(
+    `soak (${label}): no training worker is left behind`,
+    after.every((a) => a.workers.length <= after[0].workers.length),
+    `live workers after each experiment: ${after.map((a) => a.workers.length).join(", ")}`,
   );
   check(
     `soak (${label}): no notice piles up`,
@@ -419,10 +439,11 @@ async function webgpu(page) {
   // The budget (frame time p95 under 16 ms) is a figure, reported here and measured by
   // `cargo xtask bench` (frames.mjs): on two shared cores, with SwiftShader painting and a worker
   // training, a whole frame's wall time is noise (p95 12.7-17.6 ms over runs of the same build
-  // here, 34 ms once in CI with our code's tick at 0.2 ms). Asserted is what is ours and far from
-  // the noise: no frame's tick (the workers' messages, the views' work, saving — what a round's
-  // end loads, once 36 ms here) takes a frame's budget, and the page never freezes (frame time
-  // p95 under 100 ms; training on the main thread would be seconds).
+  // here, 34 ms once in CI with our code's tick at 0.2 ms). Asserted is what is ours: no frame's
+  // tick (the workers' messages, the views' work, saving — what a round's end loads, once 36 ms
+  // here) takes twice the budget (the slowest tick was 2.8-8.9 ms over runs here: one frame,
+  // wall time, so a preemption shows in it too), and the page never freezes (frame time p95
+  // under 100 ms; training on the main thread would be seconds).
   // The debug overlay is on, as a lecturer checking the numbers would have it.
   await page.evaluate(() => window.lotteryLab.handle.show_overlay(true));
   const lecture = await runToEnd(
@@ -441,8 +462,8 @@ async function webgpu(page) {
   );
   console.log(`  probe during the lecture run: ${fmt(lecture.frames)}`);
   check(
-    "lecture run: no frame's tick (a round's end included) takes the 16 ms budget",
-    lf.samples >= 20 && lf.tick_max < 16,
+    "lecture run: no frame's tick (a round's end included) takes twice the 16 ms budget",
+    lf.samples >= 20 && lf.tick_max < 32,
     `slowest tick ${lf.tick_max.toFixed(1)} ms over ${lf.samples} frames; slowest frames: ${JSON.stringify(lf.slow.slice(-3))}`,
   );
   check(

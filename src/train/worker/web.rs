@@ -18,6 +18,8 @@ const WORKER_URL: &str = "web/worker.js";
 struct Inbox {
     replies: VecDeque<Vec<u8>>,
     died: Option<String>,
+    /// The worker's wasm memory, as it last reported it (after each answer).
+    memory_bytes: usize,
 }
 
 pub struct WebWorker {
@@ -27,9 +29,13 @@ pub struct WebWorker {
     _on_error: Closure<dyn FnMut(web_sys::Event)>,
 }
 
+/// A started worker and its inbox, held weakly: alive while its engine keeps it.
+type LiveWorker = (Weak<web_sys::Worker>, Weak<RefCell<Inbox>>);
+
 thread_local! {
-    /// The live workers, for the page's fault drill (`crash_workers`).
-    static LIVE: RefCell<Vec<Weak<web_sys::Worker>>> = const { RefCell::new(Vec::new()) };
+    /// The live workers and their inboxes, for the page's fault drill (`crash_workers`) and
+    /// the soak's memory figures (`live_workers_memory`).
+    static LIVE: RefCell<Vec<LiveWorker>> = const { RefCell::new(Vec::new()) };
     /// Called after each reply or death (see [`on_reply`]).
     static ON_REPLY: RefCell<Option<Rc<dyn Fn()>>> = const { RefCell::new(None) };
     /// The timer callback of [`call_again_soon`], and whether it is set.
@@ -94,6 +100,11 @@ impl WebWorker {
         let inbox = Rc::new(RefCell::new(Inbox::default()));
         let arrived = inbox.clone();
         let on_message = Closure::<dyn FnMut(_)>::new(move |event: web_sys::MessageEvent| {
+            // After each answer the worker reports its wasm memory as a number.
+            if let Some(bytes) = event.data().as_f64() {
+                arrived.borrow_mut().memory_bytes = bytes as usize;
+                return;
+            }
             let bytes = js_sys::Uint8Array::new(&event.data()).to_vec();
             arrived.borrow_mut().replies.push_back(bytes);
             announce_reply();
@@ -116,8 +127,8 @@ impl WebWorker {
         let worker = Rc::new(worker);
         LIVE.with(|live| {
             let mut live = live.borrow_mut();
-            live.retain(|w| w.strong_count() > 0);
-            live.push(Rc::downgrade(&worker));
+            live.retain(|(w, _)| w.strong_count() > 0);
+            live.push((Rc::downgrade(&worker), Rc::downgrade(&inbox)));
         });
         Ok(Self {
             worker,
@@ -183,11 +194,25 @@ pub fn crash_workers() -> usize {
     LIVE.with(|live| {
         live.borrow()
             .iter()
-            .filter_map(Weak::upgrade)
+            .filter_map(|(worker, _)| worker.upgrade())
             .filter(|worker| {
                 let array = js_sys::Uint8Array::from(&crash[..]);
                 worker.post_message(&array).is_ok()
             })
             .count()
+    })
+}
+
+/// The wasm memory of each live training worker, as each last reported it (0 before its
+/// first answer): the soak's figure for the workers, beside the page's own memory. A worker
+/// whose engine was dropped is not live (its `Drop` terminated it).
+pub fn live_workers_memory() -> Vec<usize> {
+    LIVE.with(|live| {
+        live.borrow()
+            .iter()
+            .filter(|(worker, _)| worker.strong_count() > 0)
+            .filter_map(|(_, inbox)| inbox.upgrade())
+            .map(|inbox| inbox.borrow().memory_bytes)
+            .collect()
     })
 }
