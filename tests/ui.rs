@@ -1536,11 +1536,16 @@ fn runs_at_a_time_train_in_threads_with_the_sequential_record() {
     assert!(record.rounds.iter().any(|r| r.runs.len() >= 3));
 }
 
-/// A GPU that fails mid-run: the experiment finishes on the CPU engine with its finished
-/// rounds, and a notice tells the user once.
+/// A GPU that fails mid-run: the experiment finishes on the CPU engine (in a worker thread)
+/// with its finished rounds, and a notice tells the user once.
 #[test]
 fn a_lost_gpu_mid_run_is_told_in_a_notice_and_the_experiment_finishes_on_the_cpu() {
-    let mut harness = harness();
+    let mut harness = app_harness(|cc| {
+        let mut app = LabApp::from_creation_context(cc);
+        app.platform = Box::new(lottery_lab::platform::NativePlatform::training_in_threads());
+        app
+    });
+    harness.state_mut().select_preset("tiny");
     let gpu = harness.state().gpu.clone().expect("lavapipe runs compute");
     harness.state_mut().backend = lottery_lab::train::gpu::BackendPreference::Gpu;
     harness.run_steps(2);
@@ -1556,6 +1561,13 @@ fn a_lost_gpu_mid_run_is_told_in_a_notice_and_the_experiment_finishes_on_the_cpu
     run_until(&mut harness, finished);
     let record = record_of(&harness);
     assert_eq!(record.engine.kind, "cpu");
+    // Where the platform trains off the painting thread, the CPU engine that takes over
+    // does too (natively a thread, in the page a Web Worker).
+    assert!(
+        record.engine.name.contains("in a thread"),
+        "{}",
+        record.engine.name
+    );
     assert_eq!(record.status, lottery_lab::experiment::Status::Finished);
     assert_eq!(record.rounds[..kept.len()], kept[..]);
     let told: Vec<_> = harness

@@ -78,7 +78,15 @@ impl Engines {
         data: Arc<DataSplits>,
     ) -> Result<(Experiment, BackendChoice), String> {
         let (engine, choice) = self.make(data.clone());
-        let experiment = Experiment::new(config, data, engine).map_err(|e| e.to_string())?;
+        let mut experiment = Experiment::new(config, data, engine).map_err(|e| e.to_string())?;
+        if let Some(workers) = &self.workers {
+            // A GPU lost mid-run hands its run to the CPU engine in a worker, not to the
+            // page's thread, which would stutter for the rest of the lecture.
+            let workers = workers.clone();
+            experiment = experiment.with_cpu_fallback(Box::new(move |data| {
+                Box::new(workers.engine(data)) as Box<dyn Engine>
+            }));
+        }
         Ok((self.with_lanes(experiment, &choice), choice))
     }
 }

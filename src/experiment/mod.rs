@@ -96,6 +96,10 @@ pub struct Experiment {
     scoring: Option<scoring::Scoring>,
     /// The data's chance level, what a diverged or stuck run is told by.
     chance: divergence::ChanceLevel,
+    /// Makes the CPU engine a GPU fault hands the run in flight to (in a worker where the
+    /// platform has them, so the page's thread keeps only drawing); `None`: the CPU engine
+    /// in this thread.
+    cpu_fallback: Option<crate::train::EngineMaker>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +198,7 @@ impl Experiment {
             init_scores: None,
             scoring: None,
             chance,
+            cpu_fallback: None,
         };
         if experiment.config.reset == (ResetMode::Rewind { iteration: 0 }) {
             experiment.theta_rewind = Some(experiment.theta_init.clone());
@@ -363,6 +368,13 @@ impl Experiment {
     /// engine (training workers). The record is the one a single engine gives: the runs are
     /// recorded in the round's order. Engines that train in this thread gain nothing from
     /// it: each lane may do a whole `advance`'s step budget.
+    /// After a GPU fault, train on engines from `make` (the CPU engine in a worker) instead
+    /// of the CPU engine in this thread.
+    pub fn with_cpu_fallback(mut self, make: crate::train::EngineMaker) -> Self {
+        self.cpu_fallback = Some(make);
+        self
+    }
+
     pub fn with_lanes(mut self, more: Vec<Box<dyn Engine>>) -> Self {
         self.lanes.extend(more.into_iter().map(Lane::new));
         self.record.engine = self.lane_engine_info(&*self.lanes[0].engine);

@@ -296,7 +296,10 @@ impl Experiment {
     /// says so. A CPU engine's error stops the experiment at that run.
     pub(super) fn engine_failed(&mut self, lane: &mut Lane, lane_index: usize, e: EngineError) {
         if lane.engine.info().kind != "cpu" {
-            let cpu = Box::new(crate::train::CpuEngine::new(self.data.clone()));
+            let cpu = match &mut self.cpu_fallback {
+                Some(make) => make(self.data.clone()),
+                None => Box::new(crate::train::CpuEngine::new(self.data.clone())),
+            };
             self.swap_engine(
                 lane,
                 lane_index,

@@ -209,6 +209,10 @@ pub fn check_load(
     Ok(())
 }
 
+/// Makes an engine on the data it trains on: the page's GPU engine or the CPU engine (in a
+/// worker where the platform has them), as the session chose.
+pub type EngineMaker = Box<dyn FnMut(std::sync::Arc<crate::data::DataSplits>) -> Box<dyn Engine>>;
+
 pub trait Engine {
     fn info(&self) -> EngineInfo;
 

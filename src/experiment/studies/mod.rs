@@ -24,11 +24,9 @@ pub use transfer::{
     TransferStudy, TransferSubject,
 };
 
-/// Makes an engine for a study's experiments and networks, on the data they train on (the
-/// page's GPU engine, or the CPU): the rewinding sweep's points, the transfer study's tasks,
-/// the prune-at-init study's points.
-pub type EngineMaker =
-    Box<dyn FnMut(std::sync::Arc<crate::data::DataSplits>) -> Box<dyn crate::train::Engine>>;
+/// Makes an engine for a study's experiments and networks (the rewinding sweep's points, the
+/// transfer study's tasks, the prune-at-init study's points).
+pub use crate::train::EngineMaker;
 
 /// A figure over seeds: mean, standard deviation (n − 1) and range; one seed has sd 0.
 #[derive(Clone, Copy, Debug, PartialEq)]
